@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { assertSupportedPlatform } from '@seq-test/core';
+import { Command, CommanderError } from 'commander';
+import { registerExec } from './commands/exec.js';
+import { exitCodeFor, sayError } from './report.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('seq-test')
+    .version(version, '-V, --version')
+    .description('Run tests, linters and hooks one at a time per project; wait for and reap every process they start.')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      // Commander's own usage errors become our one-line format; help and version go out unchanged.
+      outputError: (text) => sayError(text.replace(/^error:\s*/i, '').trim()),
+    })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ seq-test exec -- npm test                 run and wait for the whole process tree
+  $ seq-test exec --timeout 60 -- pytest      end the whole tree after 60 s (exit 124)
+  $ seq-test exec --json -- make check        one JSON document with status, memory, leftovers
+
+Exit codes: the command's own; 128+N if it died by signal N; 121 memory limit; 124 timeout;
+125 seq-test error or bad usage; 126 not executable; 127 not found.`,
+    );
+  program.enablePositionalOptions();
+  registerExec(program);
+  for (const sub of program.commands) {
+    sub.exitOverride().configureOutput({ outputError: (text) => sayError(text.replace(/^error:\s*/i, '').trim()) });
+    // Everything after the command name belongs to the command: `seq-test exec -- ls -la`.
+    sub.passThroughOptions();
+  }
+  return program;
+}
+
+/** Parses argv and runs; resolves to the exit code instead of exiting, so tests and embedders can call it. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    assertSupportedPlatform();
+    const program = buildProgram();
+    process.exitCode = undefined;
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // help and version exit 0; usage errors were already printed as one line.
+      return error.exitCode === 0 ? 0 : 125;
+    }
+    return exitCodeFor(error);
+  }
+}

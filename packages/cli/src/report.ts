@@ -1,0 +1,24 @@
+import { SeqTestError } from '@seq-test/core';
+
+/** Every line seq-test itself prints on stderr starts with this, so it is easy to tell from the command's output. */
+export const PREFIX = 'seq-test:';
+
+export function say(line: string): void {
+  process.stderr.write(`${PREFIX} ${line}\n`);
+}
+
+export function sayError(message: string): void {
+  process.stderr.write(`${PREFIX} error: ${message}\n`);
+}
+
+/** One line, and the documented exit code for anything we throw; a bug still gets its stack. */
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof SeqTestError) {
+    sayError(error.message);
+    return error.exitCode;
+  }
+  process.stderr.write(
+    `${PREFIX} internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  return 125;
+}

@@ -1,0 +1,65 @@
+import { appendFileSync } from 'node:fs';
+import type { AttemptResult } from './runner.js';
+import { formatBytes, formatDuration } from './units.js';
+
+export interface AttemptLog {
+  output(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  finish(result: AttemptResult): void;
+}
+
+interface AttemptHeader {
+  command: string[];
+  cwd: string;
+  attempt: number;
+  maxAttempts: number;
+  startedAt: Date;
+}
+
+/**
+ * `--log FILE`: a readable record per attempt, appended while the command runs (so `tail -f` follows it).
+ * Output lines are prefixed "out| " or "err| "; a partial line is held until its newline or the end.
+ */
+export function openAttemptLog(file: string, header: AttemptHeader): AttemptLog {
+  const append = (text: string) => appendFileSync(file, text, { mode: 0o600 });
+  append(
+    `=== seq-test attempt ${header.attempt}/${header.maxAttempts} at ${header.startedAt.toISOString()}\n` +
+      `command: ${header.command.map(quote).join(' ')}\ncwd: ${header.cwd}\n`,
+  );
+  const partial = { stdout: '', stderr: '' };
+  const prefix = { stdout: 'out| ', stderr: 'err| ' };
+  const flushLines = (stream: 'stdout' | 'stderr', final: boolean) => {
+    const lines = partial[stream].split('\n');
+    partial[stream] = final ? '' : (lines.pop() ?? '');
+    const complete = lines.filter((line, i) => !(final && i === lines.length - 1 && line === ''));
+    if (complete.length > 0) append(complete.map((line) => `${prefix[stream]}${line}\n`).join(''));
+  };
+  return {
+    output(stream, chunk) {
+      partial[stream] += chunk.toString('utf8');
+      flushLines(stream, false);
+    },
+    finish(result) {
+      flushLines('stdout', true);
+      flushLines('stderr', true);
+      const how = result.timedOut
+        ? 'timed out'
+        : result.memoryExceeded
+          ? 'memory limit exceeded'
+          : result.interrupted
+            ? `interrupted by ${result.interrupted}`
+            : result.signal
+              ? `killed by ${result.signal}`
+              : 'exited';
+      const reaped = result.reaped.map((p) => `${p.pid} (${p.command}) ${p.signal}`).join(', ');
+      append(
+        `--- ${how}: exit ${result.exitCode} after ${formatDuration(result.durationMs)}; ` +
+          `peak ${formatBytes(result.peakRssBytes)} in ${result.peakProcesses} process(es)` +
+          `${reaped ? `; ended: ${reaped}` : ''}\n\n`,
+      );
+    },
+  };
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

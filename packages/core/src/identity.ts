@@ -1,0 +1,29 @@
+import { isGone, processTable } from './proc/index.js';
+
+/** A process named by pid and start time: pids are reused, the pair is not (within one boot). */
+export interface ProcessIdentity {
+  pid: number;
+  start: number;
+}
+
+export function identityOf(pid: number): ProcessIdentity | undefined {
+  const info = processTable().get(pid);
+  return isGone(info) || !info ? undefined : { pid, start: info.start };
+}
+
+/** True while the very process we recorded still runs (same pid, same start time, not a zombie). */
+export function isAlive(identity: ProcessIdentity): boolean {
+  const info = processTable().get(identity.pid);
+  return !isGone(info) && info?.start === identity.start;
+}
+
+/** Sends a signal only if the process is still the one we recorded; returns whether it was sent. */
+export function signalIdentity(identity: ProcessIdentity, signal: NodeJS.Signals): boolean {
+  if (!isAlive(identity)) return false;
+  try {
+    process.kill(identity.pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

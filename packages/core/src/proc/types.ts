@@ -1,0 +1,40 @@
+/** One process as seen in one sweep of the process table. */
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  /**
+   * Start time in a platform unit (Linux: clock ticks since boot, field 22 of /proc/PID/stat;
+   * macOS: seconds since the epoch). Together with pid it names one process for its lifetime.
+   */
+  start: number;
+  /** Single-letter state; "Z" (zombie) and "X" (dead) count as gone. */
+  state: string;
+  rssBytes: number;
+  /** Short name of the executable. */
+  comm: string;
+}
+
+/** Reads the process table; one implementation per platform, same interface. */
+export interface ProcessTable {
+  /** Every process visible to us. */
+  list(): ProcessInfo[];
+  /** One process, or undefined when it is gone (zombies count as gone). */
+  get(pid: number): ProcessInfo | undefined;
+  /**
+   * The value of an environment variable of a process, or undefined when the process is gone,
+   * lacks it, or its environment is unreadable (another user's, non-dumpable): unreadable is never ours.
+   */
+  envValue(pid: number, name: string): string | undefined;
+  /** The full command line, for reports; falls back to the short name. */
+  commandLine(pid: number): string;
+  /** Identifies this boot, so persisted (pid, start) pairs from before a reboot read as dead. */
+  bootId(): string;
+  /** Whether envValue works for processes other than our own. */
+  readonly canReadEnvironment: boolean;
+}
+
+export function isGone(info: ProcessInfo | undefined): boolean {
+  return info === undefined || info.state === 'Z' || info.state === 'X';
+}

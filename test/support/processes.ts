@@ -1,0 +1,114 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(REPO, 'packages', 'cli', 'dist', 'bin.js');
+
+/**
+ * Every process a test starts carries SEQ_TEST_TEST_MARKER=<id> in its environment (it is inherited by
+ * everything below), so cleanup can find exactly what this test started and nothing else, and end it by pid.
+ */
+export const MARKER_ENV = 'SEQ_TEST_TEST_MARKER';
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Started {
+  child: ChildProcess;
+  output: { stdout: string; stderr: string };
+  finished: Promise<Finished>;
+}
+
+export class TestSandbox {
+  readonly marker = randomUUID();
+  readonly dir = mkdtempSync(join(tmpdir(), 'seq-test-t-'));
+  /** A private state dir and key so tests holding the lock never meet another test's queue. */
+  readonly stateDir = join(this.dir, 'state');
+
+  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, [MARKER_ENV]: this.marker, SEQ_TEST_STATE_DIR: this.stateDir };
+    for (const key of Object.keys(env)) if (key.startsWith('SEQ_TEST_TOKEN')) delete env[key];
+    return { ...env, ...extra };
+  }
+
+  /** Starts `node seq-test <args>` (or any file with `file`). */
+  start(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; file?: string; stdin?: 'ignore' | 'pipe' } = {}): Started {
+    const file = options.file ?? process.execPath;
+    const argv = options.file ? args : [CLI, ...args];
+    const child = spawn(file, argv, {
+      cwd: options.cwd ?? this.dir,
+      env: this.env(options.env),
+      stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+    });
+    const output = { stdout: '', stderr: '' };
+    child.stdout?.on('data', (d: Buffer) => {
+      output.stdout += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      output.stderr += d.toString();
+    });
+    const finished = new Promise<Finished>((resolve) => {
+      child.on('close', (code, signal) => resolve({ code, signal, ...output }));
+    });
+    return { child, output, finished };
+  }
+
+  /** Runs seq-test to completion. */
+  async run(args: string[], options: Parameters<TestSandbox['start']>[1] = {}): Promise<Finished> {
+    return this.start(args, options).finished;
+  }
+
+  /** Pids of live processes started by this sandbox (zombies excluded). */
+  ours(): number[] {
+    const pids: number[] = [];
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+        const environ = readFileSync(`/proc/${name}/environ`, 'latin1');
+        if (environ.includes(`${MARKER_ENV}=${this.marker}`)) pids.push(Number(name));
+      } catch {}
+    }
+    return pids;
+  }
+
+  /** Ends, by pid, whatever this sandbox started that is still alive; returns how many there were. */
+  cleanup(): number {
+    const left = this.ours();
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+    return left.length;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
