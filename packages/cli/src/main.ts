@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { assertSupportedPlatform } from '@seq-test/core';
 import { Command, CommanderError } from 'commander';
 import { registerExec } from './commands/exec.js';
+import { registerReap } from './commands/reap.js';
+import { registerRun } from './commands/run.js';
+import { registerStatus } from './commands/status.js';
 import { exitCodeFor, sayError } from './report.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -22,15 +25,21 @@ export function buildProgram(): Command {
       'after',
       `
 Examples:
-  $ seq-test exec -- npm test                 run and wait for the whole process tree
+  $ seq-test run -- npm test                  wait for this project's lock, run, reap leftovers
+  $ seq-test exec -- npm test                 run and wait for the whole process tree (no lock)
+  $ seq-test status                           who holds the lock, who waits
   $ seq-test exec --timeout 60 -- pytest      end the whole tree after 60 s (exit 124)
   $ seq-test exec --json -- make check        one JSON document with status, memory, leftovers
 
-Exit codes: the command's own; 128+N if it died by signal N; 121 memory limit; 124 timeout;
-125 seq-test error or bad usage; 126 not executable; 127 not found.`,
+Exit codes: the command's own; 128+N if it died by signal N; 121 memory limit; 122 --wait-timeout
+expired; 123 lock busy with --no-wait; 124 timeout; 125 seq-test error or bad usage;
+126 not executable; 127 not found.`,
     );
   program.enablePositionalOptions();
+  registerRun(program);
   registerExec(program);
+  registerStatus(program);
+  registerReap(program);
   for (const sub of program.commands) {
     sub.exitOverride().configureOutput({ outputError: (text) => sayError(text.replace(/^error:\s*/i, '').trim()) });
     // Everything after the command name belongs to the command: `seq-test exec -- ls -la`.

@@ -1,5 +1,7 @@
 import { SeqTestError } from '@seq-test/core';
 
+export { FORWARDED_SIGNALS } from '@seq-test/core';
+
 /** Every line seq-test itself prints on stderr starts with this, so it is easy to tell from the command's output. */
 export const PREFIX = 'seq-test:';
 

@@ -1,7 +1,21 @@
 export { assertSupportedPlatform, EXIT, SeqTestError } from './errors.js';
-export { forwardSignals } from './forward-signals.js';
+export { FORWARDED_SIGNALS, forwardSignals } from './forward-signals.js';
 export { identityOf, isAlive, type ProcessIdentity, signalIdentity } from './identity.js';
+export { type AcquireOptions, acquireLock, type LockHandle, type WaitInfo } from './lock/acquire.js';
+export { keyDirName, projectKey } from './lock/project-key.js';
+export { PROTOCOL_VERSION, parseTicket, parseTicketName, type Ticket, ticketFileName } from './lock/protocol.js';
+export { type Decision, Queue, type QueueEntry, type QueueState } from './lock/queue.js';
+export { assertSafeDir, ensureStateDir, stateDirPath } from './lock/state-dir.js';
+export { type QueueStatus, readStatus, type StatusReport, type TicketStatus } from './lock/status.js';
 export { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
+export {
+  endProcesses,
+  findLeftovers,
+  type ReapedLeftover,
+  type RunProcess,
+  reapLeftovers,
+  runProcesses,
+} from './reap.js';
 export { resolveCommand } from './resolve-command.js';
 export {
   type AttemptResult,

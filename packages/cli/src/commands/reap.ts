@@ -1,0 +1,59 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { endProcesses, findLeftovers, parseSeconds, Queue, stateDirPath } from '@seq-test/core';
+import type { Command } from 'commander';
+import { say } from '../report.js';
+
+export function registerReap(program: Command): void {
+  program
+    .command('reap')
+    .summary('end processes left behind by runs that are gone')
+    .description(
+      'Ends (TERM, then KILL) every process of yours that carries the token of a run whose owner is no longer\n' +
+        'alive, and removes dead tickets. Never signals a process without such a token.',
+    )
+    .option('--dry-run', 'list what would be ended, end nothing')
+    .option('--json', 'machine-readable output')
+    .option('--grace <sec>', 'seconds between TERM and KILL', '1')
+    .addHelpText('after', '\nExamples:\n  $ seq-test reap --dry-run\n  $ seq-test reap')
+    .action(async (raw: { dryRun?: boolean; json?: boolean; grace: string }) => {
+      const graceMs = parseSeconds('--grace', raw.grace);
+      const found = findLeftovers();
+      const ended = raw.dryRun ? found.map((p) => ({ ...p, signal: null })) : await endProcesses(found, graceMs);
+      const removed = raw.dryRun ? [] : removeDeadTickets();
+      if (raw.json) {
+        process.stdout.write(
+          `${JSON.stringify({ dryRun: Boolean(raw.dryRun), processes: ended, removedTickets: removed }, null, 2)}\n`,
+        );
+        return;
+      }
+      if (ended.length === 0) say('no leftovers of dead runs');
+      for (const p of ended) {
+        process.stdout.write(`${raw.dryRun ? 'would end' : `ended (${p.signal})`}  pid ${p.pid}  ${p.command}\n`);
+      }
+      for (const file of removed) process.stdout.write(`removed dead ticket ${file}\n`);
+    });
+}
+
+/** Dead tickets of every key (no reaping needed here: their leftovers were just ended). */
+function removeDeadTickets(): string[] {
+  const stateDir = stateDirPath();
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(stateDir).filter((n) => n.startsWith('q-'));
+  } catch {}
+  const visit = (queue: Queue) => {
+    const state = queue.read();
+    for (const t of state.tickets) {
+      if (!t.alive) {
+        queue.remove(t);
+        removed.push(t.file);
+      } else {
+        visit(queue.nested(t.token));
+      }
+    }
+  };
+  for (const name of names) visit(new Queue(join(stateDir, name)));
+  return removed;
+}

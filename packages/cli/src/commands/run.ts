@@ -1,0 +1,126 @@
+import {
+  acquireLock,
+  EXIT,
+  ExecController,
+  execTree,
+  formatDuration,
+  parseCount,
+  parseSeconds,
+  resolveCommand,
+  SeqTestError,
+  signalNumber,
+} from '@seq-test/core';
+import type { Command } from 'commander';
+import { addExecOptions, type RawExecOptions, toExecOptions } from '../exec-options.js';
+import { FORWARDED_SIGNALS, say } from '../report.js';
+import { WaitLine } from '../wait-line.js';
+import { runExec, toJson } from './exec.js';
+
+interface RawRunOptions extends RawExecOptions {
+  key?: string;
+  slots?: string;
+  waitTimeout?: string;
+  wait?: boolean;
+  quiet?: boolean;
+}
+
+export function registerRun(program: Command): void {
+  addExecOptions(
+    program
+      .command('run')
+      .summary("wait for this project's lock, then run like exec (the default way to run tests)")
+      .description(
+        'Join the per-project FIFO queue, run the command with everything exec does once it is our turn,\n' +
+          "release the lock, and exit with the command's code. Runs started inside a holder (same token)\n" +
+          'do not wait for their own ancestor; they run one at a time among themselves.',
+      )
+      .argument('<command...>', 'the command and its arguments, after --')
+      .option('--key <key>', 'lock key (default: $SEQ_TEST_KEY, else the git top-level, else cwd)')
+      .option('--slots <n>', 'how many runs of this key may hold at once', '1')
+      .option('--wait-timeout <sec>', `give up after waiting SEC seconds (exit ${EXIT.WAIT_TIMEOUT})`)
+      .option('--no-wait', `fail at once if the lock is busy (exit ${EXIT.LOCK_BUSY})`)
+      .option('--quiet', 'do not print the queue line'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ seq-test run -- npm test
+  $ seq-test run --timeout 600 -- pytest -x
+  $ seq-test run --no-wait -- npx vitest run       # exit ${EXIT.LOCK_BUSY} if another run holds the lock
+  $ seq-test run --wait-timeout 120 -- make check  # exit ${EXIT.WAIT_TIMEOUT} after 2 minutes in the queue
+  $ seq-test run --key shared-gpu --slots 2 -- ./train.sh
+
+Set SEQ_TEST_DISABLE=1 to run without the lock.`,
+    )
+    .action(async (command: string[], raw: RawRunOptions) => {
+      process.exitCode = await runLocked(command, raw);
+    });
+}
+
+async function runLocked(command: string[], raw: RawRunOptions): Promise<number> {
+  // Validate everything before joining the queue: bad input must leave no ticket behind.
+  const options = toExecOptions(raw, command);
+  const slots = parseCount('--slots', raw.slots ?? '1', 1);
+  const waitTimeoutMs = raw.waitTimeout === undefined ? undefined : parseSeconds('--wait-timeout', raw.waitTimeout);
+  if (raw.key !== undefined && raw.key.trim() === '') throw new SeqTestError('--key expects a non-empty name');
+  resolveCommand(command[0] ?? '', process.cwd());
+
+  if (process.env.SEQ_TEST_DISABLE === '1') {
+    say('SEQ_TEST_DISABLE=1: running without the lock');
+    return runExec(command, raw);
+  }
+
+  const waitLine = new WaitLine(process.stderr, Boolean(raw.quiet));
+  const controller = new ExecController();
+  const aborter = new AbortController();
+  let phase: 'waiting' | 'running' = 'waiting';
+  const handlers = FORWARDED_SIGNALS.map((signal) => {
+    const handler = () => {
+      if (phase === 'waiting')
+        aborter.abort(new SeqTestError(`interrupted by ${signal} while waiting`, 128 + signalNumber(signal)));
+      else controller.interrupt(signal);
+    };
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  try {
+    const lock = await acquireLock({
+      key: raw.key,
+      slots,
+      command: command.join(' '),
+      noWait: raw.wait === false,
+      waitTimeoutMs,
+      signal: aborter.signal,
+      onWait: (info) => waitLine.update(info),
+      onWarning: (message) => say(`warning: ${message}`),
+    }).catch((error: unknown) => {
+      waitLine.done(undefined);
+      throw error;
+    });
+    waitLine.done(lock.waitedMs >= 1 ? `our turn after ${formatDuration(lock.waitedMs)}` : undefined);
+    phase = 'running';
+    if (aborter.signal.aborted) {
+      lock.release();
+      throw aborter.signal.reason;
+    }
+    try {
+      const result = await execTree({
+        ...options,
+        token: lock.token,
+        controller,
+        onNotice: say,
+        onNarrate: raw.verbose ? say : undefined,
+      });
+      if (raw.json)
+        process.stdout.write(
+          `${JSON.stringify({ ...toJson(result), lock: { key: lock.key, waitedMs: lock.waitedMs, nested: lock.nested } }, null, 2)}\n`,
+        );
+      return result.exitCode;
+    } finally {
+      lock.release();
+    }
+  } finally {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  }
+}

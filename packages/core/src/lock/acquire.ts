@@ -1,0 +1,239 @@
+import { existsSync, type FSWatcher, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EXIT, SeqTestError } from '../errors.js';
+import { identityOf } from '../identity.js';
+import { processTable } from '../proc/index.js';
+import { endProcesses, findLeftovers } from '../reap.js';
+import { createToken, parseChain, type RunToken, TOKEN_ENV } from '../token.js';
+import { keyDirName, projectKey } from './project-key.js';
+import { Queue, type QueueEntry } from './queue.js';
+import { ensureStateDir } from './state-dir.js';
+
+export interface AcquireOptions {
+  /** Lock key (default: projectKey()). */
+  key?: string | undefined;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** How many runs may hold at once (default 1). Nested queues always use 1. */
+  slots?: number;
+  /** What the ticket shows in status and in other waiters' queue line. */
+  command: string;
+  /** Fail at once (exit 123) when we cannot hold immediately. */
+  noWait?: boolean;
+  /** Give up (exit 122) after waiting this long. */
+  waitTimeoutMs?: number;
+  /** Stops waiting; the ticket is withdrawn and the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called when waiting starts and about every 250 ms while it lasts. */
+  onWait?: (info: WaitInfo) => void;
+  /** Warnings about the state dir (garbage files, dead runs reaped). */
+  onWarning?: (message: string) => void;
+  /** Fallback poll interval for dead holders (default 100 ms; the file-system watch wakes us otherwise). */
+  pollMs?: number;
+  /** Grace between TERM and KILL for a dead run's leftovers (default 1000 ms). */
+  reapGraceMs?: number;
+  impl?: string;
+}
+
+export interface WaitInfo {
+  key: string;
+  position: number;
+  queueLength: number;
+  /** The runs that hold right now (or are ahead of us). */
+  ahead: QueueEntry[];
+  waitedMs: number;
+  nested: boolean;
+}
+
+export interface LockHandle {
+  key: string;
+  token: RunToken;
+  /** True when we joined the queue of a holder we run inside (re-entrancy). */
+  nested: boolean;
+  waitedMs: number;
+  ticket: QueueEntry;
+  queue: Queue;
+  /** Leaves the queue; safe to call twice. Also runs on process exit. */
+  release(): void;
+}
+
+const WAIT_REPORT_MS = 250;
+
+/**
+ * Joins the FIFO queue of a key and resolves once we hold a slot. A process that runs inside a holder's
+ * tree (its SEQ_TEST_TOKEN chain names a live ticket of this key) queues among that holder's nested runs
+ * instead, so it never waits for its own ancestor.
+ */
+export async function acquireLock(options: AcquireOptions): Promise<LockHandle> {
+  const env = options.env ?? process.env;
+  const key = projectKey({ key: options.key, cwd: options.cwd, env });
+  const warn = options.onWarning ?? (() => {});
+  const stateDir = ensureStateDir(env);
+  const top = new Queue(join(stateDir, keyDirName(key)), warn).ensure();
+  writeKeyFile(top.dir, key);
+  const { queue, nested } = findQueue(top, env[TOKEN_ENV]);
+  const slots = nested ? 1 : (options.slots ?? 1);
+  const self = identityOf(process.pid);
+  if (!self) throw new SeqTestError('cannot read our own process entry (is /proc mounted?)');
+  const token = createToken(self);
+  const reapRun = async (dead: string) => {
+    const leftovers = findLeftovers({ token: dead });
+    if (leftovers.length > 0) {
+      const ended = await endProcesses(leftovers, options.reapGraceMs ?? 1000);
+      warn(
+        `a run that died left ${ended.length} process(es) behind; ended: ${ended.map((p) => `${p.pid} (${p.command})`).join(', ')}`,
+      );
+    }
+  };
+
+  let mine = queue.enqueue({
+    token: token.value,
+    pid: self.pid,
+    start: self.start,
+    boot: processTable().bootId(),
+    slots,
+    key,
+    command: options.command,
+    cwd: options.cwd ?? process.cwd(),
+    enqueuedAt: Date.now(),
+    impl: options.impl ?? 'node',
+  });
+  const onExit = () => queue.remove(mine);
+  process.on('exit', onExit);
+  const release = () => {
+    queue.remove(mine);
+    process.off('exit', onExit);
+  };
+
+  const began = performance.now();
+  const wake = new Waker([queue.ticketsDir, queue.choosingDir], options.pollMs ?? 100, options.signal);
+  let lastReport = -Infinity;
+  try {
+    for (;;) {
+      const state = queue.read();
+      if (state.tickets.some((t) => !t.alive) || state.deadMarkers.length > 0) {
+        await queue.tidy(state, reapRun);
+        continue;
+      }
+      const decision = queue.decide(state, mine, slots);
+      if (decision.lost) {
+        warn('our ticket vanished from the queue; joining again at the end');
+        mine = queue.enqueue({ ...(mine.ticket as NonNullable<QueueEntry['ticket']>), enqueuedAt: Date.now() });
+        continue;
+      }
+      if (decision.holding) {
+        queue.markStarted(mine);
+        return { key, token, nested, waitedMs: Math.round(performance.now() - began), ticket: mine, queue, release };
+      }
+      const waitedMs = performance.now() - began;
+      if (options.noWait) {
+        throw new SeqTestError(
+          `the lock for ${key} is busy (${describeAhead(decision.ahead)}) and --no-wait was given`,
+          EXIT.LOCK_BUSY,
+        );
+      }
+      if (options.waitTimeoutMs !== undefined && waitedMs >= options.waitTimeoutMs) {
+        throw new SeqTestError(
+          `gave up after waiting ${Math.round(waitedMs / 100) / 10} s for the lock for ${key} (--wait-timeout)`,
+          EXIT.WAIT_TIMEOUT,
+        );
+      }
+      if (options.onWait && waitedMs - lastReport >= WAIT_REPORT_MS) {
+        lastReport = waitedMs;
+        const live = state.tickets.filter((t) => t.alive);
+        options.onWait({
+          key,
+          position: decision.position,
+          queueLength: live.length,
+          ahead: decision.ahead,
+          waitedMs,
+          nested,
+        });
+      }
+      const remaining = options.waitTimeoutMs === undefined ? Infinity : options.waitTimeoutMs - waitedMs;
+      await wake.next(Math.min(remaining, WAIT_REPORT_MS));
+      if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+    }
+  } catch (error) {
+    release();
+    throw error;
+  } finally {
+    wake.close();
+  }
+}
+
+/** Walks the token chain: each token that holds a ticket in the current queue leads into its nested queue. */
+function findQueue(top: Queue, chain: string | undefined): { queue: Queue; nested: boolean } {
+  let queue = top;
+  let nested = false;
+  for (const token of parseChain(chain)) {
+    const holder = queue.read().tickets.find((t) => t.token === token.value && t.alive);
+    if (holder) {
+      queue = queue.nested(token.value).ensure();
+      nested = true;
+    }
+  }
+  return { queue, nested };
+}
+
+function writeKeyFile(dir: string, key: string): void {
+  const file = join(dir, 'key');
+  if (!existsSync(file)) writeFileSync(file, `${key}\n`, { mode: 0o600 });
+}
+
+function describeAhead(ahead: QueueEntry[]): string {
+  const first = ahead[0];
+  if (!first) return 'another process is joining';
+  return `held by pid ${first.owner.pid}${first.ticket?.command ? `: ${first.ticket.command}` : ''}`;
+}
+
+/**
+ * Resolves on a change in the watched directories (inotify on Linux, FSEvents on macOS), after `pollMs`
+ * at most (a SIGKILLed holder changes no file, so liveness is polled), or when aborted.
+ */
+class Waker {
+  private readonly watchers: FSWatcher[] = [];
+  private pending: (() => void) | undefined;
+  private dirty = false;
+
+  constructor(
+    dirs: string[],
+    private readonly pollMs: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    for (const dir of dirs) {
+      try {
+        this.watchers.push(watch(dir, { persistent: false }, () => this.fire()));
+      } catch {
+        // No watch available (e.g. inotify limits reached): polling alone still works.
+      }
+    }
+    signal?.addEventListener('abort', () => this.fire(), { once: true });
+  }
+
+  async next(maxMs: number): Promise<void> {
+    if (this.dirty || this.signal?.aborted) {
+      this.dirty = false;
+      return;
+    }
+    const timeout = Math.max(1, Math.min(this.pollMs, maxMs));
+    await Promise.race([
+      sleep(timeout),
+      new Promise<void>((resolve) => {
+        this.pending = resolve;
+      }),
+    ]);
+    this.pending = undefined;
+    this.dirty = false;
+  }
+
+  private fire(): void {
+    if (this.pending) this.pending();
+    else this.dirty = true;
+  }
+
+  close(): void {
+    for (const watcher of this.watchers) watcher.close();
+  }
+}

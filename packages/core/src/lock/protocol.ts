@@ -1,0 +1,87 @@
+/**
+ * The on-disk lock protocol, version 1. docs/PROTOCOL.md is the specification; the Python bridge
+ * (integrations/pytest) implements the same, and the conformance tests run both against each other.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** A ticket as stored in tickets/<number>-<token>.json. Unknown fields are kept by readers, never required. */
+export interface Ticket {
+  v: number;
+  token: string;
+  pid: number;
+  start: number;
+  boot: string;
+  number: number;
+  slots: number;
+  key: string;
+  command: string;
+  cwd: string;
+  /** Milliseconds since the epoch. */
+  enqueuedAt: number;
+  /** Set by the owner when it starts holding. */
+  startedAt: number | null;
+  /** Which implementation wrote it ("node", "python"). */
+  impl: string;
+}
+
+export const NUMBER_DIGITS = 12;
+const TICKET_NAME = /^(\d{12})-((\d+)\.(\d+)\.([0-9a-f]{6,64}))\.json$/;
+const MARKER_NAME = /^((\d+)\.(\d+)\.([0-9a-f]{6,64}))\.json$/;
+
+export interface TicketName {
+  number: number;
+  token: string;
+  pid: number;
+  start: number;
+}
+
+export function ticketFileName(number: number, token: string): string {
+  return `${String(number).padStart(NUMBER_DIGITS, '0')}-${token}.json`;
+}
+
+export function parseTicketName(name: string): TicketName | undefined {
+  const m = TICKET_NAME.exec(name);
+  if (!m) return undefined;
+  return { number: Number(m[1]), token: m[2] as string, pid: Number(m[3]), start: Number(m[4]) };
+}
+
+export function parseMarkerName(name: string): Omit<TicketName, 'number'> | undefined {
+  const m = MARKER_NAME.exec(name);
+  if (!m) return undefined;
+  return { token: m[1] as string, pid: Number(m[2]), start: Number(m[3]) };
+}
+
+/** Parses ticket content; undefined for garbage. A newer `v` is accepted if the v1 fields are there. */
+export function parseTicket(text: string): Ticket | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof data !== 'object' || data === null) return undefined;
+  const t = data as Partial<Ticket>;
+  if (
+    typeof t.v !== 'number' ||
+    typeof t.token !== 'string' ||
+    typeof t.pid !== 'number' ||
+    typeof t.start !== 'number'
+  ) {
+    return undefined;
+  }
+  return {
+    v: t.v,
+    token: t.token,
+    pid: t.pid,
+    start: t.start,
+    boot: typeof t.boot === 'string' ? t.boot : '',
+    number: typeof t.number === 'number' ? t.number : 0,
+    slots: typeof t.slots === 'number' && t.slots >= 1 ? Math.floor(t.slots) : 1,
+    key: typeof t.key === 'string' ? t.key : '',
+    command: typeof t.command === 'string' ? t.command : '',
+    cwd: typeof t.cwd === 'string' ? t.cwd : '',
+    enqueuedAt: typeof t.enqueuedAt === 'number' ? t.enqueuedAt : 0,
+    startedAt: typeof t.startedAt === 'number' ? t.startedAt : null,
+    impl: typeof t.impl === 'string' ? t.impl : 'unknown',
+  };
+}

@@ -1,0 +1,129 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findLeftovers, type RunProcess, runProcesses } from '../reap.js';
+import { keyDirName, projectKey } from './project-key.js';
+import { Queue, type QueueEntry } from './queue.js';
+import { stateDirPath } from './state-dir.js';
+
+export interface TicketStatus {
+  /** 1-based place in its queue. */
+  position: number;
+  state: 'holding' | 'waiting' | 'dead';
+  token: string;
+  pid: number;
+  command: string;
+  cwd: string;
+  impl: string;
+  enqueuedAt: number | null;
+  startedAt: number | null;
+  /** How long it waited (holders) or has been waiting (waiters). */
+  waitedMs: number | null;
+  /** How long it has held. */
+  heldMs: number | null;
+  /** Resident memory and process count of the run's tree (holders only). */
+  rssBytes: number | null;
+  processes: number | null;
+  /** Runs queued inside this holder (re-entrant calls). */
+  nested: TicketStatus[];
+  file: string;
+}
+
+export interface QueueStatus {
+  key: string;
+  dir: string;
+  tickets: TicketStatus[];
+}
+
+export interface StatusReport {
+  stateDir: string;
+  queues: QueueStatus[];
+  /** Processes still carrying the token of a run that is gone. */
+  leftovers: RunProcess[];
+}
+
+/** A read-only view of one key's queue (or all of them); nothing is removed or signalled. */
+export function readStatus(
+  options: {
+    key?: string | undefined;
+    allKeys?: boolean;
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    withLeftovers?: boolean;
+  } = {},
+): StatusReport {
+  const env = options.env ?? process.env;
+  const stateDir = stateDirPath(env);
+  const dirs: { key: string; dir: string }[] = [];
+  if (options.allKeys) {
+    for (const name of safeList(stateDir)) {
+      if (!name.startsWith('q-')) continue;
+      const dir = join(stateDir, name);
+      dirs.push({ key: readKey(dir) ?? name, dir });
+    }
+  } else {
+    const key = projectKey({ key: options.key, cwd: options.cwd, env });
+    dirs.push({ key, dir: join(stateDir, keyDirName(key)) });
+  }
+  const now = Date.now();
+  const queues = dirs.map(({ key, dir }) => ({
+    key,
+    dir,
+    tickets: existsSync(dir) ? describeQueue(new Queue(dir), now) : [],
+  }));
+  return { stateDir, queues, leftovers: options.withLeftovers === false ? [] : findLeftovers() };
+}
+
+function describeQueue(queue: Queue, now: number): TicketStatus[] {
+  const { tickets } = queue.read();
+  let position = 0;
+  return tickets.map((entry) => describeTicket(queue, entry, entry.alive ? ++position : 0, now));
+}
+
+function describeTicket(queue: Queue, entry: QueueEntry, position: number, now: number): TicketStatus {
+  const t = entry.ticket;
+  const startedAt = t?.startedAt ?? null;
+  const state = !entry.alive ? 'dead' : startedAt !== null ? 'holding' : 'waiting';
+  const enqueuedAt = t?.enqueuedAt ?? null;
+  let rssBytes: number | null = null;
+  let processes: number | null = null;
+  if (state === 'holding') {
+    // The owner itself is seq-test (or the test runner holding the lock); count its whole tree.
+    const tree = runProcesses(entry.token, entry.owner);
+    rssBytes = tree.reduce((sum, p) => sum + p.rssBytes, 0);
+    processes = tree.length;
+  }
+  const nestedQueue = queue.nested(entry.token);
+  return {
+    position,
+    state,
+    token: entry.token,
+    pid: entry.owner.pid,
+    command: t?.command ?? '(unreadable ticket)',
+    cwd: t?.cwd ?? '',
+    impl: t?.impl ?? 'unknown',
+    enqueuedAt,
+    startedAt,
+    waitedMs: enqueuedAt === null ? null : (startedAt ?? now) - enqueuedAt,
+    heldMs: startedAt === null ? null : now - startedAt,
+    rssBytes,
+    processes,
+    nested: existsSync(nestedQueue.dir) ? describeQueue(nestedQueue, now) : [],
+    file: entry.file,
+  };
+}
+
+function readKey(dir: string): string | undefined {
+  try {
+    return readFileSync(join(dir, 'key'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
