@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,8 @@ export interface Started {
   child: ChildProcess;
   output: { stdout: string; stderr: string };
   finished: Promise<Finished>;
+  /** Resolves when the process itself exits, even while something it left behind still holds its pipes. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export class TestSandbox {
@@ -40,7 +42,10 @@ export class TestSandbox {
   }
 
   /** Starts `node seq-test <args>` (or any file with `file`). */
-  start(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; file?: string; stdin?: 'ignore' | 'pipe' } = {}): Started {
+  start(
+    args: string[],
+    options: { env?: NodeJS.ProcessEnv; cwd?: string; file?: string; stdin?: 'ignore' | 'pipe' } = {},
+  ): Started {
     const file = options.file ?? process.execPath;
     const argv = options.file ? args : [CLI, ...args];
     const child = spawn(file, argv, {
@@ -58,7 +63,10 @@ export class TestSandbox {
     const finished = new Promise<Finished>((resolve) => {
       child.on('close', (code, signal) => resolve({ code, signal, ...output }));
     });
-    return { child, output, finished };
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    return { child, output, finished, exited };
   }
 
   /** Runs seq-test to completion. */
@@ -103,7 +111,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();

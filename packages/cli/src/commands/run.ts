@@ -13,6 +13,7 @@ import {
 import type { Command } from 'commander';
 import { addExecOptions, type RawExecOptions, toExecOptions } from '../exec-options.js';
 import { FORWARDED_SIGNALS, say } from '../report.js';
+import { applyProjectDefaults } from '../setup/project-config.js';
 import { WaitLine } from '../wait-line.js';
 import { runExec, toJson } from './exec.js';
 
@@ -53,8 +54,9 @@ Examples:
 
 Set SEQ_TEST_DISABLE=1 to run without the lock.`,
     )
-    .action(async (command: string[], raw: RawRunOptions) => {
-      process.exitCode = await runLocked(command, raw);
+    .action(async (command: string[], raw: RawRunOptions, cmd: Command) => {
+      // Project settings (package.json "seqTest" / .seqtestrc.json) fill the flags not given.
+      process.exitCode = await runLocked(command, applyProjectDefaults(raw, cmd, { lock: true }));
     });
 }
 
@@ -108,6 +110,8 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
       const result = await execTree({
         ...options,
         token: lock.token,
+        // Which ticket this run holds (number-token), for logs and for tests that check FIFO order.
+        env: { ...process.env, SEQ_TEST_TICKET: lock.ticket.name.replace(/\.json$/, '') },
         controller,
         onNotice: say,
         onNarrate: raw.verbose ? say : undefined,
