@@ -1,6 +1,5 @@
 import { existsSync, type FSWatcher, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, SeqTestError } from '../errors.js';
 import { identityOf } from '../identity.js';
 import { processTable } from '../proc/index.js';
@@ -218,12 +217,13 @@ class Waker {
       return;
     }
     const timeout = Math.max(1, Math.min(this.pollMs, maxMs));
-    await Promise.race([
-      sleep(timeout),
-      new Promise<void>((resolve) => {
-        this.pending = resolve;
-      }),
-    ]);
+    // A plain timer, cleared when the watch fires first: a left-over timer would hold the process open.
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.pending = resolve;
+      timer = setTimeout(resolve, timeout);
+    });
+    clearTimeout(timer);
     this.pending = undefined;
     this.dirty = false;
   }

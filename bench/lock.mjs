@@ -1,0 +1,167 @@
+// The lock: handoff between queued jobs (seq-test run vs flock(1) vs GNU parallel's sem), what the lock adds
+// to one uncontended call, and how fast a SIGKILLed holder's slot passes on.
+//
+//   node bench/lock.mjs [--runs N] [--quick] [--write]
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CLI,
+  cleanupOnExit,
+  fmt,
+  fmtRatio,
+  forget,
+  markdownTable,
+  measureInterleaved,
+  parseArgs,
+  ratio,
+  remember,
+  stats,
+  writeResults,
+} from './lib/harness.mjs';
+
+const options = parseArgs();
+cleanupOnExit();
+const work = mkdtempSync(join(tmpdir(), 'seq-test-bench-lock-'));
+const env = { ...process.env, SEQ_TEST_STATE_DIR: join(work, 'state'), SEQ_TEST_KEY: `bench-${process.pid}` };
+delete env.SEQ_TEST_TOKEN;
+const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+// --- handoff ------------------------------------------------------------------------------------------
+const JOBS = options.quick ? 10 : 20;
+// Every job is the same script file; the first one to run holds the queue closed until every contender has
+// surely joined it (the gate), so the gaps measure handoff between queued jobs, not process start-up.
+const jobFile = (log, gate) => {
+  const file = join(work, `job-${log.split('/').pop()}.sh`);
+  writeFileSync(
+    file,
+    `while [ ! -e ${gate} ]; do sleep 0.01; done\necho "S $(date +%s%N)" >> ${log}\nsleep 0.05\necho "E $(date +%s%N)" >> ${log}\n`,
+  );
+  return file;
+};
+
+const launchers = {
+  'seq-test run': (job) => [process.execPath, [CLI, 'run', '--quiet', '--', 'bash', job]],
+  'flock(1)': (job) => ['flock', [join(work, 'flock.lock'), 'bash', job]],
+  'sem --fg': (job) => ['sem', ['--will-cite', '--fg', '--id', `bench-${process.pid}`, '-j1', 'bash', job]],
+};
+
+const overlaps = {};
+
+async function handoff(name) {
+  const log = join(work, `${name.replace(/\W+/g, '-')}.log`);
+  const gate = `${log}.gate`;
+  rmSync(log, { force: true });
+  rmSync(gate, { force: true });
+  const [file, args] = launchers[name](jobFile(log, gate));
+  const children = [];
+  for (let i = 0; i < JOBS; i++) {
+    const child = spawn(file, args, { env, stdio: 'ignore' });
+    remember(child.pid);
+    children.push(new Promise((resolve) => child.on('exit', (code) => (forget(child.pid), resolve(code)))));
+  }
+  await sleep(JOBS * 400); // generous: start-up of every contender on a loaded 2-core machine
+  writeFileSync(gate, '');
+  const codes = await Promise.all(children);
+  if (codes.some((c) => c !== 0)) throw new Error(`${name}: a job failed (${codes.join(',')})`);
+  const stamps = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '));
+  const gaps = [];
+  let open = 0;
+  for (let i = 0; i < stamps.length; i++) {
+    const [kind, at] = stamps[i];
+    open += kind === 'S' ? 1 : -1;
+    if (open > 1) overlaps[name] = (overlaps[name] ?? 0) + 1;
+    const next = stamps[i + 1];
+    if (kind === 'E' && open === 0 && next?.[0] === 'S') gaps.push(Number(BigInt(next[1]) - BigInt(at)) / 1e6);
+  }
+  return gaps;
+}
+
+const handoffRounds = options.runs ?? (options.quick ? 2 : 5);
+const peers = Object.keys(launchers).filter((name) => name === 'seq-test run' || have(name.split(/[ (]/)[0]));
+const handoffGaps = Object.fromEntries(peers.map((p) => [p, []]));
+const roundMeans = Object.fromEntries(peers.map((p) => [p, []]));
+for (let round = 0; round < handoffRounds; round++) {
+  for (const name of peers) {
+    const gaps = await handoff(name);
+    handoffGaps[name].push(...gaps);
+    roundMeans[name].push(gaps.reduce((a, b) => a + b, 0) / gaps.length);
+  }
+}
+console.log(
+  `\n## Handoff: ${JOBS} queued \`sleep 0.05\` jobs, gap from one job's end to the next one's start (${handoffRounds} rounds)\n`,
+);
+console.log(
+  markdownTable(
+    ['lock', 'mean gap (ms), median of rounds', 'median gap (ms)', 'p75 (ms)', 'max (ms)', 'overlapping starts'],
+    peers.map((p) => {
+      const s = stats(handoffGaps[p]);
+      return [p, fmt(stats(roundMeans[p]).median), fmt(s.median), fmt(s.q3), fmt(s.max), String(overlaps[p] ?? 0)];
+    }),
+  ),
+);
+
+// --- uncontended cost ---------------------------------------------------------------------------------
+const runs = options.runs ?? (options.quick ? 8 : 20);
+const costs = measureInterleaved(
+  [
+    { name: 'seq-test run -- true', file: process.execPath, args: [CLI, 'run', '--quiet', '--', 'true'], env },
+    { name: 'seq-test exec -- true', file: process.execPath, args: [CLI, 'exec', '--', 'true'], env },
+  ],
+  { runs, warmup: 2 },
+);
+const run = stats(costs['seq-test run -- true']);
+const exec = stats(costs['seq-test exec -- true']);
+console.log(`\n## Uncontended: what the lock adds (${runs} interleaved runs each)\n`);
+console.log(
+  markdownTable(
+    ['command', 'median (ms)', 'IQR (ms)'],
+    [
+      ['seq-test run -- true', fmt(run.median), fmt(run.iqr)],
+      ['seq-test exec -- true', fmt(exec.median), fmt(exec.iqr)],
+    ],
+  ),
+);
+const pairedExtra = stats(costs['seq-test run -- true'].map((v, i) => v - costs['seq-test exec -- true'][i])).median;
+console.log(
+  `\nlock adds ${fmt(run.median - exec.median)} ms (difference of medians; median of paired differences ${fmt(pairedExtra)} ms; ratio ${fmtRatio(ratio(costs['seq-test run -- true'], costs['seq-test exec -- true']).ofMedians)}). Target < 15 ms.`,
+);
+
+// --- SIGKILLed holder ---------------------------------------------------------------------------------
+const killRounds = options.quick ? 3 : 10;
+const detection = [];
+for (let round = 0; round < killRounds; round++) {
+  const stamp = join(work, `next-${round}`);
+  const holder = spawn(process.execPath, [CLI, 'run', '--quiet', '--', 'sleep', '300'], { env, stdio: 'ignore' });
+  remember(holder.pid);
+  await sleep(400);
+  const waiter = spawn(process.execPath, [CLI, 'run', '--quiet', '--', 'bash', '-c', `date +%s%N > ${stamp}`], {
+    env,
+    stdio: 'ignore',
+  });
+  remember(waiter.pid);
+  await sleep(600);
+  const killedAtNs = BigInt(Date.now()) * 1_000_000n; // wall clock, comparable with `date +%s%N`
+  holder.kill('SIGKILL');
+  await new Promise((resolve) => waiter.on('exit', resolve));
+  forget(holder.pid);
+  forget(waiter.pid);
+  if (!existsSync(stamp)) throw new Error('the waiter never ran');
+  detection.push(Number(BigInt(readFileSync(stamp, 'utf8').trim()) - killedAtNs) / 1e6);
+}
+const d = stats(detection);
+console.log(`\n## SIGKILLed holder: from the kill to the next job's first instruction (${killRounds} rounds)\n`);
+console.log(markdownTable(['median (ms)', 'min (ms)', 'max (ms)'], [[fmt(d.median), fmt(d.min), fmt(d.max)]]));
+console.log("\nTarget < 500 ms. Includes reaping the dead run's `sleep` (SIGTERM) and starting `bash`.");
+
+if (options.write) {
+  console.log(
+    `\nwrote ${writeResults('lock', { handoff: Object.fromEntries(peers.map((p) => [p, { gapsMs: stats(handoffGaps[p]), roundMeansMs: roundMeans[p] }])), uncontended: { run, exec }, sigkillDetectionMs: d })}`,
+  );
+}
+rmSync(work, { recursive: true, force: true });
