@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { SeqTestError } from '../errors.js';
 import { isAlive, type ProcessIdentity } from '../identity.js';
 import { processTable } from '../proc/index.js';
 import {
@@ -77,8 +78,18 @@ export class Queue {
     this.nestedDir = join(dir, 'nested');
   }
 
+  /** Creates the queue's directories; a damaged queue (a file where a directory belongs) is a clear error. */
   ensure(): this {
-    for (const d of [this.dir, this.ticketsDir, this.choosingDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+    for (const d of [this.dir, this.ticketsDir, this.choosingDir]) {
+      try {
+        mkdirSync(d, { recursive: true, mode: 0o700 });
+        if (!lstatSync(d).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      } catch (error) {
+        throw new SeqTestError(
+          `the queue dir ${this.dir} is damaged (${d}: ${(error as NodeJS.ErrnoException).code ?? error}); remove it with rm -rf ${this.dir} (no run of this key may be active) and try again`,
+        );
+      }
+    }
     return this;
   }
 
@@ -174,8 +185,8 @@ export class Queue {
     const dead = state.tickets.filter((t) => !t.alive);
     for (const entry of dead) {
       await reapRun(entry.token);
-      rmSync(entry.file, { recursive: true, force: true });
-      rmSync(join(this.nestedDir, entry.token), { recursive: true, force: true });
+      removeQuiet(entry.file);
+      removeQuiet(join(this.nestedDir, entry.token));
     }
     return dead;
   }
@@ -203,7 +214,7 @@ export class Queue {
   /** Leaves the queue: our ticket and the nested queue of our run go. Idempotent. */
   remove(mine: Pick<QueueEntry, 'file' | 'token'>): void {
     unlinkQuiet(mine.file);
-    rmSync(join(this.nestedDir, mine.token), { recursive: true, force: true });
+    removeQuiet(join(this.nestedDir, mine.token));
   }
 
   private warnOnce(id: string, message: string): void {
@@ -248,6 +259,13 @@ function listDir(dir: string): string[] {
 function removeIfStale(file: string): void {
   try {
     if (Date.now() - lstatSync(file).mtimeMs > STALE_TEMP_MS) unlinkSync(file);
+  } catch {}
+}
+
+/** Best effort: a damaged entry that cannot be removed must not stop anyone from leaving or joining. */
+function removeQuiet(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
   } catch {}
 }
 
