@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { assertSupportedPlatform } from '@seq-test/core';
 import { Command, CommanderError } from 'commander';
+import { registerDoctor } from './commands/doctor.js';
 import { registerExec } from './commands/exec.js';
+import { registerInit } from './commands/init.js';
+import { registerMonitor } from './commands/monitor.js';
 import { registerReap } from './commands/reap.js';
 import { registerRun } from './commands/run.js';
 import { registerStatus } from './commands/status.js';
@@ -39,7 +42,10 @@ expired; 123 lock busy with --no-wait; 124 timeout; 125 seq-test error or bad us
   registerRun(program);
   registerExec(program);
   registerStatus(program);
+  registerMonitor(program);
   registerReap(program);
+  registerInit(program);
+  registerDoctor(program);
   for (const sub of program.commands) {
     sub.exitOverride().configureOutput({ outputError: (text) => sayError(text.replace(/^error:\s*/i, '').trim()) });
     // Everything after the command name belongs to the command: `seq-test exec -- ls -la`.

@@ -1,5 +1,7 @@
-import { formatDuration, type WaitInfo } from '@seq-test/core';
+import { describeWait, type WaitInfo } from '@seq-test/core';
 import { PREFIX } from './report.js';
+
+export { describeWait };
 
 /**
  * The queue line shown while `seq-test run` (or a plugin) waits. On a terminal it is one line rewritten in
@@ -35,18 +37,4 @@ export class WaitLine {
     if (message) this.stream.write(`${PREFIX} ${message}\n`);
     this.shown = false;
   }
-}
-
-export function describeWait(info: WaitInfo): string {
-  const holder = info.ahead[0];
-  const now = Date.now();
-  const holderText = holder
-    ? `${holder.ticket?.startedAt ? 'held' : 'next'} by pid ${holder.owner.pid}${holder.ticket?.command ? ` (${truncate(holder.ticket.command, 60)})` : ''}` +
-      (holder.ticket?.startedAt ? ` for ${formatDuration(now - holder.ticket.startedAt)}` : '')
-    : 'another process is joining';
-  return `waiting for the ${info.nested ? 'nested ' : ''}lock on ${info.key}: position ${info.position} of ${info.queueLength}, ${holderText}; waited ${formatDuration(info.waitedMs)}`;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

@@ -2,12 +2,22 @@ export { assertSupportedPlatform, EXIT, SeqTestError } from './errors.js';
 export { FORWARDED_SIGNALS, forwardSignals } from './forward-signals.js';
 export { identityOf, isAlive, type ProcessIdentity, signalIdentity } from './identity.js';
 export { type AcquireOptions, acquireLock, type LockHandle, type WaitInfo } from './lock/acquire.js';
+export { type CancelOutcome, cancelWaitingTicket } from './lock/cancel.js';
 export { keyDirName, projectKey } from './lock/project-key.js';
 export { PROTOCOL_VERSION, parseTicket, parseTicketName, type Ticket, ticketFileName } from './lock/protocol.js';
 export { type Decision, Queue, type QueueEntry, type QueueState } from './lock/queue.js';
 export { assertSafeDir, ensureStateDir, stateDirPath } from './lock/state-dir.js';
 export { type QueueStatus, readStatus, type StatusReport, type TicketStatus } from './lock/status.js';
 export { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
+export {
+  type LoadedProjectConfig,
+  loadProjectConfig,
+  PACKAGE_JSON_FIELD,
+  PROJECT_CONFIG_KEYS,
+  type ProjectConfig,
+  RC_FILE,
+  validateProjectConfig,
+} from './project-config.js';
 export {
   endProcesses,
   findLeftovers,
@@ -40,3 +50,4 @@ export {
 } from './token.js';
 export { type OwnedProcess, RunTracker, type TreeSample } from './tracker.js';
 export { formatBytes, formatDuration, parseCount, parseSeconds, parseSize } from './units.js';
+export { describeWait } from './wait-text.js';

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
 import { type AttemptLog, openAttemptLog } from './attempt-log.js';
 import { assertSupportedPlatform, EXIT, SeqTestError } from './errors.js';
 import { identityOf, type ProcessIdentity, signalIdentity } from './identity.js';
@@ -96,9 +96,15 @@ export interface ExecResult {
 export class ExecController {
   private listener: ((signal: NodeJS.Signals) => void) | undefined;
   private received: NodeJS.Signals | undefined;
+  private wake: ((signal: NodeJS.Signals) => void) | undefined;
+  /** Settles at the first interrupt (wakes a retry delay); never rejects, holds no timer. */
+  readonly interruption: Promise<NodeJS.Signals> = new Promise((resolve) => {
+    this.wake = resolve;
+  });
 
   interrupt(signal: NodeJS.Signals): void {
     this.received ??= signal;
+    this.wake?.(signal);
     this.listener?.(signal);
   }
 
@@ -113,6 +119,40 @@ export class ExecController {
 }
 
 const DEFAULTS = { killSignal: 'SIGTERM' as NodeJS.Signals, graceMs: 5000, lingerMs: 3000 };
+
+/** setTimeout's limit: a longer delay fires at once (Node warns and uses 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Waits `ms` or until one of `wake` settles, whichever comes first, and clears its timer either way:
+ * a timer left behind by a lost race would keep the process alive after the run (up to a second per run).
+ */
+function pause(ms: number, ...wake: Promise<unknown>[]): Promise<void> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    timer = setTimeout(done, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+    for (const promise of wake) promise.then(done, done);
+  });
+}
+
+/** A timeout that also works past setTimeout's ~24.8-day limit (re-armed in steps). */
+function longTimeout(ms: number, fire: () => void): { clear(): void } {
+  const deadline = performance.now() + ms;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const left = deadline - performance.now();
+    if (left <= 0) fire();
+    else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+  };
+  timer = setTimeout(arm, Math.min(ms, MAX_TIMER_MS));
+  return { clear: () => clearTimeout(timer) };
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 /**
  * Runs a command and waits for its whole process tree, enforcing timeout, memory limit and retries.
@@ -130,26 +170,29 @@ export async function execTree(options: ExecOptions): Promise<ExecResult> {
   const began = performance.now();
   const attempts: AttemptResult[] = [];
   const maxAttempts = 1 + (options.retries ?? 0);
+  const controller = options.controller;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const result = await runAttempt(options, { file, resolved, args, cwd, token, attempt, maxAttempts });
     attempts.push(result);
     const failed = result.exitCode !== 0;
-    if (!failed || result.interrupted || options.controller?.interrupted || attempt === maxAttempts) break;
+    if (!failed || result.interrupted || controller?.interrupted || attempt === maxAttempts) break;
     options.onNarrate?.(
-      `attempt ${attempt} failed (exit ${result.exitCode}); ${maxAttempts - attempt} retr${maxAttempts - attempt === 1 ? 'y' : 'ies'} left`,
+      `attempt ${attempt} failed (exit ${result.exitCode}); ${plural(maxAttempts - attempt, 'retry', 'retries')} left`,
     );
-    if (options.retryDelayMs) await sleep(options.retryDelayMs);
-    if (options.controller?.interrupted) break;
+    if (options.retryDelayMs) await pause(options.retryDelayMs, ...(controller ? [controller.interruption] : []));
+    if (controller?.interrupted) break;
   }
   const last = attempts[attempts.length - 1] as AttemptResult;
+  // Interrupted between two attempts: nothing was running, but the run still ends as the signal says.
+  const interrupted = last.interrupted ?? controller?.interrupted ?? null;
   return {
     command: options.command,
     token: token.value,
-    exitCode: last.exitCode,
+    exitCode: interrupted && !last.interrupted ? 128 + signalNumber(interrupted) : last.exitCode,
     signal: last.signal,
     timedOut: last.timedOut,
     memoryExceeded: last.memoryExceeded,
-    interrupted: last.interrupted,
+    interrupted,
     durationMs: Math.round(performance.now() - began),
     peakRssBytes: Math.max(...attempts.map((a) => a.peakRssBytes)),
     peakProcesses: Math.max(...attempts.map((a) => a.peakProcesses)),
@@ -209,16 +252,30 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
   // --- output --------------------------------------------------------------------------------------------
   const captured = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
   const streamsClosed: Promise<void>[] = [];
+  // When our own stdout/stderr breaks (`seq-test exec --log f -- cmd | head`), stop echoing and close the
+  // command's pipe too, so that its next write fails as it would have without seq-test in between
+  // (SIGPIPE/EPIPE), instead of seq-test dying on an unhandled EPIPE and leaving the tree behind.
+  const broken = { stdout: false, stderr: false };
+  const echoes = { stdout: options.echoStdout !== false, stderr: options.echoStderr !== false };
+  const targetErrors: [NodeJS.WriteStream, (error: Error) => void][] = [];
   for (const name of ['stdout', 'stderr'] as const) {
     const stream = child[name];
     if (!stream) continue;
-    const echo = name === 'stdout' ? options.echoStdout !== false : options.echoStderr !== false;
     stream.on('data', (chunk: Buffer) => {
-      if (echo) process[name].write(chunk);
+      if (echoes[name] && !broken[name]) process[name].write(chunk);
       if (options.capture) captured[name].push(chunk);
       log?.output(name, chunk);
     });
     streamsClosed.push(new Promise((resolve) => stream.once('close', () => resolve())));
+    if (echoes[name]) {
+      const onError = () => {
+        if (broken[name]) return;
+        broken[name] = true;
+        stream.destroy();
+      };
+      process[name].on('error', onError);
+      targetErrors.push([process[name], onError]);
+    }
   }
 
   // --- main process and helper events ------------------------------------------------------------------------
@@ -227,12 +284,19 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     resolveMain = resolve;
   });
   let spawnError: NodeJS.ErrnoException | undefined;
-  const childExited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   let childGone = false;
+  // 'exit', not 'close': a leftover that keeps our stdout pipe open must not hold this up.
+  const childExited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
+  const reportStream = helperPath ? (child.stdio[3] as Readable | null) : null;
   child.once('exit', (code, signal) => {
     childGone = true;
+    // With the helper, the command's status arrives on fd 3; the helper's own exit can be seen before
+    // those bytes are read, so the "no status" case is decided when fd 3 closes (below), not here.
     if (!helperPath) resolveMain({ code, signal });
-    else resolveMain({ code: null, signal: null }); // helper gone without a report: killed from outside
+    else if (!reportStream) resolveMain({ code: null, signal: null });
   });
   child.once('error', (error: NodeJS.ErrnoException) => {
     spawnError = error;
@@ -240,14 +304,24 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     resolveMain({ code: error.code === 'ENOENT' ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE, signal: null });
   });
   let mainPid: number | undefined;
-  child.stdio[3]?.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      const [kind, value] = line.split(' ');
-      if (kind === 'pid') mainPid = Number(value);
-      if (kind === 'exit') resolveMain({ code: Number(value), signal: null });
-      if (kind === 'signal') resolveMain({ code: null, signal: signalName(Number(value)) ?? null });
-    }
-  });
+  let helperPeakKb = 0;
+  if (reportStream) {
+    let pending = '';
+    reportStream.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const [kind, value, maxRssKb] = line.split(' ');
+        helperPeakKb = Math.max(helperPeakKb, Number(maxRssKb ?? (kind === 'peak' ? value : 0)) || 0);
+        if (kind === 'pid') mainPid = Number(value);
+        if (kind === 'exit') resolveMain({ code: Number(value), signal: null });
+        if (kind === 'signal') resolveMain({ code: null, signal: signalName(Number(value)) ?? null });
+      }
+    });
+    // Helper gone without a report: killed from outside.
+    reportStream.once('close', () => resolveMain({ code: null, signal: null }));
+  }
 
   // --- tracking --------------------------------------------------------------------------------------------
   const rootPid = child.pid ?? 0;
@@ -255,12 +329,15 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     pid: rootPid,
     start: identityOf(process.pid)?.start ?? 0,
   };
-  const tracker = new RunTracker({
-    token: plan.token.value,
-    sessionId: rootPid,
-    root: rootIdentity,
-    helper: helperPath ? rootIdentity : undefined,
-  });
+  const tracker =
+    rootPid > 0
+      ? new RunTracker({
+          token: plan.token.value,
+          sessionId: rootPid,
+          root: rootIdentity,
+          helper: helperPath ? rootIdentity : undefined,
+        })
+      : undefined; // nothing was started (spawn failed): nothing to track, and session 0 is the kernel's
   let peakRssBytes = 0;
   let peakProcesses = 0;
   let timedOut = false;
@@ -269,64 +346,70 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
   let done = false;
   const reaped = new Map<number, ReapedProcess>();
   let ending: Promise<void> | undefined;
-  let killNow: (() => void) | undefined;
+  let escalate = false;
+  let wakeEscalation: (() => void) | undefined;
+  const escalated = new Promise<void>((resolve) => {
+    wakeEscalation = resolve;
+  });
 
   const sampleNow = (): TreeSample => {
+    if (!tracker) return { alive: [], rssBytes: 0, costMs: 0 };
     const sample = tracker.sample();
     peakRssBytes = Math.max(peakRssBytes, sample.rssBytes);
     peakProcesses = Math.max(peakProcesses, sample.alive.length);
-    if (options.maxMemoryBytes && sample.rssBytes > options.maxMemoryBytes && !ending) {
+    if (options.maxMemoryBytes && sample.rssBytes > options.maxMemoryBytes && !memoryExceeded && !ending) {
       memoryExceeded = true;
       notice(
-        `memory limit ${formatBytes(options.maxMemoryBytes)} exceeded: the tree uses ${formatBytes(sample.rssBytes)} in ${sample.alive.length} processes; ending it`,
+        `memory limit ${formatBytes(options.maxMemoryBytes)} exceeded: the tree uses ${formatBytes(sample.rssBytes)} in ${plural(sample.alive.length, 'process', 'processes')}; ending it`,
       );
       void endTree(killSignal, 'memory');
     }
     return sample;
   };
 
+  const signalAll = (signal: NodeJS.Signals, targets: OwnedProcess[], reason: EndReason) => {
+    for (const target of targets) {
+      const command = reaped.get(target.pid)?.command ?? tracker?.commandLine(target.pid) ?? `pid ${target.pid}`;
+      if (signalIdentity(target, signal)) {
+        const isMain = target.pid === mainPid || (!helperPath && target.pid === rootPid);
+        if (!isMain) reaped.set(target.pid, { pid: target.pid, command, signal, reason });
+        narrate(`sent ${signal} to ${target.pid} (${command})`);
+      }
+    }
+  };
+
   /** TERM (or the chosen signal) to every owned process, SIGKILL after the grace period to what is left. */
+  const endTreeNow = async (first: NodeJS.Signals, reason: EndReason): Promise<void> => {
+    if (!tracker) return;
+    if (first === 'SIGKILL') escalate = true;
+    signalAll(first, tracker.aliveNow(), reason);
+    const deadline = performance.now() + graceMs;
+    while (!escalate) {
+      const alive = sampleNow().alive;
+      if (alive.length === 0) return;
+      // Newcomers forked during the grace period get the first signal too.
+      signalAll(
+        first,
+        alive.filter((p) => !reaped.has(p.pid) && p.pid !== mainPid),
+        reason,
+      );
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      await pause(Math.min(50, left), escalated);
+    }
+    for (let round = 0; round < 200; round++) {
+      const alive = tracker.aliveNow();
+      if (alive.length === 0) return;
+      signalAll('SIGKILL', alive, reason);
+      await pause(20);
+    }
+    notice(`could not end ${plural(tracker.aliveNow().length, 'process', 'processes')} of the run even with SIGKILL`);
+  };
+  // The body starts on the next microtask, after `ending` is set: it samples, and a sample over the memory
+  // limit calls endTree again, which must then see the run already ending (it used to recurse until the
+  // stack overflowed when the tree ignored the first signal).
   const endTree = (first: NodeJS.Signals, reason: EndReason): Promise<void> => {
-    ending ??= (async () => {
-      let escalate = first === 'SIGKILL';
-      const escalated = new Promise<void>((resolve) => {
-        killNow = () => {
-          escalate = true;
-          resolve();
-        };
-      });
-      const signalAll = (signal: NodeJS.Signals, targets: OwnedProcess[]) => {
-        for (const target of targets) {
-          const command = reaped.get(target.pid)?.command ?? tracker.commandLine(target.pid);
-          if (signalIdentity(target, signal)) {
-            const isMain = target.pid === mainPid || (!helperPath && target.pid === rootPid);
-            if (!isMain) reaped.set(target.pid, { pid: target.pid, command, signal, reason });
-            narrate(`sent ${signal} to ${target.pid} (${command})`);
-          }
-        }
-      };
-      signalAll(first, tracker.aliveNow());
-      const deadline = performance.now() + graceMs;
-      while (!escalate) {
-        const alive = sampleNow().alive;
-        if (alive.length === 0) return;
-        // Newcomers forked during the grace period get the first signal too.
-        signalAll(
-          first,
-          alive.filter((p) => !reaped.has(p.pid) && p.pid !== mainPid),
-        );
-        const left = deadline - performance.now();
-        if (left <= 0) break;
-        await Promise.race([sleep(Math.min(50, left)), escalated]);
-      }
-      for (let round = 0; round < 200; round++) {
-        const alive = tracker.aliveNow();
-        if (alive.length === 0) return;
-        signalAll('SIGKILL', alive);
-        await sleep(20);
-      }
-      notice(`could not end ${tracker.aliveNow().length} process(es) of the run even with SIGKILL`);
-    })();
+    ending ??= Promise.resolve().then(() => endTreeNow(first, reason));
     return ending;
   };
 
@@ -338,28 +421,36 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     } else {
       narrate(`received ${signal} again: killing the whole tree`);
       void endTree(signal, 'interrupt');
-      killNow?.();
+      escalate = true;
+      wakeEscalation?.();
     }
   });
   if (options.controller?.interrupted && !interrupted) options.controller.interrupt(options.controller.interrupted);
 
-  const timeoutTimer =
-    options.timeoutMs && options.timeoutMs > 0
-      ? setTimeout(() => {
-          if (done) return;
-          timedOut = true;
-          notice(`timeout after ${formatDuration(options.timeoutMs ?? 0)}: sending ${killSignal} to the whole tree`);
-          void endTree(killSignal, 'timeout');
-        }, options.timeoutMs)
-      : undefined;
-
   // Background sampling for peaks and the memory limit while the main command runs, paced by what a
   // sweep costs; after it ends, the leftover loop below samples instead.
   let mainEnded = false;
+  const timeoutTimer =
+    options.timeoutMs && options.timeoutMs > 0
+      ? longTimeout(options.timeoutMs, () => {
+          if (done || ending) return;
+          if (mainEnded && !options.waitAll) {
+            // The command itself finished in time; what is left are leftovers, ended as they would be
+            // when --linger runs out (and reported so), without turning the run into a timeout.
+            narrate(`timeout after ${formatDuration(options.timeoutMs ?? 0)}: ending the leftovers now`);
+            void endTree(killSignal, 'linger');
+            return;
+          }
+          timedOut = true;
+          notice(`timeout after ${formatDuration(options.timeoutMs ?? 0)}: sending ${killSignal} to the whole tree`);
+          void endTree(killSignal, 'timeout');
+        })
+      : undefined;
+
   const sampler = (async () => {
     while (!mainEnded && !done) {
       const { costMs } = sampleNow();
-      await Promise.race([sleep(Math.min(1000, Math.max(100, costMs * 10))), mainExited]);
+      await pause(Math.min(1000, Math.max(100, costMs * 10)), mainExited);
     }
   })();
 
@@ -382,31 +473,35 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     if (!announcedWait) {
       announcedWait = true;
       narrate(
-        `${alive.length} process(es) still running after the main one: ${options.waitAll ? 'waiting for them (--wait-all)' : `giving them ${formatDuration(lingerMs)}`}`,
+        `${plural(alive.length, 'process', 'processes')} still running after the main one: ${options.waitAll ? 'waiting for them (--wait-all)' : `giving them ${formatDuration(lingerMs)}`}`,
       );
     }
     if (!options.waitAll && performance.now() - mainEndedAt >= lingerMs) {
       await endTree(killSignal, 'linger');
       break;
     }
-    // The helper exits once nothing is left to reap, which ends the wait early; childGone guards
-    // against racing an already-settled promise in a loop that would never yield.
-    await (childGone ? sleep(Math.max(25, costMs * 4)) : Promise.race([sleep(Math.max(25, costMs * 4)), childExited]));
+    // The helper exits once nothing is left to reap, which ends the wait early.
+    // (Once it is gone, childExited has settled and would wake us at once: plain pauses from then on.)
+    await pause(Math.max(25, costMs * 4), ...(childGone ? [] : [childExited]));
   }
   done = true;
-  clearTimeout(timeoutTimer);
+  timeoutTimer?.clear();
   await sampler;
   options.controller?.listen(undefined);
 
   // The helper exits by itself once it has nothing left to reap; make sure it does.
-  if (helperPath && !childGone) {
-    await Promise.race([childExited, sleep(1000)]);
+  if (helperPath && !childGone && rootPid > 0) {
+    await pause(1000, childExited);
     if (!childGone) {
       signalIdentity(rootIdentity, 'SIGKILL');
       await childExited;
     }
   }
-  await Promise.race([Promise.all(streamsClosed), sleep(500)]);
+  // Output still buffered in the pipes is read to the end; a pipe still held open after that belongs to a
+  // process we could not see (only possible without the helper) and is closed rather than waited for.
+  await pause(500, Promise.all(streamsClosed));
+  for (const stream of [child.stdout, child.stderr, reportStream]) stream?.destroy();
+  for (const [target, onError] of targetErrors) target.off('error', onError);
 
   for (const leftover of reaped.values()) {
     if (leftover.reason === 'linger')
@@ -415,19 +510,19 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
 
   const signalEnded = main.signal ?? null;
   let exitCode: number;
+  if (spawnError) notice(`could not start the command: ${spawnError.message}`);
   if (interrupted) exitCode = 128 + signalNumber(interrupted);
   else if (timedOut) exitCode = EXIT.TIMEOUT;
   else if (memoryExceeded) exitCode = EXIT.MEMORY_EXCEEDED;
   else if (signalEnded) exitCode = 128 + signalNumber(signalEnded);
   else if (main.code !== null) exitCode = main.code;
   else {
-    notice(
-      spawnError
-        ? `could not start the command: ${spawnError.message}`
-        : 'lost track of the main process: it ended without a status',
-    );
+    notice('lost track of the main process: it ended without a status (was the helper killed?)');
     exitCode = EXIT.USAGE;
   }
+  // A command shorter than one sampling interval is never sampled; the helper's wait4() figures are a floor.
+  peakRssBytes = Math.max(peakRssBytes, helperPeakKb * 1024);
+  if (mainPid !== undefined || (!helperPath && !spawnError)) peakProcesses = Math.max(peakProcesses, 1);
   const durationMs = Math.round(performance.now() - began);
   const result: AttemptResult = {
     attempt: plan.attempt,
@@ -447,7 +542,7 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     result.stderr = Buffer.concat(captured.stderr).toString('utf8');
   }
   narrate(
-    `attempt ${plan.attempt} finished: exit ${exitCode} in ${formatDuration(durationMs)}; peak ${formatBytes(peakRssBytes)} in ${peakProcesses} process(es); ${reaped.size} ended by seq-test`,
+    `attempt ${plan.attempt} finished: exit ${exitCode} in ${formatDuration(durationMs)}; peak ${formatBytes(peakRssBytes)} in ${plural(peakProcesses, 'process', 'processes')}; ${reaped.size} ended by seq-test`,
   );
   log?.finish(result);
   return result;

@@ -2,6 +2,7 @@ import { ExecController, type ExecResult, execTree, forwardSignals } from '@seq-
 import type { Command } from 'commander';
 import { addExecOptions, type RawExecOptions, toExecOptions } from '../exec-options.js';
 import { say } from '../report.js';
+import { applyProjectDefaults } from '../setup/project-config.js';
 
 export function registerExec(program: Command): void {
   addExecOptions(
@@ -25,8 +26,9 @@ Examples:
   $ seq-test exec --retry 2 --retry-delay 1 --log run.log -- ./flaky.sh
   $ seq-test exec --max-memory 2G -- vitest run`,
     )
-    .action(async (command: string[], raw: RawExecOptions) => {
-      process.exitCode = await runExec(command, raw);
+    .action(async (command: string[], raw: RawExecOptions, cmd: Command) => {
+      // Project settings (package.json "seqTest" / .seqtestrc.json) fill the flags not given.
+      process.exitCode = await runExec(command, applyProjectDefaults(raw, cmd, { lock: false }));
     });
 }
 

@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+// What does @seq-test/jest add to a Jest run? The example project (examples/jest: 4 test files that start
+// child processes, a global setup that starts a server) under its withSeqTest() config, against the same
+// suite with a plain config and --runInBand (one worker, in Jest's process: what the integration forces),
+// interleaved in one run, on Jest 29 and 30. Target (docs/DESIGN): < 5 % added, as a ratio of medians.
+//
+//   node bench/jest-integration.mjs [--runs 15] [--warmup 2] [--quick] [--write]
+//
+// The plain runs leave the example's `sleep 300` behind (that is the point of the integration); the
+// benchmark ends those by pid after each run, outside the timed part, and counts them.
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureJest, JEST_VERSIONS } from '../test/jest/matrix/install.mjs';
+import {
+  countProcesses,
+  fmt,
+  fmtRatio,
+  markdownTable,
+  measureInterleaved,
+  parseArgs,
+  ROOT,
+  ratio,
+  stats,
+  timeCommand,
+  writeResults,
+} from './lib/harness.mjs';
+
+const options = parseArgs();
+const runs = options.runs ?? (options.quick ? 5 : 15);
+const warmup = options.warmup ?? 2;
+const TARGET = 1.05;
+
+const integrated = join(ROOT, 'examples', 'jest', 'jest.config.js');
+const plain = join(ROOT, 'test', 'jest', 'fixtures', 'plain.config.cjs');
+if (!existsSync(join(ROOT, 'integrations', 'jest', 'dist', 'global-setup.js'))) {
+  console.error('bench: build first: npx turbo run build');
+  process.exit(2);
+}
+
+const MARKER = 'SEQ_TEST_BENCH_MARKER';
+const marker = randomUUID();
+const stateDir = mkdtempSync(join(tmpdir(), 'seq-test-bench-state-'));
+chmodSync(stateDir, 0o700);
+const env = { ...process.env, SEQ_TEST_STATE_DIR: stateDir, SEQ_TEST_KEY: 'bench-jest-integration', [MARKER]: marker };
+for (const name of ['SEQ_TEST_TOKEN', 'SEQ_TEST_DISABLE', 'EXAMPLE_STAMPS', 'EXAMPLE_SLOW_MS', 'EXAMPLE_FAIL']) {
+  delete env[name];
+}
+env.CI = 'true';
+env.FORCE_COLOR = '0';
+
+/** Pids of live processes carrying our marker (what a run left behind). */
+function marked() {
+  const pids = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(`${MARKER}=${marker}`)) pids.push(Number(name));
+    } catch {}
+  }
+  return pids;
+}
+const leftBehind = {};
+function endMarked(caseName) {
+  const pids = marked();
+  leftBehind[caseName] = (leftBehind[caseName] ?? 0) + pids.length;
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+}
+process.on('exit', () => {
+  endMarked('exit');
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+const cases = [];
+const versions = {};
+for (const name of JEST_VERSIONS) {
+  const jest = await ensureJest(name);
+  versions[name] = jest.version();
+  const base = [jest.bin, '--cacheDirectory', jest.cacheDir];
+  for (const [label, args] of [
+    ['@seq-test/jest', [...base, '--config', integrated]],
+    ['plain --runInBand', [...base, '--config', plain, '--runInBand']],
+  ]) {
+    const caseName = `jest ${jest.version()} ${label}`;
+    cases.push({
+      name: caseName,
+      run: () => {
+        const ms = timeCommand({ file: process.execPath, args, env, cwd: ROOT });
+        endMarked(caseName);
+        return ms;
+      },
+    });
+  }
+}
+
+console.log(`jest-integration: ${cases.length} cases × ${runs} runs (after ${warmup} warm-up rounds), interleaved`);
+const samples = measureInterleaved(cases, {
+  runs,
+  warmup,
+  onRound: (done, total) => process.stderr.write(`  round ${done}/${total}\n`),
+});
+
+const rows = [];
+for (const name of JEST_VERSIONS) {
+  const version = versions[name];
+  const withIt = samples[`jest ${version} @seq-test/jest`];
+  const without = samples[`jest ${version} plain --runInBand`];
+  const r = ratio(withIt, without);
+  rows.push({
+    version,
+    withMedian: stats(withIt).median,
+    withIqr: stats(withIt).iqr,
+    plainMedian: stats(without).median,
+    plainIqr: stats(without).iqr,
+    ratioOfMedians: r.ofMedians,
+    pairedRatio: r.pairedMedian,
+    // Warm-up rounds included: every plain run leaves one behind, every integrated run none.
+    leftBehindWith: leftBehind[`jest ${version} @seq-test/jest`] ?? 0,
+    leftBehindPlain: leftBehind[`jest ${version} plain --runInBand`] ?? 0,
+  });
+}
+
+console.log('');
+console.log(
+  markdownTable(
+    [
+      'Jest',
+      '@seq-test/jest median ms (IQR)',
+      'plain `--runInBand` median ms (IQR)',
+      'ratio of medians',
+      'median of paired ratios',
+      'processes left behind (with / plain)',
+    ],
+    rows.map((r) => [
+      r.version,
+      `${fmt(r.withMedian, 0)} (${fmt(r.withIqr, 0)})`,
+      `${fmt(r.plainMedian, 0)} (${fmt(r.plainIqr, 0)})`,
+      fmtRatio(r.ratioOfMedians),
+      fmtRatio(r.pairedRatio),
+      `${r.leftBehindWith} / ${r.leftBehindPlain}`,
+    ]),
+  ),
+);
+// The fixed cost the integration adds to a run, by phase, measured in fresh Node processes (stable where the
+// whole-run medians above are noisy): loading @seq-test/core, taking and releasing the lock, and the two
+// process-table reads of the teardown (the run's processes; ending an already-dead list).
+const phases = { 'load @seq-test/core': [], 'acquireLock + release': [], 'runProcesses (teardown sweep)': [] };
+const probe = `
+  const t0 = performance.now();
+  const core = require(${JSON.stringify(join(ROOT, 'packages', 'core', 'dist', 'index.cjs'))});
+  const t1 = performance.now();
+  const lock = await core.acquireLock({ command: 'bench', key: 'bench-jest-phases' });
+  lock.release();
+  const t2 = performance.now();
+  core.runProcesses(lock.token.value, core.identityOf(process.pid));
+  const t3 = performance.now();
+  process.stdout.write(JSON.stringify([t1 - t0, t2 - t1, t3 - t2]));
+`;
+for (let i = 0; i < Math.max(runs, 10); i++) {
+  const out = spawnSync(process.execPath, ['-e', `(async () => {${probe}})()`], { env, encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`phase probe failed: ${out.stderr}`);
+  const [load, lock, sweep] = JSON.parse(out.stdout);
+  phases['load @seq-test/core'].push(load);
+  phases['acquireLock + release'].push(lock);
+  phases['runProcesses (teardown sweep)'].push(sweep);
+}
+const phaseRows = Object.entries(phases).map(([name, s]) => ({ name, ...stats(s) }));
+console.log('');
+console.log(
+  markdownTable(
+    ['fixed cost per run (fresh Node process)', 'median ms', 'IQR ms'],
+    phaseRows.map((r) => [r.name, fmt(r.median), fmt(r.iqr)]),
+  ),
+);
+console.log(`(${countProcesses() ?? '?'} processes on the machine during the sweep)`);
+
+console.log('');
+for (const r of rows) {
+  const added = (r.ratioOfMedians - 1) * 100;
+  console.log(
+    `target: jest ${r.version} with @seq-test/jest < ${Math.round((TARGET - 1) * 100)} % over plain → ${added >= 0 ? '+' : ''}${added.toFixed(1)} %: ${r.ratioOfMedians < TARGET ? 'met' : 'MISSED'}`,
+  );
+}
+if (options.write) {
+  const file = writeResults('jest-integration', {
+    runs,
+    warmup,
+    target: TARGET,
+    versions,
+    rows,
+    phases: phaseRows,
+    samples,
+  });
+  console.log(`wrote ${file}`);
+}

@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+// What does @seq-test/vitest add to a Vitest run? The example project (examples/vitest: 4 test files, three
+// of which start child processes) under its seqTest() config, against the same suite with a plain
+// single-worker config (maxWorkers: 1, fileParallelism: false: what the plugin forces), interleaved in one
+// run. Default: the repo's Vitest 4; `--matrix` adds 3.0, 3.2 and 5.1 (installed by
+// test/vitest/matrix/install.mjs). Target (docs/DESIGN): < 5 % added, as a ratio of medians.
+//
+//   node bench/vitest-plugin.mjs [--runs 15] [--warmup 2] [--quick] [--matrix] [--write]
+//
+// The plain runs leave the example's `sleep 300` behind (that is the point of the plugin); the benchmark
+// ends those by pid after each run, outside the timed part, and counts them.
+import { randomUUID } from 'node:crypto';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureMatrix } from '../test/vitest/matrix/install.mjs';
+import {
+  fmt,
+  fmtRatio,
+  markdownTable,
+  measureInterleaved,
+  parseArgs,
+  ROOT,
+  ratio,
+  stats,
+  timeCommand,
+  writeResults,
+} from './lib/harness.mjs';
+
+const argv = process.argv.slice(2);
+const withMatrix = argv.includes('--matrix');
+const options = parseArgs(argv.filter((a) => a !== '--matrix'));
+const runs = options.runs ?? (options.quick ? 5 : 15);
+const warmup = options.warmup ?? 2;
+const TARGET = 1.05;
+
+const EXAMPLE = join(ROOT, 'examples', 'vitest');
+const PLUGIN = join(ROOT, 'integrations', 'vitest');
+if (!existsSync(join(PLUGIN, 'dist', 'global-setup.js'))) {
+  console.error('bench: build first: npx turbo run build');
+  process.exit(2);
+}
+
+const MARKER = 'SEQ_TEST_BENCH_MARKER';
+const marker = randomUUID();
+const scratch = mkdtempSync(join(tmpdir(), 'seq-test-bench-vitest-'));
+const stateDir = join(scratch, 'state');
+mkdirSync(stateDir, { mode: 0o700 });
+chmodSync(stateDir, 0o700);
+const env = { ...process.env, SEQ_TEST_STATE_DIR: stateDir, SEQ_TEST_KEY: 'bench-vitest-plugin', [MARKER]: marker };
+for (const name of Object.keys(env)) {
+  if (name.startsWith('VITEST') || name.startsWith('EXAMPLE_') || name.startsWith('SEQ_TEST_TOKEN')) delete env[name];
+}
+delete env.SEQ_TEST_DISABLE;
+env.CI = 'true';
+env.NO_COLOR = '1';
+
+/** Pids of live processes carrying our marker (what a run left behind). */
+function marked() {
+  const pids = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(`${MARKER}=${marker}`)) pids.push(Number(name));
+    } catch {}
+  }
+  return pids;
+}
+const leftBehind = {};
+function endMarked(caseName) {
+  const pids = marked();
+  leftBehind[caseName] = (leftBehind[caseName] ?? 0) + pids.length;
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+}
+process.on('exit', () => {
+  endMarked('exit');
+  rmSync(scratch, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(130));
+
+// The same suite and settings as examples/vitest/vitest.config.ts, minus the plugin, one worker.
+const PLAIN_CONFIG = `import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    setupFiles: ['tests/stamps.ts'],
+    testTimeout: 30_000,
+    maxWorkers: 1,
+    fileParallelism: false,
+  },
+});
+`;
+
+/** A private copy of the example wired to one Vitest install (as the e2e tests do). */
+function project(install) {
+  const dir = join(scratch, `example-${install.version}`);
+  mkdirSync(join(dir, 'node_modules', '@seq-test'), { recursive: true });
+  for (const entry of ['package.json', 'vitest.config.ts', 'src', 'tests']) {
+    cpSync(join(EXAMPLE, entry), join(dir, entry), { recursive: true });
+  }
+  writeFileSync(join(dir, 'vitest.plain.config.ts'), PLAIN_CONFIG);
+  symlinkSync(install.vitest, join(dir, 'node_modules', 'vitest'));
+  symlinkSync(PLUGIN, join(dir, 'node_modules', '@seq-test', 'vitest'));
+  return dir;
+}
+
+const installs = withMatrix
+  ? Object.values(ensureMatrix())
+  : [
+      {
+        vitest: join(ROOT, 'node_modules', 'vitest'),
+        node: process.execPath,
+        version: JSON.parse(readFileSync(join(ROOT, 'node_modules', 'vitest', 'package.json'), 'utf8')).version,
+      },
+    ];
+
+const cases = [];
+for (const install of installs) {
+  const dir = project(install);
+  const bin = join(install.vitest, 'vitest.mjs');
+  for (const [label, args] of [
+    ['@seq-test/vitest', [bin, 'run']],
+    ['plain single worker', [bin, 'run', '--config', 'vitest.plain.config.ts']],
+  ]) {
+    const caseName = `vitest ${install.version} ${label}`;
+    cases.push({
+      name: caseName,
+      run: () => {
+        const ms = timeCommand({ file: install.node, args, env, cwd: dir });
+        endMarked(caseName);
+        return ms;
+      },
+    });
+  }
+}
+
+console.log(`vitest-plugin: ${cases.length} cases × ${runs} runs (after ${warmup} warm-up rounds), interleaved`);
+const samples = measureInterleaved(cases, {
+  runs,
+  warmup,
+  onRound: (done, total) => process.stderr.write(`  round ${done}/${total}\n`),
+});
+
+const rows = [];
+for (const install of installs) {
+  const version = install.version;
+  const withIt = samples[`vitest ${version} @seq-test/vitest`];
+  const without = samples[`vitest ${version} plain single worker`];
+  const r = ratio(withIt, without);
+  rows.push({
+    version,
+    node: install.node === process.execPath ? process.version : 'fetched Node 24',
+    withMedian: stats(withIt).median,
+    withIqr: stats(withIt).iqr,
+    plainMedian: stats(without).median,
+    plainIqr: stats(without).iqr,
+    ratioOfMedians: r.ofMedians,
+    pairedRatio: r.pairedMedian,
+    // Warm-up rounds included: every plain run leaves one behind, every run with the plugin none.
+    leftBehindWith: leftBehind[`vitest ${version} @seq-test/vitest`] ?? 0,
+    leftBehindPlain: leftBehind[`vitest ${version} plain single worker`] ?? 0,
+  });
+}
+
+console.log('');
+console.log(
+  markdownTable(
+    [
+      'Vitest',
+      '@seq-test/vitest median ms (IQR)',
+      'plain single worker median ms (IQR)',
+      'ratio of medians',
+      'median of paired ratios',
+      'processes left behind (with / plain)',
+    ],
+    rows.map((r) => [
+      r.version,
+      `${fmt(r.withMedian, 0)} (${fmt(r.withIqr, 0)})`,
+      `${fmt(r.plainMedian, 0)} (${fmt(r.plainIqr, 0)})`,
+      fmtRatio(r.ratioOfMedians),
+      fmtRatio(r.pairedRatio),
+      `${r.leftBehindWith} / ${r.leftBehindPlain}`,
+    ]),
+  ),
+);
+console.log('');
+for (const r of rows) {
+  const added = (r.ratioOfMedians - 1) * 100;
+  console.log(
+    `target: vitest ${r.version} with @seq-test/vitest < ${Math.round((TARGET - 1) * 100)} % over plain → ${added >= 0 ? '+' : ''}${added.toFixed(1)} %: ${r.ratioOfMedians < TARGET ? 'met' : 'MISSED'}`,
+  );
+}
+if (options.write) {
+  const file = writeResults('vitest-plugin', { runs, warmup, target: TARGET, rows, samples });
+  console.log(`wrote ${file}`);
+}

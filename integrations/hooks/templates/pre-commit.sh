@@ -1,0 +1,4 @@
+#!/bin/sh
+# {{hook}} hook written by `seq-test init`.
+{{guard}}
+{{body}}

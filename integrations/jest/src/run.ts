@@ -1,0 +1,234 @@
+import { constants } from 'node:os';
+import {
+  acquireLock,
+  createToken,
+  endProcesses,
+  extendChain,
+  formatDuration,
+  identityOf,
+  loadProjectConfig,
+  type RunProcess,
+  type RunToken,
+  runProcesses,
+  TOKEN_ENV,
+} from '@seq-test/core';
+import { say, WaitLine } from './output.js';
+import { descendantsOf, endProcessesSync } from './reap-sync.js';
+import { type RunState, type Summary, shared } from './state.js';
+import { describeSummary } from './summary.js';
+
+/**
+ * One Jest run under the lock, owned by Jest's main process (the owner in every ticket and token is
+ * process.pid): begins in our global setup, ends in our global teardown.
+ *
+ * Jest skips the global teardown in three cases, and each still ends right:
+ *  - SIGINT/SIGTERM/SIGHUP (jest#6029): our handlers end the run's processes, leave the queue, then re-raise
+ *    the signal so that Jest still dies of it (exit status 128+N for the shell);
+ *  - process.exit without teardown (--bail on Jest 29, a failing global setup, an uncaught error): a process
+ *    'exit' handler does the same synchronously;
+ *  - SIGKILL, a crash of Node itself: nothing of ours runs; the next waiter finds our ticket dead and ends
+ *    every process carrying our token (protocol, "Deciding" step 2), as for any dead holder.
+ * SIGQUIT is left alone on purpose: if a test blocks the event loop, no JavaScript handler can run, and
+ * Ctrl-\ still kills Jest at once (the case above then applies).
+ */
+
+const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+export interface BeginOptions {
+  via: RunState['via'];
+  rootDir: string;
+  key?: string | undefined;
+}
+
+/** Joins the queue and resolves once we hold the lock; returns the current run if one is already held. */
+export async function beginRun(options: BeginOptions): Promise<RunState> {
+  const state = shared();
+  if (state.run && !state.run.finished) return state.run;
+  installExitHandler();
+  const run: RunState = {
+    via: options.via,
+    disabled: process.env.SEQ_TEST_DISABLE === '1',
+    aborter: new AbortController(),
+    baseline: new Set(),
+    previousChain: process.env[TOKEN_ENV],
+    graceMs: 1000,
+    signalHandlers: [],
+    finished: false,
+  };
+  state.run = run;
+  // package.json "seqTest" / .seqtestrc.json: key, slots and the reaping grace, as for `seq-test run`.
+  // An explicit key (withSeqTest option, $SEQ_TEST_KEY) wins over the file.
+  let settings: NonNullable<ReturnType<typeof loadProjectConfig>>['config'] = {};
+  try {
+    settings = loadProjectConfig(options.rootDir)?.config ?? {};
+  } catch (error) {
+    run.finished = true;
+    throw error;
+  }
+  run.graceMs = settings.graceMs ?? 1000;
+  run.baseline = descendantsOf(process.pid);
+  addSignalHandlers(run);
+  if (run.disabled) {
+    // As `seq-test run` does: no lock, but the run's processes are still accounted for and reaped.
+    say('SEQ_TEST_DISABLE=1: running without the lock');
+    const self = identityOf(process.pid);
+    if (self) startRun(run, createToken(self));
+    return run;
+  }
+  const waitLine = new WaitLine();
+  const acquiring = acquireLock({
+    key: options.key ?? (process.env.SEQ_TEST_KEY || settings.key),
+    cwd: options.rootDir,
+    slots: settings.slots,
+    command: commandLine(),
+    signal: run.aborter.signal,
+    onWait: (info) => waitLine.update(info),
+    onWarning: (message) => say(`warning: ${message}`),
+  });
+  run.acquiring = acquiring;
+  try {
+    run.lock = await acquiring;
+  } catch (error) {
+    waitLine.done(undefined);
+    removeSignalHandlers(run);
+    run.finished = true;
+    throw error;
+  } finally {
+    run.acquiring = undefined;
+  }
+  run.key = run.lock.key;
+  waitLine.done(run.lock.waitedMs >= 1 ? `our turn after ${formatDuration(run.lock.waitedMs)}` : undefined);
+  startRun(run, run.lock.token);
+  return run;
+}
+
+/**
+ * Everything Jest starts from now on (test files' children, workers of a custom runner, the project's own
+ * global setup) carries our token: it is how leftovers are found, even after setsid or a double fork.
+ */
+function startRun(run: RunState, token: RunToken): void {
+  run.token = token;
+  process.env[TOKEN_ENV] = extendChain(run.previousChain, token);
+}
+
+/** Ends what the run left running (TERM, KILL after the grace), leaves the queue, prints the summary. */
+export function finishRun(run: RunState, cause?: Summary['cause']): Promise<Summary> {
+  if (!run.finishing) {
+    run.finishing = (async () => {
+      let ended: Summary['ended'] = [];
+      try {
+        const targets = leftovers(run);
+        if (targets.length > 0) ended = await endProcesses(targets, run.graceMs);
+      } catch (error) {
+        say(`warning: could not end the run's processes: ${(error as Error).message}`);
+      }
+      // Whatever happened above, leave the queue.
+      const summary = leave(run, ended, cause);
+      report(summary);
+      return summary;
+    })();
+  }
+  return run.finishing;
+}
+
+/** The synchronous version, for a process 'exit' handler. */
+function finishRunSync(run: RunState, cause: Summary['cause'], graceMs = run.graceMs): Summary {
+  let ended: Summary['ended'] = [];
+  try {
+    ended = endProcessesSync(leftovers(run), graceMs);
+  } catch (error) {
+    say(`warning: could not end the run's processes: ${(error as Error).message}`);
+  }
+  const summary = leave(run, ended, cause);
+  say(describeSummary(summary)); // not through the reporter: stderr must be written before Node exits
+  return summary;
+}
+
+/** The processes of this run still alive: below Jest's main process or carrying our token, except Jest. */
+function leftovers(run: RunState): RunProcess[] {
+  const self = identityOf(process.pid);
+  if (!run.token || !self || run.finished) return [];
+  return runProcesses(run.token.value, self).filter(
+    (p) => p.pid !== process.pid && !run.baseline.has(`${p.pid}:${p.start}`),
+  );
+}
+
+function leave(run: RunState, ended: Summary['ended'], cause: Summary['cause']): Summary {
+  if (!run.finished) {
+    run.finished = true;
+    run.lock?.release();
+    if (run.token) {
+      if (run.previousChain === undefined) delete process.env[TOKEN_ENV];
+      else process.env[TOKEN_ENV] = run.previousChain;
+    }
+    removeSignalHandlers(run);
+  }
+  return {
+    key: run.key,
+    waitedMs: run.lock?.waitedMs ?? 0,
+    nested: run.lock?.nested ?? false,
+    disabled: run.disabled,
+    ended,
+    cause,
+  };
+}
+
+function report(summary: Summary): void {
+  const reporter = shared().reporter;
+  if (reporter) reporter.printSummary(summary);
+  else say(describeSummary(summary));
+}
+
+function installExitHandler(): void {
+  const state = shared();
+  if (state.exitHandler) return;
+  state.exitHandler = true;
+  // Registered before acquireLock registers its own (which removes the ticket), so that we reap first.
+  process.on('exit', () => {
+    const run = shared().run;
+    if (run && !run.finished && run.token) finishRunSync(run, run.signalled ?? 'exit');
+  });
+}
+
+function addSignalHandlers(run: RunState): void {
+  for (const signal of HANDLED_SIGNALS) {
+    const handler = () => void onSignal(run, signal);
+    process.on(signal, handler);
+    run.signalHandlers.push([signal, handler]);
+  }
+}
+
+function removeSignalHandlers(run: RunState): void {
+  for (const [signal, handler] of run.signalHandlers) process.off(signal, handler);
+  run.signalHandlers = [];
+}
+
+async function onSignal(run: RunState, signal: NodeJS.Signals): Promise<void> {
+  if (run.signalled) {
+    // A second signal while we reap: no more grace.
+    if (!run.finished && run.token) finishRunSync(run, signal, 0);
+    reraise(run, signal);
+    return;
+  }
+  run.signalled = signal;
+  if (!run.token) {
+    // Still waiting in the queue: withdraw the ticket (acquireLock does it when aborted), then die.
+    run.aborter.abort(new Error(`interrupted by ${signal} while waiting for the lock`));
+    await run.acquiring?.catch(() => {});
+  } else {
+    await finishRun(run, signal);
+  }
+  reraise(run, signal);
+}
+
+/** Dies of the signal as Jest would have without us; exits 128+N if another handler keeps the process up. */
+function reraise(run: RunState, signal: NodeJS.Signals): void {
+  removeSignalHandlers(run);
+  setTimeout(() => process.exit(128 + (constants.signals[signal] ?? 0)), 1000);
+  process.kill(process.pid, signal);
+}
+
+/** What the ticket shows in `seq-test status` and in other waiters' queue line. */
+function commandLine(): string {
+  return ['jest', ...process.argv.slice(2)].join(' ');
+}

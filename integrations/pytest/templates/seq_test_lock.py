@@ -1,0 +1,1186 @@
+"""The seq-test lock protocol, version 1, in stdlib-only Python (3.8 to 3.13).
+
+docs/PROTOCOL.md of seq-test is the specification; @seq-test/core implements the same in TypeScript and the
+conformance tests run each implementation against the other, so a pytest run and a `seq-test run` of the
+same project wait for each other in one FIFO queue.
+
+Limits, stated honestly:
+- Linux is the tested platform (/proc). macOS is best effort and untested: it reads `ps`, whose start time
+  has one-second resolution (a pid reused within the same second is not noticed). Windows is not supported:
+  `platform_supported()` is False and callers run without the lock.
+- A process whose environment we cannot read (another user's, non-dumpable) is never treated as ours.
+"""
+
+import atexit
+import errno
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import stat as stat_mod
+import subprocess
+import sys
+import time
+
+TEMPLATE_VERSION = 1
+PROTOCOL_VERSION = 1
+TOKEN_ENV = "SEQ_TEST_TOKEN"
+PREFIX = "seq-test:"
+
+# Exit codes shared with the seq-test CLI.
+EXIT_WAIT_TIMEOUT = 122
+EXIT_LOCK_BUSY = 123
+EXIT_USAGE = 125
+
+POLL_SECONDS = 0.1  # the protocol's bound: re-evaluate at least this often (a SIGKILLed holder changes no file)
+WAIT_REPORT_SECONDS = 0.25
+STALE_TEMP_SECONDS = 10.0
+NUMBER_DIGITS = 12
+
+TICKET_NAME = re.compile(r"^(\d{12})-((\d+)\.(\d+)\.([0-9a-f]{6,64}))\.json$")
+MARKER_NAME = re.compile(r"^((\d+)\.(\d+)\.([0-9a-f]{6,64}))\.json$")
+TOKEN_RE = re.compile(r"^(\d+)\.(\d+)\.([0-9a-f]{6,64})$")
+
+
+class SeqTestError(Exception):
+    """An error reported as one line, with the exit code the CLI would use."""
+
+    def __init__(self, message, exit_code=EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --- platform ---------------------------------------------------------------------------------------------
+
+
+def platform_supported(platform=None):
+    platform = platform or sys.platform
+    return platform.startswith("linux") or platform == "darwin"
+
+
+def unsupported_message(platform=None):
+    platform = platform or sys.platform
+    return (
+        "%s is not supported: seq-test runs on Linux (and macOS, best effort); use WSL on Windows. "
+        "Running without the lock." % platform
+    )
+
+
+class ProcInfo(object):
+    __slots__ = ("pid", "ppid", "pgid", "sid", "start", "state", "comm")
+
+    def __init__(self, pid, ppid, pgid, sid, start, state, comm):
+        self.pid = pid
+        self.ppid = ppid
+        self.pgid = pgid
+        self.sid = sid
+        self.start = start
+        self.state = state
+        self.comm = comm
+
+    @property
+    def gone(self):
+        return self.state in ("Z", "X")
+
+    def __repr__(self):
+        return "ProcInfo(pid=%d, ppid=%d, start=%d, state=%s, comm=%r)" % (
+            self.pid,
+            self.ppid,
+            self.start,
+            self.state,
+            self.comm,
+        )
+
+
+def parse_stat(pid, text):
+    """Parses /proc/<pid>/stat. The command name may hold spaces and ')': split after the LAST ')'."""
+    open_at = text.find("(")
+    close_at = text.rfind(")")
+    if open_at == -1 or close_at == -1:
+        return None
+    fields = text[close_at + 2 :].split(" ")
+    # fields[0] is field 3 (state); field N is fields[N - 3]; starttime is field 22.
+    if len(fields) < 20:
+        return None
+    try:
+        return ProcInfo(
+            pid,
+            int(fields[1]),
+            int(fields[2]),
+            int(fields[3]),
+            int(fields[19]),
+            fields[0],
+            text[open_at + 1 : close_at],
+        )
+    except ValueError:
+        return None
+
+
+class LinuxProcessTable(object):
+    """/proc reader: one open+read per process; environments are read only when asked."""
+
+    def __init__(self):
+        self._boot_id = None
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def get(self, pid):
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                text = f.read().decode("latin-1")
+        except (OSError, ValueError):
+            return None
+        return parse_stat(pid, text)
+
+    def list(self):
+        result = []
+        try:
+            names = os.listdir("/proc")
+        except OSError:
+            return result
+        for name in names:
+            if not name.isdigit():
+                continue
+            info = self.get(int(name))
+            if info is not None:
+                result.append(info)
+        return result
+
+    def env_value(self, pid, name):
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        prefix = name.encode() + b"="
+        for entry in data.split(b"\0"):
+            if entry.startswith(prefix):
+                return entry[len(prefix) :].decode("utf-8", "replace")
+        return None
+
+    def command_line(self, pid):
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                data = f.read()
+        except OSError:
+            data = b""
+        if data:
+            return " ".join(p.decode("utf-8", "replace") for p in data.rstrip(b"\0").split(b"\0"))
+        info = self.get(pid)
+        return info.comm if info else "pid %d" % pid
+
+    def is_ours(self, pid):
+        try:
+            return os.stat("/proc/%d" % pid).st_uid == os.getuid()
+        except OSError:
+            return False
+
+    def boot_id(self):
+        if self._boot_id is None:
+            try:
+                with open("/proc/sys/kernel/random/boot_id") as f:
+                    self._boot_id = f.read().strip()
+            except OSError:
+                self._boot_id = ""
+        return self._boot_id
+
+    def now_start(self):
+        """The start value a process started right now would get (clock ticks since boot)."""
+        try:
+            with open("/proc/uptime") as f:
+                return int(float(f.read().split()[0]) * self._ticks)
+        except (OSError, ValueError):
+            return 0
+
+
+class DarwinProcessTable(object):
+    """macOS, best effort and untested here: one `ps` spawn per query; lstart has one-second resolution."""
+
+    _LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+\s+\S+\s+\d+\s+[\d:]+\s+\d+)\s+(.*)$")
+
+    def __init__(self):
+        self._boot_id = None
+
+    def _ps(self, select_args):
+        try:
+            out = subprocess.check_output(
+                ["ps"] + select_args + ["-o", "pid=,ppid=,pgid=,sess=,state=,lstart=,comm="],
+                env=dict(os.environ, LC_ALL="C"),
+                stderr=subprocess.DEVNULL,
+            ).decode("utf-8", "replace")
+        except (OSError, subprocess.CalledProcessError):
+            return []
+        result = []
+        for line in out.splitlines():
+            m = self._LINE.match(line)
+            if not m:
+                continue
+            try:
+                start = int(time.mktime(time.strptime(m.group(6), "%a %b %d %H:%M:%S %Y")))
+            except ValueError:
+                continue
+            result.append(
+                ProcInfo(
+                    int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)), start, m.group(5)[:1], m.group(7)
+                )
+            )
+        return result
+
+    def get(self, pid):
+        found = self._ps(["-p", str(pid)])
+        return found[0] if found else None
+
+    def list(self):
+        return self._ps(["-A"])
+
+    def env_value(self, pid, name):
+        try:
+            out = subprocess.check_output(
+                ["ps", "-E", "-ww", "-o", "command=", "-p", str(pid)], stderr=subprocess.DEVNULL
+            ).decode("utf-8", "replace")
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        m = re.search(r"(?:^|\s)" + re.escape(name) + r"=(\S*)", out)
+        return m.group(1) if m else None
+
+    def command_line(self, pid):
+        try:
+            out = subprocess.check_output(["ps", "-ww", "-o", "command=", "-p", str(pid)], stderr=subprocess.DEVNULL)
+            return out.decode("utf-8", "replace").strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "pid %d" % pid
+
+    def is_ours(self, pid):
+        return True  # `ps -E` shows only our own user's environments
+
+    def boot_id(self):
+        if self._boot_id is None:
+            try:
+                self._boot_id = subprocess.check_output(["sysctl", "-n", "kern.boottime"]).decode().strip()
+            except (OSError, subprocess.CalledProcessError):
+                self._boot_id = "unknown-boot"
+        return self._boot_id
+
+    def now_start(self):
+        return int(time.time())
+
+
+_table = None
+
+
+def process_table():
+    global _table
+    if _table is None:
+        if not platform_supported():
+            raise SeqTestError(unsupported_message())
+        _table = LinuxProcessTable() if sys.platform.startswith("linux") else DarwinProcessTable()
+    return _table
+
+
+def identity_of(pid):
+    """(pid, start) of a live process, or None."""
+    info = process_table().get(pid)
+    if info is None or info.gone:
+        return None
+    return (pid, info.start)
+
+
+def is_alive(pid, start):
+    """True while the very process we recorded still runs (same pid, same start time, not a zombie)."""
+    info = process_table().get(pid)
+    return info is not None and not info.gone and info.start == start
+
+
+def signal_identity(pid, start, sig):
+    """Sends a signal only if the process is still the one we recorded."""
+    if not is_alive(pid, start):
+        return False
+    try:
+        os.kill(pid, sig)
+        return True
+    except OSError:
+        return False
+
+
+# --- tokens -----------------------------------------------------------------------------------------------
+
+
+def create_token(pid=None, start=None):
+    """`<pid>.<start>.<12 hex>` naming the owner process (default: this one)."""
+    if pid is None:
+        pid = os.getpid()
+    if start is None:
+        ident = identity_of(pid)
+        if ident is None:
+            raise SeqTestError("cannot read our own process entry (is /proc mounted?)")
+        start = ident[1]
+    return "%d.%d.%s" % (pid, start, os.urandom(6).hex())
+
+
+def parse_token(value):
+    """(pid, start) of a well-formed token, else None."""
+    m = TOKEN_RE.match(value or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def parse_chain(chain):
+    """Well-formed tokens of a chain, outermost first; malformed entries are dropped."""
+    if not chain:
+        return []
+    return [t for t in chain.split(":") if parse_token(t)]
+
+
+def extend_chain(chain, token):
+    return ":".join(parse_chain(chain) + [token])
+
+
+def chain_has(chain, token):
+    return bool(chain) and token in chain.split(":")
+
+
+# --- state dir and key ------------------------------------------------------------------------------------
+
+
+def state_dir_path(env=None):
+    env = os.environ if env is None else env
+    if env.get("SEQ_TEST_STATE_DIR"):
+        return env["SEQ_TEST_STATE_DIR"]
+    xdg = env.get("XDG_RUNTIME_DIR")
+    if xdg:
+        try:
+            st = os.lstat(xdg)
+            if stat_mod.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+                return os.path.join(xdg, "seq-test")
+        except OSError:
+            pass
+    return os.path.join(env.get("TMPDIR") or "/tmp", "seq-test-%d" % os.getuid())
+
+
+def ensure_state_dir(env=None):
+    """Creates the state dir (0700) if needed and refuses one that others could tamper with."""
+    path = state_dir_path(env)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise SeqTestError("cannot create the state dir %s: %s" % (path, errno.errorcode.get(e.errno, e)))
+    st = os.lstat(path)
+    fix = "remove it or set SEQ_TEST_STATE_DIR to a private directory"
+    if stat_mod.S_ISLNK(st.st_mode):
+        raise SeqTestError("refusing state dir %s: it is a symlink; %s" % (path, fix))
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise SeqTestError("refusing state dir %s: it is not a directory; %s" % (path, fix))
+    if st.st_uid != os.getuid():
+        raise SeqTestError(
+            "refusing state dir %s: it belongs to uid %d, not to you (uid %d); %s" % (path, st.st_uid, os.getuid(), fix)
+        )
+    if st.st_mode & 0o022:
+        raise SeqTestError(
+            "refusing state dir %s: mode %o lets others write to it; run chmod 700 %s" % (path, st.st_mode & 0o777, path)
+        )
+    return path
+
+
+def project_key(key=None, cwd=None, env=None):
+    """--key, else $SEQ_TEST_KEY, else the real path of the nearest dir holding a `.git` entry, else of cwd."""
+    env = os.environ if env is None else env
+    explicit = key if key else env.get("SEQ_TEST_KEY")
+    if explicit:
+        return explicit
+    start = os.path.realpath(cwd or os.getcwd())
+    d = start
+    while True:
+        if os.path.exists(os.path.join(d, ".git")):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return start
+        d = parent
+
+
+RC_FILE = ".seqtestrc.json"
+PACKAGE_JSON_FIELD = "seqTest"
+PROJECT_CONFIG_KEYS = ("key", "slots", "timeout", "grace", "linger", "maxMemory", "killSignal")
+
+
+def load_project_settings(start):
+    """The lock settings of the project's seq-test config, as `seq-test run` reads them.
+
+    The nearest dir, from `start` up to the git top-level, holding `.seqtestrc.json` (first) or a
+    package.json with a "seqTest" field wins. Returns {"file", "key", "slots"} (key/slots None when not
+    set) or None. Only key and slots matter to the lock; the other settings (timeout, linger, ...) belong to
+    `seq-test run` and are not checked here beyond their names.
+    """
+    try:
+        d = os.path.realpath(start)
+    except OSError:
+        return None
+    while True:
+        found = _read_settings_in(d)
+        if found is not None:
+            return found
+        parent = os.path.dirname(d)
+        if os.path.exists(os.path.join(d, ".git")) or parent == d:
+            return None
+        d = parent
+
+
+def _read_settings_in(directory):
+    rc = os.path.join(directory, RC_FILE)
+    try:
+        with open(rc, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        text = None
+    if text is not None:
+        try:
+            raw = json.loads(text)
+        except ValueError as e:
+            raise SeqTestError("%s is not valid JSON: %s" % (rc, e))
+        return _validate_settings(raw, rc, "")
+    pkg = os.path.join(directory, "package.json")
+    try:
+        with open(pkg, encoding="utf-8") as f:
+            parsed = json.loads(f.read())
+    except (OSError, ValueError):
+        return None  # a broken package.json is npm's problem; it holds no settings of ours
+    if not isinstance(parsed, dict) or PACKAGE_JSON_FIELD not in parsed:
+        return None
+    return _validate_settings(parsed[PACKAGE_JSON_FIELD], pkg, PACKAGE_JSON_FIELD + ".")
+
+
+def _validate_settings(raw, path, prefix):
+    if not isinstance(raw, dict):
+        raise SeqTestError('%s %smust be a JSON object' % (path, '"%s" ' % prefix.rstrip(".") if prefix else ""))
+    for name in raw:
+        if name != "$schema" and name not in PROJECT_CONFIG_KEYS:
+            raise SeqTestError(
+                '%s "%s%s" is not a seq-test setting (known: %s)' % (path, prefix, name, ", ".join(PROJECT_CONFIG_KEYS))
+            )
+    key = raw.get("key")
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise SeqTestError('%s "%skey" must be a non-empty string, got %r' % (path, prefix, key))
+    slots = raw.get("slots")
+    if slots is not None:
+        value = None
+        if isinstance(slots, int) and not isinstance(slots, bool):
+            value = slots
+        elif isinstance(slots, str) and slots.strip().isdigit():
+            value = int(slots.strip())
+        if value is None or value < 1:
+            raise SeqTestError('%s "%sslots" must be a whole number >= 1, got %r' % (path, prefix, slots))
+        slots = value
+    return {"file": path, "key": key, "slots": slots}
+
+
+def key_dir_name(key):
+    """"q-" + the first 24 hex digits of SHA-256 of the key's UTF-8 bytes.
+
+    A path that is not valid UTF-8 is hashed the way Node sees it (each invalid sequence as U+FFFD), so both
+    implementations agree on the directory.
+    """
+    import hashlib  # here: loading OpenSSL costs milliseconds at import time
+
+    data = os.fsencode(key).decode("utf-8", "replace").encode("utf-8")
+    return "q-" + hashlib.sha256(data).hexdigest()[:24]
+
+
+# --- files ------------------------------------------------------------------------------------------------
+
+
+def write_atomic(directory, path, data):
+    """Writes the whole content to an exclusive temp file in the same dir, then renames it onto `path`."""
+    temp = os.path.join(directory, ".tmp-" + os.urandom(8).hex())
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, separators=(",", ":")) + "\n")
+        os.replace(temp, path)
+    except BaseException:
+        unlink_quiet(temp)
+        raise
+
+
+def unlink_quiet(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _list_dir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _remove_if_stale(path):
+    try:
+        if time.time() - os.lstat(path).st_mtime > STALE_TEMP_SECONDS:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def ticket_file_name(number, token):
+    return "%0*d-%s.json" % (NUMBER_DIGITS, number, token)
+
+
+def parse_ticket(text):
+    """A ticket dict, or None for garbage. A newer `v` is accepted while the v1 fields are there."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for field in ("v", "pid", "start"):
+        value = data.get(field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+    if not isinstance(data.get("token"), str):
+        return None
+    return data
+
+
+class Entry(object):
+    """One ticket in a queue dir."""
+
+    __slots__ = ("name", "path", "number", "token", "pid", "start", "ticket", "alive")
+
+    def __init__(self, name, path, number, token, pid, start, ticket, alive):
+        self.name = name
+        self.path = path
+        self.number = number
+        self.token = token
+        self.pid = pid
+        self.start = start
+        self.ticket = ticket
+        self.alive = alive
+
+    @property
+    def command(self):
+        return (self.ticket or {}).get("command") or ""
+
+    @property
+    def started_at(self):
+        value = (self.ticket or {}).get("startedAt")
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def __repr__(self):
+        return "Entry(%s, alive=%s)" % (self.name, self.alive)
+
+
+class QueueState(object):
+    __slots__ = ("tickets", "choosing", "dead_markers")
+
+    def __init__(self, tickets, choosing, dead_markers):
+        self.tickets = tickets
+        self.choosing = choosing
+        self.dead_markers = dead_markers
+
+
+class Decision(object):
+    __slots__ = ("holding", "position", "ahead", "blocked_by_choosing", "lost")
+
+    def __init__(self, holding, position, ahead, blocked_by_choosing, lost):
+        self.holding = holding
+        self.position = position
+        self.ahead = ahead
+        self.blocked_by_choosing = blocked_by_choosing
+        self.lost = lost
+
+
+class Queue(object):
+    """One queue dir: tickets/, choosing/ and nested/. Ordering follows Lamport's bakery algorithm."""
+
+    def __init__(self, directory, warn=None):
+        self.dir = directory
+        self.tickets_dir = os.path.join(directory, "tickets")
+        self.choosing_dir = os.path.join(directory, "choosing")
+        self.nested_dir = os.path.join(directory, "nested")
+        self._warn = warn or (lambda message: None)
+        self._warned = set()
+
+    def ensure(self):
+        for d in (self.dir, self.tickets_dir, self.choosing_dir):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+        return self
+
+    def nested(self, token):
+        q = Queue(os.path.join(self.nested_dir, token), self._warn)
+        q._warned = self._warned
+        return q
+
+    def warn_once(self, ident, message):
+        if ident in self._warned:
+            return
+        self._warned.add(ident)
+        self._warn(message)
+
+    def enqueue(self, draft):
+        """Bakery: announce in choosing/, take 1 + the largest number, write the ticket, withdraw."""
+        self.ensure()
+        token = draft["token"]
+        marker = os.path.join(self.choosing_dir, token + ".json")
+        write_atomic(
+            self.choosing_dir,
+            marker,
+            {"v": PROTOCOL_VERSION, "token": token, "pid": draft["pid"], "start": draft["start"], "boot": draft["boot"]},
+        )
+        try:
+            highest = 0
+            for name in _list_dir(self.tickets_dir):
+                m = TICKET_NAME.match(name)
+                if m:
+                    highest = max(highest, int(m.group(1)))
+            number = highest + 1
+            ticket = dict(draft)
+            ticket.update({"v": PROTOCOL_VERSION, "number": number, "startedAt": None})
+            name = ticket_file_name(number, token)
+            path = os.path.join(self.tickets_dir, name)
+            write_atomic(self.tickets_dir, path, ticket)
+            return Entry(name, path, number, token, draft["pid"], draft["start"], ticket, True)
+        finally:
+            unlink_quiet(marker)
+
+    def read(self):
+        """Reads the queue without changing it; garbage is reported once and judged by its name."""
+        table = process_table()
+        boot = table.boot_id()
+        tickets = []
+        for name in _list_dir(self.tickets_dir):
+            path = os.path.join(self.tickets_dir, name)
+            if name.startswith(".tmp-"):
+                _remove_if_stale(path)
+                continue
+            m = TICKET_NAME.match(name)
+            if not m:
+                self.warn_once(name, "ignoring foreign file %s" % path)
+                continue
+            ticket, problem, gone = _read_ticket(path)
+            if gone:
+                continue  # released between listdir and read
+            if problem:
+                self.warn_once(name, "ticket %s: %s" % (path, problem))
+            if ticket is not None and ticket["v"] > PROTOCOL_VERSION:
+                self.warn_once(
+                    name + ":v",
+                    "ticket %s is protocol version %s (we speak %d); honouring its place and owner"
+                    % (path, ticket["v"], PROTOCOL_VERSION),
+                )
+            pid, start = int(m.group(3)), int(m.group(4))
+            recorded_boot = ticket.get("boot") if ticket else None
+            alive = is_alive(pid, start) and (not recorded_boot or recorded_boot == boot)
+            tickets.append(Entry(name, path, int(m.group(1)), m.group(2), pid, start, ticket, alive))
+        tickets.sort(key=lambda e: e.name)
+        choosing = []
+        dead_markers = []
+        for name in _list_dir(self.choosing_dir):
+            path = os.path.join(self.choosing_dir, name)
+            if name.startswith(".tmp-"):
+                _remove_if_stale(path)
+                continue
+            m = MARKER_NAME.match(name)
+            if not m:
+                self.warn_once(name, "ignoring foreign file %s" % path)
+                continue
+            (choosing if is_alive(int(m.group(2)), int(m.group(3))) else dead_markers).append(m.group(1))
+        return QueueState(tickets, choosing, dead_markers)
+
+    def tidy(self, state, reap_run):
+        """Removes dead tickets and markers; each dead run's leftovers are ended before its ticket goes."""
+        for token in state.dead_markers:
+            unlink_quiet(os.path.join(self.choosing_dir, token + ".json"))
+        dead = [t for t in state.tickets if not t.alive]
+        for entry in dead:
+            reap_run(entry.token)
+            if os.path.isdir(entry.path) and not os.path.islink(entry.path):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                unlink_quiet(entry.path)
+            shutil.rmtree(os.path.join(self.nested_dir, entry.token), ignore_errors=True)
+        return dead
+
+    def decide(self, state, mine, slots):
+        live = [t for t in state.tickets if t.alive]
+        index = -1
+        for i, t in enumerate(live):
+            if t.name == mine.name:
+                index = i
+                break
+        ahead = [] if index == -1 else live[:index]
+        blocked = any(token != mine.token for token in state.choosing)
+        return Decision(index != -1 and not blocked and len(ahead) < slots, index + 1, ahead, blocked, index == -1)
+
+    def mark_started(self, mine, started_at_ms=None):
+        if mine.ticket is None:
+            return
+        mine.ticket = dict(mine.ticket)
+        mine.ticket["startedAt"] = int(time.time() * 1000) if started_at_ms is None else started_at_ms
+        write_atomic(self.tickets_dir, mine.path, mine.ticket)
+
+    def remove(self, mine):
+        """Leaves the queue: our ticket and the nested queue of our run go. Idempotent."""
+        unlink_quiet(mine.path)
+        shutil.rmtree(os.path.join(self.nested_dir, mine.token), ignore_errors=True)
+
+
+def _read_ticket(path):
+    """(ticket or None, problem or None, gone)."""
+    try:
+        if not stat_mod.S_ISREG(os.lstat(path).st_mode):
+            return None, "not a regular file; judged by its name only", False
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return None, None, True
+        return None, "cannot read (%s); judged by its name only" % errno.errorcode.get(e.errno, e.errno), False
+    ticket = parse_ticket(text)
+    if ticket is None:
+        return None, "unreadable content (garbage or truncated); judged by its name only", False
+    return ticket, None, False
+
+
+# --- waking -----------------------------------------------------------------------------------------------
+
+
+class Waker(object):
+    """Wakes on a change in the watched dirs (inotify through ctypes on Linux) or after `poll` seconds.
+
+    Without inotify (macOS, no ctypes, watch limits reached) it simply polls, which the protocol's 100 ms
+    bound makes correct, only a little slower to hand over.
+    """
+
+    IN_MODIFY = 0x2
+    IN_CLOSE_WRITE = 0x8
+    IN_MOVED_FROM = 0x40
+    IN_MOVED_TO = 0x80
+    IN_CREATE = 0x100
+    IN_DELETE = 0x200
+    IN_DELETE_SELF = 0x400
+
+    def __init__(self, dirs, poll=POLL_SECONDS):
+        self.poll = poll
+        self.fd = None
+        if not sys.platform.startswith("linux") or os.environ.get("SEQ_TEST_NO_INOTIFY") == "1":
+            return
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+            if fd < 0:
+                return
+            mask = (
+                self.IN_CLOSE_WRITE
+                | self.IN_MOVED_FROM
+                | self.IN_MOVED_TO
+                | self.IN_CREATE
+                | self.IN_DELETE
+                | self.IN_DELETE_SELF
+                | self.IN_MODIFY
+            )
+            watched = 0
+            for d in dirs:
+                if libc.inotify_add_watch(fd, os.fsencode(d), mask) >= 0:
+                    watched += 1
+            if watched == 0:
+                os.close(fd)
+                return
+            self.fd = fd
+        except Exception:
+            self.fd = None
+
+    def wait(self, max_seconds):
+        timeout = max(0.001, min(self.poll, max_seconds))
+        if self.fd is None:
+            time.sleep(timeout)
+            return
+        try:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+        except (OSError, ValueError):
+            time.sleep(timeout)
+            return
+        if ready:
+            try:
+                while os.read(self.fd, 65536):
+                    pass
+            except OSError:
+                pass
+
+    def close(self):
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
+
+# --- formatting (same text as the CLI) --------------------------------------------------------------------
+
+
+def _js_round(x):
+    """Math.round: halves go up (Python's round() goes to even)."""
+    import math
+
+    return int(math.floor(x + 0.5))
+
+
+def format_duration(ms):
+    if ms < 1000:
+        return "%d ms" % _js_round(ms)
+    seconds = ms / 1000.0
+    if seconds < 60:
+        return "%.1f s" % seconds
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return "%dm%02ds" % (minutes, int(seconds % 60))
+    return "%dh%02dm" % (minutes // 60, minutes % 60)
+
+
+def _truncate(text, limit):
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def describe_wait(key, position, queue_length, ahead, waited_ms, nested, now_ms=None):
+    """The queue line, word for word what `seq-test run` prints (packages/cli/src/wait-line.ts)."""
+    now_ms = time.time() * 1000 if now_ms is None else now_ms
+    holder = ahead[0] if ahead else None
+    if holder is not None:
+        started = holder.started_at
+        text = "%s by pid %d" % ("held" if started else "next", holder.pid)
+        if holder.command:
+            text += " (%s)" % _truncate(holder.command, 60)
+        if started:
+            text += " for %s" % format_duration(now_ms - started)
+    else:
+        text = "another process is joining"
+    return "waiting for the %slock on %s: position %d of %d, %s; waited %s" % (
+        "nested " if nested else "",
+        key,
+        position,
+        queue_length,
+        text,
+        format_duration(waited_ms),
+    )
+
+
+class WaitLine(object):
+    """On a terminal one line rewritten in place; elsewhere one line when waiting starts (as the CLI does)."""
+
+    def __init__(self, stream=None, quiet=False):
+        self.stream = stream if stream is not None else sys.stderr
+        self.quiet = quiet
+        self.shown = False
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+
+    def _write(self, text):
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def update(self, info):
+        if self.quiet:
+            return
+        text = describe_wait(**info)
+        if self.tty:
+            self._write("\r\x1b[2K%s %s" % (PREFIX, text))
+            self.shown = True
+        elif not self.shown:
+            self._write("%s %s\n" % (PREFIX, text))
+            self.shown = True
+
+    def done(self, message):
+        if self.quiet or not self.shown:
+            return
+        if self.tty:
+            self._write("\r\x1b[2K")
+        if message:
+            self._write("%s %s\n" % (PREFIX, message))
+        self.shown = False
+
+
+# --- reaping ----------------------------------------------------------------------------------------------
+
+
+def find_leftovers(token):
+    """Processes of this uid (never us) whose chain contains `token`: a dead run's leftovers."""
+    table = process_table()
+    me = os.getpid()
+    found = []
+    for info in table.list():
+        if info.pid == me or info.gone:
+            continue
+        if chain_has(table.env_value(info.pid, TOKEN_ENV), token) and table.is_ours(info.pid):
+            found.append(info)
+    return found
+
+
+def end_processes(targets, grace=1.0):
+    """TERM, then SIGKILL after `grace` seconds to what is left; every signal re-checks pid + start time.
+
+    Returns [(pid, command, signal name)] for each process that got a signal.
+    """
+    table = process_table()
+    ended = []
+    for info in targets:
+        command = table.command_line(info.pid)
+        if signal_identity(info.pid, info.start, signal.SIGTERM):
+            ended.append([info, command, "SIGTERM"])
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(is_alive(e[0].pid, e[0].start) for e in ended):
+        time.sleep(0.02)
+    for e in ended:
+        if signal_identity(e[0].pid, e[0].start, signal.SIGKILL):
+            e[2] = "SIGKILL"
+    return [(e[0].pid, e[1], e[2]) for e in ended]
+
+
+# --- the lock ---------------------------------------------------------------------------------------------
+
+
+# Every queue place this process has or is taking, by token: released by release_all() (at interpreter exit,
+# and by callers about to die by a signal, when atexit does not run).
+_joining = {}
+_held = {}
+
+
+class Lock(object):
+    """A held place in a queue. `release()` leaves it (idempotent; also runs at interpreter exit)."""
+
+    def __init__(self, key, token, chain, nested, waited_ms, queue, entry):
+        self.key = key
+        self.token = token
+        #: the SEQ_TEST_TOKEN value for everything this run starts
+        self.chain = chain
+        self.nested = nested
+        self.waited_ms = waited_ms
+        self.queue = queue
+        self.entry = entry
+        self.released = False
+        _held[token] = self
+
+    def release(self):
+        if self.released:
+            return
+        self.released = True
+        self.queue.remove(self.entry)
+        _held.pop(self.token, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+def withdraw_token(queue, token):
+    """Removes whatever `token` has in `queue` (choosing marker, ticket, nested queue), found by name: safe
+    to call at any point of joining, even when an interrupt left us not knowing how far it got."""
+    unlink_quiet(os.path.join(queue.choosing_dir, token + ".json"))
+    suffix = "-" + token + ".json"
+    for name in _list_dir(queue.tickets_dir):
+        if name.endswith(suffix):
+            unlink_quiet(os.path.join(queue.tickets_dir, name))
+    shutil.rmtree(os.path.join(queue.nested_dir, token), ignore_errors=True)
+
+
+def release_all():
+    """Leaves every queue this process holds a place in or is joining. Idempotent."""
+    for token, queue in list(_joining.items()):
+        withdraw_token(queue, token)
+        _joining.pop(token, None)
+    for lock in list(_held.values()):
+        lock.release()
+
+
+atexit.register(release_all)
+
+
+def find_queue(top, chain):
+    """Walks the chain, outermost first: a token holding a live ticket here leads into its nested queue."""
+    queue = top
+    nested = False
+    for token in parse_chain(chain):
+        state = queue.read()
+        if any(t.token == token and t.alive for t in state.tickets):
+            queue = queue.nested(token).ensure()
+            nested = True
+    return queue, nested
+
+
+def write_key_file(directory, key):
+    path = os.path.join(directory, "key")
+    if os.path.exists(path):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(key + "\n")
+    except OSError:
+        pass
+
+
+def resolve_lock_settings(key=None, slots=None, cwd=None, env=None):
+    """(key, slots) the way `seq-test run` picks them: --key, else $SEQ_TEST_KEY, else the project's
+    seq-test config (.seqtestrc.json / package.json "seqTest"), else the protocol's default; slots: given,
+    else the config's, else 1."""
+    env = os.environ if env is None else env
+    settings = None
+    if not key and not env.get("SEQ_TEST_KEY") or slots is None:
+        settings = load_project_settings(cwd or os.getcwd()) or {}
+    if not key:
+        key = env.get("SEQ_TEST_KEY") or (settings or {}).get("key") or project_key(cwd=cwd, env={})
+    if slots is None:
+        slots = (settings or {}).get("slots") or 1
+    return key, slots
+
+
+def acquire(
+    command,
+    key=None,
+    cwd=None,
+    env=None,
+    slots=None,
+    no_wait=False,
+    wait_timeout=None,
+    on_wait=None,
+    on_warning=None,
+    poll=POLL_SECONDS,
+    reap_grace=1.0,
+    impl="python",
+    nested_only=False,
+    token=None,
+    on_enqueue=None,
+):
+    """Joins the FIFO queue of a key and returns a Lock once we hold a slot (key and slots default as in
+    resolve_lock_settings()).
+
+    A process whose SEQ_TEST_TOKEN chain names a live holder of this key queues among that holder's nested
+    runs instead, so it never waits for its own ancestor. `nested_only`: return None unless nested.
+    `on_enqueue(entry)` is called once our ticket is written (again after a re-join); `on_wait(info)` when
+    waiting starts and about every 250 ms, `info` holding the keyword arguments of describe_wait(). Raises SeqTestError (122 wait timeout, 123 busy with no_wait, 125
+    state dir refused); KeyboardInterrupt and other exceptions withdraw the ticket before propagating.
+    """
+    env = os.environ if env is None else env
+    if not platform_supported():
+        raise SeqTestError(unsupported_message())
+    key, slots = resolve_lock_settings(key, slots, cwd, env)
+    warn = on_warning or (lambda message: None)
+    state_dir = ensure_state_dir(env)
+    top = Queue(os.path.join(state_dir, key_dir_name(key)), warn).ensure()
+    write_key_file(top.dir, key)
+    queue, nested = find_queue(top, env.get(TOKEN_ENV))
+    if nested_only and not nested:
+        return None
+    if nested:
+        slots = 1
+    table = process_table()
+    me = identity_of(os.getpid())
+    if me is None:
+        raise SeqTestError("cannot read our own process entry (is /proc mounted?)")
+    token = token or create_token(*me)
+
+    def reap_run(dead_token):
+        leftovers = find_leftovers(dead_token)
+        if leftovers:
+            ended = end_processes(leftovers, reap_grace)
+            warn(
+                "a run that died left %d process(es) behind; ended: %s"
+                % (len(ended), ", ".join("%d (%s)" % (pid, cmd) for pid, cmd, _ in ended))
+            )
+
+    draft = {
+        "token": token,
+        "pid": me[0],
+        "start": me[1],
+        "boot": table.boot_id(),
+        "slots": slots,
+        "key": key,
+        "command": command,
+        "cwd": cwd or os.getcwd(),
+        "enqueuedAt": int(time.time() * 1000),
+        "impl": impl,
+    }
+    began = time.monotonic()
+    waker = None  # made on the first wait: an uncontended lock needs no watch (closing inotify costs ms)
+    last_report = None
+    _joining[token] = queue
+    try:
+        mine = queue.enqueue(draft)
+        if on_enqueue is not None:
+            on_enqueue(mine)
+        while True:
+            state = queue.read()
+            if state.dead_markers or any(not t.alive for t in state.tickets):
+                queue.tidy(state, reap_run)
+                continue
+            decision = queue.decide(state, mine, slots)
+            if decision.lost:
+                warn("our ticket vanished from the queue; joining again at the end")
+                draft["enqueuedAt"] = int(time.time() * 1000)
+                mine = queue.enqueue(draft)
+                if on_enqueue is not None:
+                    on_enqueue(mine)
+                continue
+            if decision.holding:
+                queue.mark_started(mine)
+                chain = extend_chain(env.get(TOKEN_ENV), token)
+                lock = Lock(key, token, chain, nested, int((time.monotonic() - began) * 1000), queue, mine)
+                _joining.pop(token, None)
+                return lock
+            waited = time.monotonic() - began
+            if no_wait:
+                first = decision.ahead[0] if decision.ahead else None
+                what = (
+                    "held by pid %d%s" % (first.pid, ": " + first.command if first.command else "")
+                    if first
+                    else "another process is joining"
+                )
+                raise SeqTestError(
+                    "the lock for %s is busy (%s) and --no-wait was given" % (key, what), EXIT_LOCK_BUSY
+                )
+            if wait_timeout is not None and waited >= wait_timeout:
+                raise SeqTestError(
+                    "gave up after waiting %.1f s for the lock for %s (--wait-timeout)" % (waited, key),
+                    EXIT_WAIT_TIMEOUT,
+                )
+            if on_wait is not None and (last_report is None or waited - last_report >= WAIT_REPORT_SECONDS):
+                last_report = waited
+                on_wait(
+                    {
+                        "key": key,
+                        "position": decision.position,
+                        "queue_length": sum(1 for t in state.tickets if t.alive),
+                        "ahead": decision.ahead,
+                        "waited_ms": waited * 1000,
+                        "nested": nested,
+                    }
+                )
+            remaining = float("inf") if wait_timeout is None else wait_timeout - waited
+            if waker is None:
+                waker = Waker([queue.tickets_dir, queue.choosing_dir], poll)
+                continue  # look again: a change before the watch existed would be missed otherwise
+            waker.wait(min(remaining, WAIT_REPORT_SECONDS))
+    except BaseException:
+        # An interrupt may land anywhere, even between writing the ticket and knowing its name: withdraw
+        # by token, and if a held Lock was already made, release it too.
+        withdraw_token(queue, token)
+        _joining.pop(token, None)
+        held = _held.get(token)
+        if held is not None:
+            held.release()
+        raise
+    finally:
+        if waker is not None:
+            waker.close()

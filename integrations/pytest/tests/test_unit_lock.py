@@ -1,0 +1,516 @@
+"""Unit tests of seq_test_lock (stdlib unittest: they run on Python 3.8 to 3.13 without pytest)."""
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import support  # noqa: E402  (puts templates/ on sys.path)
+
+import seq_test_lock as L  # noqa: E402
+
+
+def spawn_sleeper(sandbox, seconds=300, env=None):
+    """A live process of ours, for tickets whose owner must be alive."""
+    return subprocess.Popen(["sleep", str(seconds)], env=env or sandbox.env())
+
+
+def dead_identity(sandbox):
+    """(pid, start) of a process that has exited and been waited for."""
+    p = subprocess.Popen(["true"], env=sandbox.env())
+    ident = None
+    while ident is None:
+        ident = L.identity_of(p.pid)
+        if p.poll() is not None:
+            break
+    p.wait()
+    if ident is None:
+        # It ended before we could read it: any start value names a dead process now.
+        ident = (p.pid, 1)
+    return ident
+
+
+class SandboxCase(unittest.TestCase):
+    def setUp(self):
+        self.sandbox = support.Sandbox()
+        self.env = self.sandbox.env()
+        self.children = []
+
+    def tearDown(self):
+        for child in self.children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+        left = self.sandbox.cleanup()
+        self.assertEqual(left, [], "processes left behind")
+
+    def sleeper(self, seconds=300, env=None):
+        p = spawn_sleeper(self.sandbox, seconds, env)
+        self.children.append(p)
+        support.wait_for(lambda: L.identity_of(p.pid), 10, "sleeper")
+        return p
+
+    def queue(self, warnings=None):
+        state = L.ensure_state_dir(self.env)
+        return L.Queue(os.path.join(state, L.key_dir_name("k")), (warnings if warnings is not None else []).append).ensure()
+
+    def draft(self, pid, start, token=None, command="cmd"):
+        return {
+            "token": token or L.create_token(pid, start),
+            "pid": pid,
+            "start": start,
+            "boot": L.process_table().boot_id(),
+            "slots": 1,
+            "key": "k",
+            "command": command,
+            "cwd": "/",
+            "enqueuedAt": int(time.time() * 1000),
+            "impl": "python",
+        }
+
+
+class ParsingTest(unittest.TestCase):
+    def test_stat_is_split_after_the_last_parenthesis(self):
+        fields = ["S", "1", "2", "3"] + ["0"] * 15 + ["424242"] + ["0"] * 30
+        info = L.parse_stat(77, "77 (we (i)rd) name) " + " ".join(fields))
+        self.assertEqual((info.pid, info.ppid, info.pgid, info.sid, info.start, info.state), (77, 1, 2, 3, 424242, "S"))
+        self.assertEqual(info.comm, "we (i)rd) name")
+        self.assertIsNone(L.parse_stat(1, "garbage"))
+
+    def test_own_stat_matches_proc(self):
+        info = L.process_table().get(os.getpid())
+        self.assertEqual(info.pid, os.getpid())
+        self.assertEqual(info.ppid, os.getppid())
+        self.assertEqual(L.identity_of(os.getpid()), (os.getpid(), info.start))
+        self.assertTrue(L.is_alive(os.getpid(), info.start))
+        self.assertFalse(L.is_alive(os.getpid(), info.start + 1))
+
+    def test_tokens_and_chains(self):
+        token = L.create_token()
+        pid, start = L.parse_token(token)
+        self.assertEqual(pid, os.getpid())
+        self.assertRegex(token, r"^\d+\.\d+\.[0-9a-f]{12}$")
+        self.assertIsNone(L.parse_token("1.2.xyz"))
+        self.assertIsNone(L.parse_token("1.2.abc"))  # fewer than 6 hex digits
+        self.assertEqual(L.parse_chain("1.2.abcdef:junk::3.4.0123456789ab"), ["1.2.abcdef", "3.4.0123456789ab"])
+        self.assertEqual(L.extend_chain("", "5.6.abcdef"), "5.6.abcdef")
+        self.assertEqual(L.extend_chain("bad:1.2.abcdef", "5.6.abcdef"), "1.2.abcdef:5.6.abcdef")
+        self.assertTrue(L.chain_has("1.2.abcdef:5.6.abcdef", "5.6.abcdef"))
+        self.assertFalse(L.chain_has("1.2.abcdef0", "1.2.abcdef"))
+
+    def test_key_dir_name_is_sha256_of_utf8(self):
+        self.assertEqual(L.key_dir_name("/home/me/project"), "q-" + hashlib.sha256(b"/home/me/project").hexdigest()[:24])
+        self.assertEqual(L.key_dir_name("/tmp/caf\u00e9"), "q-" + hashlib.sha256("/tmp/caf\u00e9".encode()).hexdigest()[:24])
+        # A path with a byte that is not UTF-8 is hashed the way Node decodes it (U+FFFD).
+        self.assertEqual(
+            L.key_dir_name(os.fsdecode(b"/tmp/x\xff")), "q-" + hashlib.sha256("/tmp/x\ufffd".encode()).hexdigest()[:24]
+        )
+
+    def test_ticket_names(self):
+        self.assertEqual(L.ticket_file_name(7, "1.2.abcdef"), "000000000007-1.2.abcdef.json")
+        self.assertIsNotNone(L.TICKET_NAME.match("000000000007-1.2.abcdef.json"))
+        self.assertIsNone(L.TICKET_NAME.match("7-1.2.abcdef.json"))
+        self.assertIsNotNone(L.MARKER_NAME.match("1.2.abcdef.json"))
+
+    def test_parse_ticket(self):
+        self.assertIsNone(L.parse_ticket("{"))
+        self.assertIsNone(L.parse_ticket("[]"))
+        self.assertIsNone(L.parse_ticket('{"v":1,"token":"1.2.abcdef","pid":"1","start":2}'))
+        t = L.parse_ticket('{"v":2,"token":"1.2.abcdef","pid":1,"start":2,"extra":true}')
+        self.assertEqual(t["v"], 2)
+
+
+class FormattingTest(unittest.TestCase):
+    def test_format_duration_matches_the_cli(self):
+        cases = [
+            (0, "0 ms"),
+            (12.4, "12 ms"),
+            (12.5, "13 ms"),  # Math.round, not banker's rounding
+            (999.4, "999 ms"),
+            (1000, "1.0 s"),
+            (3149, "3.1 s"),
+            (59_949, "59.9 s"),
+            (61_000, "1m01s"),
+            (3_599_000, "59m59s"),
+            (3_600_000, "1h00m"),
+            (7_380_000, "2h03m"),
+        ]
+        for ms, text in cases:
+            self.assertEqual(L.format_duration(ms), text, ms)
+
+    def test_describe_wait_matches_the_cli(self):
+        now = 1_000_000
+        holder = L.Entry("n", "p", 1, "42.7.abcdef", 42, 7, {"command": "npm test", "startedAt": now - 3100}, True)
+        self.assertEqual(
+            L.describe_wait("/home/me/app", 2, 2, [holder], 800, False, now_ms=now),
+            "waiting for the lock on /home/me/app: position 2 of 2, held by pid 42 (npm test) for 3.1 s; waited 800 ms",
+        )
+        nxt = L.Entry("n", "p", 1, "42.7.abcdef", 42, 7, {"command": "x" * 80, "startedAt": None}, True)
+        self.assertEqual(
+            L.describe_wait("k", 3, 3, [nxt], 1500, True, now_ms=now),
+            "waiting for the nested lock on k: position 3 of 3, next by pid 42 (" + "x" * 59 + "\u2026); waited 1.5 s",
+        )
+        self.assertEqual(
+            L.describe_wait("k", 1, 1, [], 0, False, now_ms=now),
+            "waiting for the lock on k: position 1 of 1, another process is joining; waited 0 ms",
+        )
+
+    def test_wait_line_off_a_terminal_prints_once(self):
+        out = io.StringIO()
+        line = L.WaitLine(out)
+        info = {"key": "k", "position": 2, "queue_length": 2, "ahead": [], "waited_ms": 0, "nested": False}
+        line.update(info)
+        line.update(dict(info, waited_ms=600))
+        line.done("our turn after 1.2 s")
+        self.assertEqual(
+            out.getvalue(),
+            "seq-test: waiting for the lock on k: position 2 of 2, another process is joining; waited 0 ms\n"
+            "seq-test: our turn after 1.2 s\n",
+        )
+
+
+class StateDirAndKeyTest(SandboxCase):
+    def test_state_dir_rules(self):
+        env = {"SEQ_TEST_STATE_DIR": os.path.join(self.sandbox.dir, "s")}
+        self.assertEqual(L.state_dir_path(env), env["SEQ_TEST_STATE_DIR"])
+        xdg = os.path.join(self.sandbox.dir, "xdg")
+        os.mkdir(xdg)
+        self.assertEqual(L.state_dir_path({"XDG_RUNTIME_DIR": xdg}), os.path.join(xdg, "seq-test"))
+        self.assertEqual(
+            L.state_dir_path({"XDG_RUNTIME_DIR": xdg + "-missing", "TMPDIR": "/x"}), "/x/seq-test-%d" % os.getuid()
+        )
+        self.assertEqual(L.state_dir_path({"TMPDIR": ""}), "/tmp/seq-test-%d" % os.getuid())
+        path = L.ensure_state_dir(env)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o700)
+
+    def test_unsafe_state_dirs_are_refused(self):
+        real = os.path.join(self.sandbox.dir, "real")
+        os.mkdir(real, 0o700)
+        link = os.path.join(self.sandbox.dir, "link")
+        os.symlink(real, link)
+        with self.assertRaisesRegex(L.SeqTestError, "symlink"):
+            L.ensure_state_dir({"SEQ_TEST_STATE_DIR": link})
+        open_dir = os.path.join(self.sandbox.dir, "open")
+        os.mkdir(open_dir)
+        os.chmod(open_dir, 0o777)
+        with self.assertRaisesRegex(L.SeqTestError, "chmod 700"):
+            L.ensure_state_dir({"SEQ_TEST_STATE_DIR": open_dir})
+        a_file = os.path.join(self.sandbox.dir, "file")
+        support.write(a_file, "")
+        with self.assertRaises(L.SeqTestError) as raised:
+            L.ensure_state_dir({"SEQ_TEST_STATE_DIR": a_file})
+        self.assertEqual(raised.exception.exit_code, 125)
+
+    def test_project_key(self):
+        repo = os.path.join(self.sandbox.dir, "repo")
+        deep = os.path.join(repo, "a", "b")
+        os.makedirs(deep)
+        support.write(os.path.join(repo, ".git"), "gitdir: elsewhere\n")  # a worktree's .git is a file
+        self.assertEqual(L.project_key(cwd=deep, env={}), repo)
+        self.assertEqual(L.project_key(cwd=deep, env={"SEQ_TEST_KEY": "lane"}), "lane")
+        self.assertEqual(L.project_key(key="explicit", cwd=deep, env={"SEQ_TEST_KEY": "lane"}), "explicit")
+        self.assertEqual(L.project_key(cwd=deep, env={"SEQ_TEST_KEY": ""}), repo)
+        plain = os.path.join(self.sandbox.dir, "plain")
+        os.mkdir(plain)
+        link = os.path.join(self.sandbox.dir, "plain-link")
+        os.symlink(plain, link)
+        self.assertEqual(L.project_key(cwd=link, env={}), plain)
+
+
+class ProjectSettingsTest(SandboxCase):
+    def test_nearest_config_up_to_the_git_top_level(self):
+        repo = os.path.join(self.sandbox.dir, "repo")
+        sub = os.path.join(repo, "pkg", "tests")
+        os.makedirs(sub)
+        os.mkdir(os.path.join(repo, ".git"))
+        support.write(os.path.join(self.sandbox.dir, L.RC_FILE), '{"key": "above the repo: never read"}')
+        self.assertIsNone(L.load_project_settings(sub))
+        support.write(os.path.join(repo, "package.json"), '{"name": "x", "seqTest": {"key": "shared", "slots": 2}}')
+        found = L.load_project_settings(sub)
+        self.assertEqual((found["key"], found["slots"]), ("shared", 2))
+        support.write(os.path.join(repo, "pkg", "package.json"), '{"name": "no settings here"}')
+        self.assertEqual(L.load_project_settings(sub)["key"], "shared")
+        support.write(os.path.join(repo, "pkg", L.RC_FILE), '{"key": "pkg-lane", "timeout": 600}')
+        self.assertEqual(L.load_project_settings(sub)["key"], "pkg-lane")
+        self.assertEqual(L.resolve_lock_settings(cwd=sub, env={}), ("pkg-lane", 1))
+        self.assertEqual(L.resolve_lock_settings(cwd=sub, env={"SEQ_TEST_KEY": "env"}), ("env", 1))
+        self.assertEqual(L.resolve_lock_settings(key="flag", slots=3, cwd=sub, env={"SEQ_TEST_KEY": "env"}), ("flag", 3))
+
+    def test_bad_settings_are_errors_naming_the_file(self):
+        d = os.path.join(self.sandbox.dir, "bad")
+        os.makedirs(d)
+        rc = os.path.join(d, L.RC_FILE)
+        for text, message in [
+            ("{", "not valid JSON"),
+            ('{"kye": "x"}', '"kye" is not a seq-test setting'),
+            ('{"key": ""}', '"key" must be a non-empty string'),
+            ('{"slots": 0}', '"slots" must be a whole number'),
+            ("[]", "must be a JSON object"),
+        ]:
+            support.write(rc, text)
+            with self.assertRaisesRegex(L.SeqTestError, message):
+                L.load_project_settings(d)
+        os.unlink(rc)
+        support.write(os.path.join(d, "package.json"), "{ broken")
+        self.assertIsNone(L.load_project_settings(d))
+
+
+class QueueTest(SandboxCase):
+    def test_bakery_order_and_deciding(self):
+        q = self.queue()
+        me = L.identity_of(os.getpid())
+        other = self.sleeper()
+        theirs = q.enqueue(self.draft(other.pid, L.identity_of(other.pid)[1]))
+        mine = q.enqueue(self.draft(*me))
+        self.assertEqual((theirs.number, mine.number), (1, 2))
+        self.assertEqual(os.listdir(q.choosing_dir), [])
+        with open(mine.path) as f:
+            content = json.load(f)
+        self.assertEqual(content["v"], 1)
+        self.assertEqual(content["number"], 2)
+        self.assertIsNone(content["startedAt"])
+        self.assertEqual(content["impl"], "python")
+        self.assertEqual(os.stat(mine.path).st_mode & 0o777, 0o600)
+        d = q.decide(q.read(), mine, 1)
+        self.assertFalse(d.holding)
+        self.assertEqual(d.position, 2)
+        self.assertEqual([e.pid for e in d.ahead], [other.pid])
+        self.assertTrue(q.decide(q.read(), mine, 2).holding)  # two slots
+        q.remove(theirs)
+        self.assertTrue(q.decide(q.read(), mine, 1).holding)
+        q.mark_started(mine, 1234)
+        with open(mine.path) as f:
+            self.assertEqual(json.load(f)["startedAt"], 1234)
+        q.remove(mine)
+        q.remove(mine)  # idempotent
+        self.assertEqual(os.listdir(q.tickets_dir), [])
+
+    def test_a_live_choosing_marker_blocks_and_a_dead_one_is_removed(self):
+        q = self.queue()
+        mine = q.enqueue(self.draft(*L.identity_of(os.getpid())))
+        other = self.sleeper()
+        token = L.create_token(*L.identity_of(other.pid))
+        L.write_atomic(q.choosing_dir, os.path.join(q.choosing_dir, token + ".json"), {"v": 1})
+        d = q.decide(q.read(), mine, 1)
+        self.assertTrue(d.blocked_by_choosing)
+        self.assertFalse(d.holding)
+        dead_token = L.create_token(*dead_identity(self.sandbox))
+        support.write(os.path.join(q.choosing_dir, dead_token + ".json"), "{}")
+        state = q.read()
+        self.assertEqual(state.dead_markers, [dead_token])
+        q.tidy(state, lambda token: None)
+        self.assertFalse(os.path.exists(os.path.join(q.choosing_dir, dead_token + ".json")))
+
+    def test_dead_tickets_are_tidied_with_their_nested_queue(self):
+        q = self.queue()
+        pid, start = dead_identity(self.sandbox)
+        dead = q.enqueue(self.draft(pid, start))
+        os.makedirs(os.path.join(q.nested_dir, dead.token, "tickets"))
+        state = q.read()
+        self.assertFalse(state.tickets[0].alive)
+        reaped = []
+        q.tidy(state, reaped.append)
+        self.assertEqual(reaped, [dead.token])
+        self.assertEqual(os.listdir(q.tickets_dir), [])
+        self.assertFalse(os.path.exists(os.path.join(q.nested_dir, dead.token)))
+
+    def test_a_ticket_from_another_boot_is_dead(self):
+        q = self.queue()
+        draft = self.draft(*L.identity_of(os.getpid()))
+        draft["boot"] = "another-boot"
+        q.enqueue(draft)
+        self.assertFalse(q.read().tickets[0].alive)
+
+    def test_garbage_foreign_newer_and_stale_files(self):
+        warnings = []
+        q = self.queue(warnings)
+        other = self.sleeper()
+        token = L.create_token(*L.identity_of(other.pid))
+        garbage = os.path.join(q.tickets_dir, L.ticket_file_name(3, token))
+        support.write(garbage, '{"v":1,"tok')
+        support.write(os.path.join(q.tickets_dir, "README"), "hello")
+        newer_token = L.create_token(*L.identity_of(os.getpid()))
+        newer = self.draft(*L.identity_of(os.getpid()), token=newer_token)
+        newer.update({"v": 2, "number": 4})
+        support.write(os.path.join(q.tickets_dir, L.ticket_file_name(4, newer_token)), json.dumps(newer))
+        stale = os.path.join(q.tickets_dir, ".tmp-0123456789abcdef")
+        support.write(stale, "{")
+        os.utime(stale, (time.time() - 60, time.time() - 60))
+        fresh = os.path.join(q.tickets_dir, ".tmp-fedcba9876543210")
+        support.write(fresh, "{")
+        state = q.read()
+        q.read()  # warnings are given once
+        self.assertEqual([(e.number, e.alive, e.ticket is None) for e in state.tickets], [(3, True, True), (4, True, False)])
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.exists(fresh))
+        self.assertEqual(len(warnings), 3, warnings)
+        self.assertTrue(any("garbage" in w for w in warnings))
+        self.assertTrue(any("foreign" in w for w in warnings))
+        self.assertTrue(any("version 2" in w for w in warnings))
+        # The next number is above every ticket, garbage and newer ones included.
+        mine = q.enqueue(self.draft(*L.identity_of(os.getpid())))
+        self.assertEqual(mine.number, 5)
+
+
+class AcquireTest(SandboxCase):
+    def holder(self, key, command="holder"):
+        """A live process (sleep) holding the lock of `key` through a ticket written on its behalf."""
+        other = self.sleeper()
+        state = L.ensure_state_dir(self.env)
+        q = L.Queue(os.path.join(state, L.key_dir_name(key))).ensure()
+        entry = q.enqueue(self.draft(*L.identity_of(other.pid), command=command))
+        q.mark_started(entry)
+        return other, q, entry
+
+    def test_uncontended(self):
+        lock = L.acquire("cmd", key="solo", env=self.env)
+        try:
+            self.assertFalse(lock.nested)
+            self.assertEqual(lock.chain, lock.token)
+            self.assertTrue(os.path.exists(lock.entry.path))
+            with open(os.path.join(os.path.dirname(lock.queue.tickets_dir), "key")) as f:
+                self.assertEqual(f.read(), "solo\n")
+        finally:
+            lock.release()
+        self.assertFalse(os.path.exists(lock.entry.path))
+
+    def test_no_wait_and_wait_timeout(self):
+        self.holder("busy", "npm test")
+        with self.assertRaises(L.SeqTestError) as raised:
+            L.acquire("cmd", key="busy", env=self.env, no_wait=True)
+        self.assertEqual(raised.exception.exit_code, 123)
+        self.assertIn("npm test", str(raised.exception))
+        lines = []
+        began = time.monotonic()
+        with self.assertRaises(L.SeqTestError) as raised:
+            L.acquire("cmd", key="busy", env=self.env, wait_timeout=0.4, on_wait=lambda info: lines.append(L.describe_wait(**info)))
+        self.assertGreaterEqual(time.monotonic() - began, 0.4)
+        self.assertEqual(raised.exception.exit_code, 122)
+        self.assertRegex(lines[0], r"^waiting for the lock on busy: position 2 of 2, held by pid \d+ \(npm test\) for ")
+        q = L.Queue(os.path.join(self.sandbox.state_dir, L.key_dir_name("busy")))
+        self.assertEqual(len(q.read().tickets), 1, "the waiter's ticket was withdrawn")
+
+    def test_a_killed_holder_is_passed_over_and_its_leftovers_ended(self):
+        other, q, entry = self.holder("killed")
+        leftover = self.sleeper(env=self.sandbox.env(SEQ_TEST_TOKEN="0.0.abcdef:" + entry.token))
+        warnings = []
+        result = {}
+
+        def wait():
+            result["lock"] = L.acquire("cmd", key="killed", env=self.env, on_warning=warnings.append, reap_grace=5)
+
+        t = threading.Thread(target=wait)
+        t.start()
+        time.sleep(0.3)
+        self.assertNotIn("lock", result)  # the holder is alive: still waiting
+        killed_at = time.monotonic()
+        other.kill()
+        other.wait()
+        t.join(30)
+        self.assertIn("lock", result)
+        result["lock"].release()
+        self.assertLess(time.monotonic() - killed_at, 10)
+        leftover.wait(10)
+        self.assertEqual(leftover.returncode, -signal.SIGTERM)
+        self.assertTrue(any("left 1 process(es) behind" in w for w in warnings), warnings)
+
+    def test_nested_in_a_live_holder(self):
+        other, q, entry = self.holder("nest")
+        env = self.sandbox.env(SEQ_TEST_TOKEN="junk:" + entry.token)
+        began = time.monotonic()
+        lock = L.acquire("inner", key="nest", env=env)
+        try:
+            self.assertLess(time.monotonic() - began, 20)
+            self.assertTrue(lock.nested)
+            self.assertEqual(lock.queue.dir, os.path.join(q.nested_dir, entry.token))
+            self.assertEqual(lock.chain, entry.token + ":" + lock.token)
+            # nested_only: outside any holder nothing is joined.
+            self.assertIsNone(L.acquire("x", key="nest", env=self.env, nested_only=True))
+            # A second nested run waits for the first (one at a time among themselves).
+            with self.assertRaises(L.SeqTestError):
+                L.acquire("inner2", key="nest", env=env, no_wait=True)
+        finally:
+            lock.release()
+        other.kill()
+
+    def test_a_vanished_ticket_rejoins(self):
+        other, q, entry = self.holder("gone")
+        warnings = []
+        result = {}
+        t = threading.Thread(
+            target=lambda: result.setdefault("lock", L.acquire("me", key="gone", env=self.env, on_warning=warnings.append))
+        )
+        t.start()
+        mine = support.wait_for(
+            lambda: [n for n in os.listdir(q.tickets_dir) if str(os.getpid()) + "." in n], 20, "our ticket"
+        )
+        os.unlink(os.path.join(q.tickets_dir, mine[0]))
+        support.wait_for(lambda: any("vanished" in w for w in warnings), 20, "the rejoin warning")
+        q.remove(entry)
+        t.join(30)
+        self.assertTrue(os.path.exists(result["lock"].entry.path))  # joined again (same token, a fresh number)
+        result["lock"].release()
+
+    def test_fifo_among_threads_of_waiters(self):
+        """Holders never overlap and start in ticket order (threads stand in for processes here)."""
+        other, q, entry = self.holder("fifo")
+        log = []
+        lock_log = threading.Lock()
+        def contender(i):
+            # Each thread needs its own token (same pid and start, different random part).
+            lock = L.acquire("c%d" % i, key="fifo", env=self.env)
+            with lock_log:
+                log.append(("start", i, lock.entry.number))
+            time.sleep(0.05)
+            with lock_log:
+                log.append(("end", i, lock.entry.number))
+            lock.release()
+
+        threads = []
+        for i in range(4):
+            t = threading.Thread(target=contender, args=(i,))
+            t.start()
+            threads.append(t)
+            support.wait_for(lambda: len(os.listdir(q.tickets_dir)) >= i + 2, 20, "ticket %d" % i)
+        numbers = sorted(n for n in os.listdir(q.tickets_dir))
+        self.assertEqual(len(numbers), 5)
+        q.remove(entry)
+        for t in threads:
+            t.join(60)
+        starts = [n for kind, _i, n in log if kind == "start"]
+        self.assertEqual(starts, sorted(starts))
+        for a in range(0, len(log), 2):
+            self.assertEqual(log[a][0], "start")
+            self.assertEqual(log[a + 1][0], "end")
+            self.assertEqual(log[a][1], log[a + 1][1])
+
+
+class WakerTest(unittest.TestCase):
+    def test_inotify_wakes_before_the_poll(self):
+        d = tempfile.mkdtemp()
+        try:
+            waker = L.Waker([d], poll=30)
+            if not sys.platform.startswith("linux"):
+                self.skipTest("inotify is Linux only")
+            self.assertIsNotNone(waker.fd, "inotify through ctypes should work on Linux")
+            threading.Timer(0.2, lambda: support.write(os.path.join(d, "x"), "")).start()
+            began = time.monotonic()
+            waker.wait(30)
+            self.assertLess(time.monotonic() - began, 20)
+            waker.close()
+        finally:
+            import shutil
+
+            shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()

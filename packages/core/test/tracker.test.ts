@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import type { ProcessInfo, ProcessTable } from '../src/proc/index.js';
+import { RunTracker } from '../src/tracker.js';
+
+/** An in-memory process table: the ownership rules are tested without touching real processes. */
+class FakeTable implements ProcessTable {
+  readonly canReadEnvironment = true;
+  readonly processes = new Map<number, ProcessInfo>();
+  readonly env = new Map<number, Record<string, string>>();
+  envReads = 0;
+
+  add(info: Partial<ProcessInfo> & { pid: number }, env: Record<string, string> = {}): ProcessInfo {
+    const full: ProcessInfo = {
+      ppid: 1,
+      pgid: info.pid,
+      sid: info.pid,
+      start: 5000,
+      state: 'S',
+      rssBytes: 1000,
+      comm: 'sleep',
+      ...info,
+    };
+    this.processes.set(full.pid, full);
+    this.env.set(full.pid, env);
+    return full;
+  }
+  remove(pid: number): void {
+    this.processes.delete(pid);
+  }
+  list(): ProcessInfo[] {
+    return [...this.processes.values()];
+  }
+  get(pid: number): ProcessInfo | undefined {
+    return this.processes.get(pid);
+  }
+  envValue(pid: number, name: string): string | undefined {
+    this.envReads++;
+    return this.env.get(pid)?.[name];
+  }
+  commandLine(pid: number): string {
+    return this.processes.get(pid)?.comm ?? `pid ${pid}`;
+  }
+  bootId(): string {
+    return 'boot';
+  }
+}
+
+const TOKEN = '100.4000.abcdef012345';
+const ROOT = { pid: 100, start: 4000 };
+
+function setup(withHelper = false) {
+  const table = new FakeTable();
+  table.add({ pid: 1, ppid: 0, start: 1, comm: 'init' });
+  table.add({ pid: 50, ppid: 1, start: 10, comm: 'bash' }); // the user's shell, older than the run
+  table.add({ pid: ROOT.pid, ppid: process.pid, start: ROOT.start, comm: withHelper ? 'seq-test-subrea' : 'sh' });
+  const tracker = new RunTracker({
+    token: TOKEN,
+    sessionId: ROOT.pid,
+    root: ROOT,
+    helper: withHelper ? ROOT : undefined,
+    table,
+  });
+  const alive = () =>
+    tracker
+      .sample()
+      .alive.map((p) => p.pid)
+      .sort((a, b) => a - b);
+  return { table, tracker, alive };
+}
+
+describe('RunTracker ownership', () => {
+  it('owns the root and its session and process group', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 101, ppid: 100, sid: 100, pgid: 100 });
+    table.add({ pid: 102, ppid: 1, sid: 100, pgid: 102 }); // re-parented, still in the session
+    table.add({ pid: 103, ppid: 1, sid: 999, pgid: 100 }); // in the group only
+    expect(alive()).toEqual([100, 101, 102, 103]);
+  });
+
+  it('owns descendants that left the session, and keeps owning them once re-parented', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 101, ppid: 100, sid: 100, pgid: 100 });
+    table.add({ pid: 110, ppid: 101, sid: 110, pgid: 110 }); // setsid child, no token
+    expect(alive()).toContain(110);
+    table.remove(101);
+    table.add({ pid: 110, ppid: 1, sid: 110, pgid: 110 });
+    expect(alive()).toContain(110);
+  });
+
+  it('owns a token carrier with no other link to the run', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 120, ppid: 1, sid: 120 }, { SEQ_TEST_TOKEN: `1.2.ffffff:${TOKEN}` });
+    expect(alive()).toContain(120);
+  });
+
+  it('never owns a look-alike without a link, nor one with another run token', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 130, ppid: 1, sid: 130, comm: 'sleep' });
+    table.add({ pid: 131, ppid: 1, sid: 131 }, { SEQ_TEST_TOKEN: '7.8.123456' });
+    table.add({ pid: 132, ppid: 1, sid: 132 }, { SEQ_TEST_TOKEN: `${TOKEN}0` });
+    expect(alive()).toEqual([100]);
+  });
+
+  it('never owns anything older than the run, even in its session or with its token', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 60, ppid: 1, sid: 100, start: 3999 });
+    table.add({ pid: 61, ppid: 1, sid: 61, start: 3000 }, { SEQ_TEST_TOKEN: TOKEN });
+    expect(alive()).toEqual([100]);
+  });
+
+  it('never owns seq-test itself', () => {
+    const { table, alive } = setup();
+    table.add({ pid: process.pid, ppid: 1, sid: 100, start: 9000 }, { SEQ_TEST_TOKEN: TOKEN });
+    expect(alive()).toEqual([100]);
+  });
+
+  it('names a process by pid and start time: a recycled pid is a stranger', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 101, ppid: 100, sid: 100 });
+    table.add({ pid: 140, ppid: 101, sid: 140 });
+    expect(alive()).toContain(140);
+    table.remove(140);
+    expect(alive()).not.toContain(140);
+    table.add({ pid: 140, ppid: 1, sid: 140, start: 7000 }); // same pid, new process
+    expect(alive()).not.toContain(140);
+  });
+
+  it('ignores zombies and leaves the helper out of the tree it reports', () => {
+    const { table, tracker } = setup(true);
+    table.add({ pid: 101, ppid: 100, sid: 100, rssBytes: 3000 });
+    table.add({ pid: 102, ppid: 100, sid: 100, state: 'Z', rssBytes: 0 });
+    table.add({ pid: 150, ppid: 100, sid: 150, rssBytes: 5000 }); // an orphan the helper adopted, no token
+    const sample = tracker.sample();
+    expect(sample.alive.map((p) => p.pid).sort()).toEqual([101, 150]);
+    expect(sample.rssBytes).toBe(8000);
+    expect(
+      tracker
+        .aliveNow()
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual([101, 150]);
+  });
+
+  it('reads a stranger environment once, not on every sweep', () => {
+    const { table, tracker } = setup();
+    for (let pid = 200; pid < 220; pid++) table.add({ pid, ppid: 1, sid: pid });
+    tracker.sample();
+    const reads = table.envReads;
+    expect(reads).toBeGreaterThanOrEqual(20);
+    tracker.sample();
+    tracker.sample();
+    expect(table.envReads).toBe(reads);
+  });
+
+  it('treats an unreadable environment as not ours', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 160, ppid: 1, sid: 160 });
+    table.env.delete(160);
+    expect(alive()).toEqual([100]);
+  });
+});

@@ -1,0 +1,133 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TestSandbox } from '../support/processes.js';
+import {
+  ensureJest,
+  INSTALL_TIMEOUT_MS,
+  type JestInstall,
+  JestRun,
+  leftoverSleeps,
+  nothingLeft,
+  ticketsLeft,
+  VERSIONS,
+} from './helpers.js';
+
+// The cases where Jest runs no global teardown, or exits under it: SIGINT/SIGTERM (jest#6029), --bail
+// (Jest 29 calls process.exit straight away), --forceExit, and a Jest killed outright. In each, the lock
+// must be released (or recovered by the next run) and nothing the tests started may survive.
+
+describe.each(VERSIONS)('%s', (name) => {
+  let jest: JestInstall;
+  let sb: TestSandbox;
+  beforeAll(async () => {
+    jest = await ensureJest(name);
+  }, INSTALL_TIMEOUT_MS);
+  beforeEach(() => {
+    sb = new TestSandbox();
+  });
+  afterEach(() => {
+    sb.cleanup();
+  });
+
+  /** Starts a run whose leaky test then sits still, and resolves once its `sleep 300` is running. */
+  async function busyRun(env: NodeJS.ProcessEnv = {}): Promise<{ run: JestRun; sleeps: number[] }> {
+    const run = new JestRun(sb, jest, [], { env: { EXAMPLE_SLOW_MS: '120000', ...env } });
+    const sleeps = await run.waitFor(() => {
+      const found = leftoverSleeps(sb);
+      return found.length > 0 && found;
+    }, 'the leaky test to start `sleep 300`');
+    return { run, sleeps };
+  }
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} mid-run: the run's processes are ended, the lock released, and Jest dies of the signal`, async () => {
+      const { run } = await busyRun();
+      expect(ticketsLeft(sb)).toHaveLength(1);
+      run.started.child.kill(signal);
+      const result = await run.done();
+      expect(result.signal, run.output).toBe(signal);
+      // The project's server (started by its global setup) and the leftover: both carry the token.
+      expect(run.output).toMatch(
+        new RegExp(
+          `seq-test: waited [\\d.]+ m?s for the lock on [\\w-]+; ended 2 processes the tests left running: .*\\(on ${signal}\\)`,
+        ),
+      );
+      expect(run.output).toMatch(/\d+ sleep 300/);
+      expect(run.output).toMatch(/\d+ \S*node \S*greeting-server\.js welcome/);
+      await nothingLeft(sb);
+      expect(ticketsLeft(sb)).toEqual([]);
+    });
+  }
+
+  it('SIGINT while waiting in the queue: the ticket is withdrawn and the holder is not disturbed', async () => {
+    const release = join(sb.dir, 'release');
+    const holder = new JestRun(sb, jest, [], { name: 'holder', env: { EXAMPLE_HOLD_FILE: release } });
+    await holder.waitFor(() => holder.hook('globalSetup'), 'the first run to hold the lock');
+    const waiter = new JestRun(sb, jest, [], { name: 'waiter' });
+    await waiter.waitFor(() => waiter.output.includes('waiting for the lock'), 'the second run to queue');
+    expect(ticketsLeft(sb)).toHaveLength(2);
+    waiter.started.child.kill('SIGINT');
+    const interrupted = await waiter.done();
+    expect(interrupted.signal, waiter.output).toBe('SIGINT');
+    expect(waiter.hook('globalSetup')).toBeUndefined(); // the project's setup never ran
+    expect(ticketsLeft(sb)).toHaveLength(1);
+    writeFileSync(release, '');
+    const held = await holder.done();
+    expect(held.code, holder.output).toBe(0);
+    await nothingLeft(sb);
+    expect(ticketsLeft(sb)).toEqual([]);
+  });
+
+  it('--bail on a failing test file: lock released, leftover ended', async () => {
+    const run = new JestRun(sb, jest, ['--bail'], { env: { EXAMPLE_FAIL: '1' } });
+    const result = await run.done();
+    expect(result.code, run.output).toBe(1);
+    expect(run.output).toContain('fails when asked to');
+    if (name === 'jest29') {
+      // Jest 29 exits from inside the scheduler, without global teardown: our process 'exit' handler reaps,
+      // including the server the project's own (skipped) teardown would have stopped.
+      expect(run.hook('globalTeardown')).toBeUndefined();
+      expect(run.output).toMatch(
+        /seq-test: waited [\d.]+ m?s for the lock on [\w-]+; ended 2 processes the tests left running: .*\(Jest exited without its global teardown\)/,
+      );
+    } else {
+      // Jest 30 runs global teardown on bail.
+      expect(run.hook('globalTeardown')).toBeDefined();
+      expect(run.output).toMatch(
+        /seq-test: waited [\d.]+ m?s for the lock on [\w-]+; ended 1 process the tests left running: \d+ sleep 300$/m,
+      );
+    }
+    await nothingLeft(sb);
+    expect(ticketsLeft(sb)).toEqual([]);
+  });
+
+  it('--forceExit: the leftover is ended before Jest exits', async () => {
+    const run = new JestRun(sb, jest, ['--forceExit', '-w', '3']);
+    const result = await run.done();
+    expect(result.code, run.output).toBe(0);
+    expect(run.output).toMatch(/ended 1 process the tests left running: \d+ sleep 300/);
+    await nothingLeft(sb);
+    expect(ticketsLeft(sb)).toEqual([]);
+  });
+
+  it('a SIGKILLed Jest: the next run recovers the lock at once and ends what the dead run left', async () => {
+    const { run: killed, sleeps } = await busyRun();
+    killed.started.child.kill('SIGKILL');
+    await killed.exited();
+    // Nothing of ours ran: the leftover is still there (and the project's server, which holds Jest's stderr).
+    expect(leftoverSleeps(sb)).toEqual(sleeps);
+
+    const next = new JestRun(sb, jest, [], { name: 'next' });
+    const result = await next.done();
+    expect(result.code, next.output).toBe(0);
+    expect(next.output).toMatch(
+      new RegExp(
+        `seq-test: warning: a run that died left \\d+ process\\(es\\) behind; ended: .*${sleeps[0]} \\(sleep 300\\)`,
+      ),
+    );
+    expect(next.output).not.toContain('waiting for the lock');
+    await nothingLeft(sb);
+    expect(ticketsLeft(sb)).toEqual([]);
+  });
+});

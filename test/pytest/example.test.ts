@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Finished, TestSandbox, waitFor } from '../support/processes.js';
+import { allTickets, copyExample, FIXTURES, PY, probe, stamps } from './helpers.js';
+
+/** examples/pytest, run the way a developer runs it: real pytest processes, concurrently, interrupted. */
+describe('examples/pytest', () => {
+  let sandbox: TestSandbox;
+  afterEach(() => {
+    expect(sandbox.cleanup()).toBe(0);
+  });
+
+  const pytestEnv = (extra: NodeJS.ProcessEnv = {}) => ({
+    PYTHONPATH: FIXTURES,
+    PYTHONDONTWRITEBYTECODE: '1',
+    STAMP_LOG: join(sandbox.dir, 'stamps.log'),
+    ...extra,
+  });
+  const ARGS = ['-m', 'pytest', '-p', 'stamp_plugin', '-p', 'no:cacheprovider'];
+
+  it('two concurrent runs (pytest 9, and pytest 7 with -n 4): both pass, one at a time, the leftover reaped and named', async () => {
+    sandbox = new TestSandbox();
+    probe(PY.pyenv311, ['pytest']);
+    probe(PY.debian, ['pytest', 'xdist']);
+    const root = copyExample(sandbox.dir);
+    const first = sandbox.start(ARGS, {
+      file: PY.pyenv311,
+      cwd: root,
+      env: pytestEnv({ PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1' }),
+    });
+    const second = sandbox.start([...ARGS, '-n', '4'], { file: PY.debian, cwd: join(root, 'tests'), env: pytestEnv() });
+    const results = await Promise.all([first.finished, second.finished]);
+    for (const r of results) {
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^=+ 6 passed/m);
+      expect(r.stdout).toMatch(/^=+ seq-test: ended 1 leftover process of this session =+$/m);
+      expect(r.stdout).toMatch(/^pid \d+ \(SIGTERM\): sleep 300$/m);
+      expect(r.stdout).toMatch(/^seq-test: subprocess\.run is seq_subprocess\.run/m);
+    }
+    expect(results[1]!.stdout).toMatch(/^seq-test: sequential: pytest-xdist parallelism turned off \(-n 4 ignored\)$/m);
+    // One waited for the other, with the CLI's queue line.
+    const waited = results.filter((r) => /^seq-test: waiting for the lock on /m.test(r.stderr));
+    expect(waited).toHaveLength(1);
+    expect(waited[0]!.stderr).toMatch(/held by pid \d+ \(pytest -p stamp_plugin -p no:cacheprovider.*\)/);
+    // No overlap: S E S E, and the two sessions are the two pytest processes.
+    const log = stamps(join(sandbox.dir, 'stamps.log'));
+    expect(log.map((s) => s.kind)).toEqual(['S', 'E', 'S', 'E']);
+    expect(log[0]!.pid).toBe(log[1]!.pid);
+    expect(new Set(log.map((s) => s.pid))).toEqual(new Set([first.child.pid, second.child.pid]));
+    expect(log[1]!.at).toBeLessThanOrEqual(log[2]!.at);
+    expect(allTickets(sandbox.stateDir)).toEqual([]);
+  }, 300_000);
+
+  it('Ctrl-C (SIGINT to the process group) mid-run releases the lock and leaves no process', async () => {
+    sandbox = new TestSandbox();
+    probe(PY.pyenv311, ['pytest']);
+    const root = copyExample(sandbox.dir);
+    // Its own process group, like a terminal's foreground job.
+    const child = spawn(PY.pyenv311, ARGS, {
+      cwd: root,
+      env: sandbox.env(pytestEnv({ PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1', PYTHONUNBUFFERED: '1' })),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output = { stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => {
+      output.stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output.stderr += d.toString();
+    });
+    const finished = new Promise<Finished>((resolve) => {
+      child.on('close', (code, signal) => resolve({ code, signal, ...output }));
+    });
+    // Mid-run: the forgotten `sleep 300` exists (first test file) and the session holds the lock.
+    await waitFor(() => stamps(join(sandbox.dir, 'stamps.log')).length === 1, 60_000, 'the session to hold');
+    await waitFor(() => output.stdout.includes('tests/test_tools.py'), 60_000, 'the second test file to start');
+    expect(allTickets(sandbox.stateDir)).toContainEqual(expect.stringContaining(`-${child.pid}.`));
+    process.kill(-(child.pid as number), 'SIGINT');
+    const result = await finished;
+    expect(result.code, result.stdout + result.stderr).toBe(2); // pytest's "interrupted"
+    expect(result.stdout).toMatch(/KeyboardInterrupt/);
+    expect(result.stdout).toMatch(/^pid \d+ \(SIGTERM\): sleep 300$/m);
+    expect(allTickets(sandbox.stateDir)).toEqual([]);
+    expect(sandbox.ours()).toEqual([]);
+  }, 300_000);
+});
