@@ -79,13 +79,14 @@ class _Tree(object):
     """
 
     def __init__(self, root_pid, token):
+        """`root_pid` None: the pid is unknown (an interrupt inside Popen()); the token alone decides."""
         self.table = _lock.process_table()
-        self.root_pid = root_pid
+        self.root_pid = root_pid if root_pid is not None else -1
         self.token = token
         self.me = os.getpid()
         # The root is our child and we have not waited for it, so even if it already exited its entry (a
         # zombie) is still there, with its start time. Failing that, our own start bounds what can be ours.
-        info = self.table.get(root_pid)
+        info = self.table.get(root_pid) if root_pid is not None else None
         if info is not None:
             self.root_start = info.start
         else:
@@ -229,19 +230,27 @@ def run(*popenargs, input=None, capture_output=False, timeout=None, check=False,
             env = dict(os.environ if base_env is None else base_env)
             env[_lock.TOKEN_ENV] = _lock.extend_chain(chain_base, token)
             leftovers = []
-            with subprocess.Popen(*popenargs, env=env, **kwargs) as process:
+            process = tree = None
+            try:
+                process = subprocess.Popen(*popenargs, env=env, **kwargs)
                 tree = _Tree(process.pid, token)
-                try:
-                    stdout, stderr = _communicate(process, input, deadline, tree)
-                    leftovers = _wait_tree(tree, deadline, linger, kill_grace)
-                except TimeoutExpired:
-                    _end_tree(tree, kill_grace)
-                    stdout, stderr = _drain(process)
-                    raise TimeoutExpired(process.args, timeout, output=stdout, stderr=stderr)
-                except BaseException:
-                    _end_tree(tree, kill_grace)
-                    raise
+                stdout, stderr = _communicate(process, input, deadline, tree)
+                leftovers = _wait_tree(tree, deadline, linger, kill_grace)
                 retcode = process.poll()
+            except TimeoutExpired:
+                _end_tree(tree, kill_grace)
+                stdout, stderr = _drain(process)
+                raise TimeoutExpired(process.args, timeout, output=stdout, stderr=stderr)
+            except BaseException as error:
+                if process is None and isinstance(error, OSError):
+                    raise  # the command could not start (not found, not executable): nothing runs
+                # An interrupt can land anywhere, even inside Popen() after the child started, before we
+                # know its pid: without a tree, the call's token still finds what runs.
+                _end_tree(tree or _Tree(process.pid if process is not None else None, token), kill_grace)
+                raise
+            finally:
+                if process is not None:
+                    _close(process)
         finally:
             if slot is not None:
                 slot.release()
@@ -292,6 +301,20 @@ def _wait_tree(tree, deadline, linger, grace):
         if linger is not None and now - ended_main >= linger:
             return _end_tree(tree, grace)
         time.sleep(min(0.25, max(0.02, tree.cost * 4)))
+
+
+def _close(process):
+    """What `with Popen(...)` does on the way out: close our ends of the pipes, reap the main process."""
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+    try:
+        process.wait(timeout=5)
+    except TimeoutExpired:
+        pass  # ended with the tree already; never block the caller on it
 
 
 def _drain(process):

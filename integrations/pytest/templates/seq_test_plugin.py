@@ -312,9 +312,13 @@ def pytest_report_header(config):
 # --- end of the session -----------------------------------------------------------------------------------
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_sessionfinish(session, exitstatus):
-    """Runs after pytest's own teardown of session fixtures: what is still running now is a leftover."""
+    """After every pytest_sessionfinish implementation, pytest's teardown of session fixtures included: what
+    is still running now is a leftover. A wrapper, so that it runs even when one of them raises (pytest then
+    skips pytest_unconfigure); the innermost one (trylast), so that the terminal reporter's summary, printed
+    after its own yield, comes later and can list what we ended."""
+    yield
     state = _state(session.config)
     if state is not None:
         _finish(state)
@@ -392,7 +396,7 @@ def _reap_session(state, grace):
     ended = []
     seen = set()
     for _ in range(3):  # a dying process may start another (a shell trap): sweep again
-        targets = [p for p in _session_processes(state) if (p.pid, p.start) not in seen]
+        targets = sorted((p for p in _session_processes(state) if (p.pid, p.start) not in seen), key=lambda p: p.pid)
         if not targets:
             break
         seen.update((p.pid, p.start) for p in targets)

@@ -117,6 +117,18 @@ class TestSequential:
         assert proc.pid not in {pid for pid, _ in runs.values()}
         assert {worker for _, worker in runs.values()} <= {"gw0", "gw1"}
 
+    def test_allow_xdist_leaves_workers_alone_and_the_controller_holds_the_lock(self, sandbox):
+        require_xdist()
+        root, pid_dir = xdist_project(sandbox, "[pytest]\nseq_test_allow_xdist = true\n")
+        env = sandbox.env(PID_DIR=pid_dir)
+        proc = support.start_pytest(sandbox, root, XDIST + ["-n", "2"], env=env)
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, out + err
+        assert {worker for _, worker in recorded(pid_dir).values()} <= {"gw0", "gw1"}
+        assert "seq-test: pytest-xdist left alone (seq_test_allow_xdist = true): -n 2" in out
+        assert re.search(r"^seq-test: lock on .* held", out, re.M), out
+        assert support.tickets(sandbox.state_dir) == []
+
     def test_header_without_xdist_options(self, sandbox):
         root = sandbox.project()
         support.write(os.path.join(root, "test_one.py"), "def test_one(): pass\n")
@@ -355,6 +367,22 @@ class TestLeftovers:
         listed = [int(p) for p in re.findall(r"^pid (\d+) ", r.stdout, re.M)]
         for pid in listed:
             assert not support.pid_alive(pid)
+
+    def test_reaped_and_released_even_when_another_sessionfinish_raises(self, sandbox):
+        # pytest then skips pytest_unconfigure: the plugin's wrapper must still do its work.
+        root = sandbox.project(
+            conftest='pytest_plugins = ["seq_test_plugin"]\n\n'
+            "def pytest_sessionfinish(session):\n    raise RuntimeError('another plugin fails')\n"
+        )
+        support.write(
+            os.path.join(root, "test_leave.py"),
+            "import subprocess\ndef test_leave():\n    subprocess.Popen(['sleep', '307'])\n",
+        )
+        r = support.run_pytest(sandbox, root)
+        assert r.returncode != 0
+        assert "another plugin fails" in r.stdout + r.stderr
+        assert support.tickets(sandbox.state_dir) == []
+        assert sandbox.ours() == []
 
     def test_a_decoy_without_the_token_survives(self, sandbox):
         root = sandbox.project()

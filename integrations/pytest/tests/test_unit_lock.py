@@ -128,6 +128,22 @@ class ParsingTest(unittest.TestCase):
         self.assertEqual(t["v"], 2)
 
 
+class TemplatesTest(unittest.TestCase):
+    def test_every_template_compiles_on_this_python(self):
+        # seq_test_plugin imports pytest, so the unittest runs on 3.8 and 3.13 cannot import it: compile it.
+        for name in ("seq_test_lock.py", "seq_subprocess.py", "seq_test_plugin.py"):
+            with open(os.path.join(support.TEMPLATES, name)) as f:
+                compile(f.read(), name, "exec")
+
+    def test_template_versions_agree(self):
+        import seq_subprocess  # noqa: F401
+
+        with open(os.path.join(support.TEMPLATES, "seq_test_plugin.py")) as f:
+            self.assertIn("TEMPLATE_VERSION = %d\n" % L.TEMPLATE_VERSION, f.read())
+        with open(os.path.join(os.path.dirname(support.TEMPLATES), "index.js")) as f:
+            self.assertIn("export const TEMPLATE_VERSION = %d;" % L.TEMPLATE_VERSION, f.read())
+
+
 class FormattingTest(unittest.TestCase):
     def test_format_duration_matches_the_cli(self):
         cases = [

@@ -125,7 +125,8 @@ class TreeTest(RunCase):
         """A Ctrl-C in the caller (here: SIGINT to a Python that is inside run()) ends the command's tree."""
         pidfile = self.pidfile("grandchild")
         code = (
-            "import sys; sys.path.insert(0, %r)\n"
+            "import signal, sys; sys.path.insert(0, %r)\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "import seq_subprocess\n"
             "try:\n"
             "    seq_subprocess.run(['sh', '-c', 'sleep 300 & echo $! > %s; wait'])\n"
@@ -137,6 +138,25 @@ class TreeTest(RunCase):
         caller.send_signal(signal.SIGINT)
         out, _ = caller.communicate(timeout=30)
         self.assertEqual(out.strip(), "interrupted")
+        support.wait_for(lambda: not support.pid_alive(grandchild), 10, "the grandchild to end")
+
+
+    def test_an_interrupt_inside_popen_still_ends_what_started(self):
+        """Ctrl-C may land inside Popen() after the child started, before run() knows its pid."""
+        from unittest import mock
+
+        real_popen = subprocess.Popen
+        pidfile = "grandchild-early"
+
+        def interrupted_popen(*args, **kwargs):
+            real_popen(*args, **kwargs)
+            self.read_pid(pidfile)  # the child runs and has started its own child
+            raise KeyboardInterrupt
+
+        with mock.patch.object(S.subprocess, "Popen", interrupted_popen):
+            with self.assertRaises(KeyboardInterrupt):
+                S.run(["sh", "-c", "sleep 300 & echo $! > %s; wait" % self.pidfile(pidfile)])
+        grandchild = self.read_pid(pidfile)
         support.wait_for(lambda: not support.pid_alive(grandchild), 10, "the grandchild to end")
 
 
