@@ -1,4 +1,4 @@
-"""The project's own conftest: a fixture the tests share. `seq-test init pytest` added the last line."""
+"""The project's own conftest: a fixture the tests share. `seq-test init --pytest` added the last line."""
 
 import os
 

@@ -66,7 +66,7 @@ export function ticketsIn(stateDir: string, key: string): string[] {
 }
 
 /**
- * A pytest project in the sandbox with the bridge installed as `seq-test init pytest` installs it (the
+ * A pytest project in the sandbox with the bridge installed as `seq-test init --pytest` installs it (the
  * three modules next to a conftest.py that registers the plugin), plus the given test files.
  */
 export function pytestProject(sandbox: TestSandbox, files: Record<string, string>, name = 'project'): string {

@@ -17,7 +17,7 @@ import { EXAMPLE, PY, probe } from './helpers.js';
 const headerFor = (version: number, body: string) =>
   `# seq-test-generated: version=${version} sha256=${createHash('sha256').update(body).digest('hex')} (old)\n`;
 
-describe('writePytestFiles (what `seq-test init pytest` calls)', () => {
+describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
   let sandbox: TestSandbox;
   afterEach(() => {
     expect(sandbox.cleanup()).toBe(0);

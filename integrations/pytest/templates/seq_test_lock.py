@@ -406,8 +406,8 @@ PROJECT_CONFIG_KEYS = ("key", "slots", "timeout", "grace", "linger", "maxMemory"
 def load_project_settings(start):
     """The lock settings of the project's seq-test config, as `seq-test run` reads them.
 
-    The nearest dir, from `start` up to the git top-level, holding `.seqtestrc.json` (first) or a
-    package.json with a "seqTest" field wins. Returns {"file", "key", "slots"} (key/slots None when not
+    The nearest dir, from `start` up to the git top-level (outside a repository: `start` only), holding
+    `.seqtestrc.json` (first) or a package.json with a "seqTest" field wins. Returns {"file", "key", "slots"} (key/slots None when not
     set) or None. Only key and slots matter to the lock; the other settings (timeout, linger, ...) belong to
     `seq-test run` and are not checked here beyond their names.
     """
@@ -415,14 +415,23 @@ def load_project_settings(start):
         d = os.path.realpath(start)
     except OSError:
         return None
+    # Up to the git top-level; outside a repository only `start` itself (never a stray ~/package.json),
+    # exactly as @seq-test/core's loadProjectConfig.
+    dirs = []
     while True:
-        found = _read_settings_in(d)
+        dirs.append(d)
+        if os.path.exists(os.path.join(d, ".git")):
+            break
+        parent = os.path.dirname(d)
+        if parent == d:
+            dirs = dirs[:1]
+            break
+        d = parent
+    for directory in dirs:
+        found = _read_settings_in(directory)
         if found is not None:
             return found
-        parent = os.path.dirname(d)
-        if os.path.exists(os.path.join(d, ".git")) or parent == d:
-            return None
-        d = parent
+    return None
 
 
 def _read_settings_in(directory):

@@ -57,7 +57,7 @@ class Sandbox(object):
         return env
 
     def project(self, name="project", ini="[pytest]\n", conftest=None):
-        """A pytest project with the bridge installed the way `seq-test init pytest` does."""
+        """A pytest project with the bridge installed the way `seq-test init --pytest` does."""
         root = os.path.join(self.dir, name)
         os.makedirs(root)
         for module in ("seq_test_lock.py", "seq_subprocess.py", "seq_test_plugin.py"):
