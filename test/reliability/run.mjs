@@ -9,6 +9,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -424,8 +425,11 @@ async function hostileStateDirs() {
       unclear++;
       console.error(`hostile case "${c.label}": exit ${result.code}\n${result.stderr}`);
     }
+    // Undo the mode-000 case so the temp dir can be removed; lstat first: chmod follows symlinks, and one
+    // case makes tickets/ a symlink to /tmp.
     try {
-      chmodSync(join(keyDir(stateDir, key), 'tickets'), 0o700);
+      const tickets = join(keyDir(stateDir, key), 'tickets');
+      if (lstatSync(tickets).isDirectory()) chmodSync(tickets, 0o700);
     } catch {}
     endOurs();
   }
