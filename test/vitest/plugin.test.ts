@@ -174,6 +174,34 @@ describe('the project lock', () => {
     expect(tickets(box)).toEqual([]);
   });
 
+  test("in `vitest run` a project's own global setup already runs under the lock, with the token", async () => {
+    const box = sandbox();
+    const project = prepareExample(box, REPO_VITEST, {
+      files: {
+        // A project that does not extend the root config: Vitest runs its global setup before the root's.
+        'vitest.config.ts': `import { seqTest } from '@seq-test/vitest';
+import { defineConfig } from 'vitest/config';
+export default defineConfig({
+  plugins: [seqTest()],
+  test: { projects: [{ test: { name: 'own', include: ['tests/w*.test.ts'], globalSetup: ['./own-setup.ts'] } }] },
+});
+`,
+        'own-setup.ts': `import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+export default function () {
+  writeFileSync(join(process.env.EXAMPLE_STAMP_DIR, 'own-setup'), process.env.SEQ_TEST_TOKEN ?? 'none');
+}
+`,
+      },
+    });
+    const vitest = startVitest(box, project, ['run']);
+    const result = await vitest.finished;
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(readFileSync(join(project.stamps, 'own-setup'), 'utf8')).toMatch(
+      new RegExp(`^${vitest.child.pid}\\.\\d+\\.[0-9a-f]+$`),
+    );
+  });
+
   test('SIGINT mid-run: the lock is released and no process is left', async () => {
     const box = sandbox();
     const project = prepareExample(box, REPO_VITEST, { files: { 'tests/hold.test.ts': HOLD_TEST } });

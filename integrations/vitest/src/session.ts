@@ -10,13 +10,13 @@ import {
   signalIdentity,
   signalNumber,
   TOKEN_ENV,
+  WaitLine,
 } from '@seq-test/core';
 import { enforceOneWorker } from './enforce.js';
 import { idOf, type OwnedProcess, ownedProcesses } from './owned.js';
 import { parallelRequests, type RawTestConfig } from './requests.js';
 import { say } from './say.js';
 import { majorOf, type ProjectLike, type ReporterLike, type VitestLike } from './vitest-shapes.js';
-import { WaitLine } from './wait-line.js';
 
 export interface SeqTestOptions {
   /** Lock key (default: $SEQ_TEST_KEY, else the git top-level, else the current directory) — as `seq-test run`. */

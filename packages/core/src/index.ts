@@ -50,4 +50,4 @@ export {
 } from './token.js';
 export { type OwnedProcess, RunTracker, type TreeSample } from './tracker.js';
 export { formatBytes, formatDuration, parseCount, parseSeconds, parseSize } from './units.js';
-export { describeWait } from './wait-text.js';
+export { describeWait, SAY_PREFIX, WaitLine } from './wait-text.js';

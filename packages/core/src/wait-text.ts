@@ -18,3 +18,43 @@ export function describeWait(info: WaitInfo, now = Date.now()): string {
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
+
+/** Every line seq-test and its integrations print themselves starts with this. */
+export const SAY_PREFIX = 'seq-test:';
+
+/**
+ * The queue line while a waiter (`seq-test run`, the Vitest plugin, the Jest integration) waits for the
+ * lock: on a terminal one line rewritten in place; elsewhere (CI logs, pipes) one line when waiting starts
+ * and, from done(), one when the turn comes.
+ */
+export class WaitLine {
+  private shown = false;
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly quiet = false,
+  ) {
+    this.tty = Boolean(stream.isTTY);
+  }
+
+  update(info: WaitInfo): void {
+    if (this.quiet) return;
+    const text = describeWait(info);
+    if (this.tty) {
+      this.stream.write(`\r\x1b[2K${SAY_PREFIX} ${text}`);
+      this.shown = true;
+    } else if (!this.shown) {
+      this.stream.write(`${SAY_PREFIX} ${text}\n`);
+      this.shown = true;
+    }
+  }
+
+  /** Waiting ended: clear the live line and, if given, say how. */
+  done(message: string | undefined): void {
+    if (this.quiet || !this.shown) return;
+    if (this.tty) this.stream.write('\r\x1b[2K');
+    if (message) this.stream.write(`${SAY_PREFIX} ${message}\n`);
+    this.shown = false;
+  }
+}

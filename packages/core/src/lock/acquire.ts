@@ -99,7 +99,8 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     impl: options.impl ?? 'node',
   });
   const onExit = () => queue.remove(mine);
-  process.on('exit', onExit);
+  // First in line: Vitest 3 calls process.exit() from its own 'exit' listener, and later ones never run.
+  process.prependListener('exit', onExit);
   const release = () => {
     queue.remove(mine);
     process.off('exit', onExit);
