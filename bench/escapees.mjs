@@ -285,6 +285,14 @@ console.log(
     ? 'every escapee was ended'
     : `not ended: ${[...new Set(missed.map((r) => `${r.kind} (${r.mode})`))].join('; ')}`,
 );
+// Without the helper the `env -i` escapee is a documented miss; with it, nothing may survive, and the decoy
+// must never be touched. Anything else fails the benchmark (run-all reports it).
+const regressions = missed.filter((r) => !r.mode.includes('without helper') || !r.kind.includes('env -i'));
+const decoyOk = results.decoySurvived && results.every((r) => r.decoyAlive);
+if (regressions.length > 0 || !decoyOk) {
+  console.log('UNEXPECTED: see above (expected: only the env -i escapee survives, and only without the helper)');
+  process.exitCode = 1;
+}
 if (options.write) {
   const file = writeResults('escapees', { runs, decoySurvived: results.decoySurvived, results: [...results] });
   console.log(`wrote ${file}`);

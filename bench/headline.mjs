@@ -25,8 +25,9 @@
 // count, total wall time (first start to last exit), runs that failed, processes left behind afterwards
 // (found by the marker and then ended by pid).
 //
-// Default: modes plain, seq-test, flock and sem for every flavour, plus seq-test-run for pytest, where it
-// differs from the plugin (it leaves -n 4 alone); 8-10 minutes on a busy 2-core machine. --quick: plain and
+// Default: modes plain, seq-test, flock and sem for every flavour (add seq-test-run with --modes); 8-10
+// minutes on a busy 2-core machine. Each flavour starts with one untimed warm-up run of its plain command
+// (caches filled, so the first measured batch is not the only cold one). --quick: plain and
 // seq-test only, 3 runs at once (unless --n says otherwise), about 3 minutes. Raw samples and each run's output go to bench/results/raw/headline/;
 // --write also saves bench/results/headline.json and bench/results/headline.svg (the chart is drawn with
 // vega-lite, rendered to SVG by vega in Node). Everything it starts is ended by pid at the end or on Ctrl-C.
@@ -67,7 +68,7 @@ const BATCH_TIMEOUT_MS = 300_000;
 // --- options ----------------------------------------------------------------------------------------------
 
 function parseOptions(argv) {
-  const options = { quick: false, write: false, n: undefined, flavours: undefined, modes: undefined };
+  const options = { quick: false, write: false, replot: false, n: undefined, flavours: undefined, modes: undefined };
   const list = (value, allowed, flag) => {
     const items = String(value ?? '')
       .split(',')
@@ -83,6 +84,7 @@ function parseOptions(argv) {
     const arg = argv[i];
     if (arg === '--quick') options.quick = true;
     else if (arg === '--write') options.write = true;
+    else if (arg === '--replot') options.replot = true;
     else if (arg === '--n') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 1 || n > 16) usage(`--n expects a whole number from 1 to 16, got "${argv[i]}"`);
@@ -95,7 +97,8 @@ function parseOptions(argv) {
       console.log(
         'options: --quick (plain and seq-test, 3 runs)  --write (save bench/results/headline.{json,svg})\n' +
           '         --n N (concurrent runs, default 4)  --flavours vitest,jest,pytest  --modes ' +
-          ALL_MODES.join(','),
+          ALL_MODES.join(',') +
+          '\n         --replot (only redraw the SVG from the saved JSON: bench/results/ with --write, else raw/)',
       );
       process.exit(0);
     } else usage(`unknown option "${arg}" (try --help)`);
@@ -111,14 +114,12 @@ function usage(message) {
 const options = parseOptions(process.argv.slice(2));
 const N = options.n ?? (options.quick ? 3 : 4);
 const flavourNames = options.flavours ?? ALL_FLAVOURS;
-/** Which modes each flavour runs, in order: plain first, then seq-test, then the peers. */
-function modesFor(flavour) {
-  if (options.modes) return ALL_MODES.filter((m) => options.modes.includes(m));
-  if (options.quick) return ['plain', 'seq-test'];
-  return flavour === 'pytest'
-    ? ['plain', 'seq-test', 'seq-test-run', 'flock', 'sem']
+/** The modes each flavour runs, in order: plain first, then seq-test, then the peers. */
+const modes = options.modes
+  ? ALL_MODES.filter((m) => options.modes.includes(m))
+  : options.quick
+    ? ['plain', 'seq-test']
     : ['plain', 'seq-test', 'flock', 'sem'];
-}
 
 if (process.platform !== 'linux') {
   console.error('bench: headline reads /proc/meminfo and /proc/PID/environ; skipped on', process.platform);
@@ -393,6 +394,19 @@ function runEnv(flavour, mode, index) {
   };
 }
 
+/** One untimed run of the plain command with a tiny load: code and caches warm before the first batch. */
+function warmUp(flavour, command) {
+  const [file, ...args] = command.argv;
+  const env = { ...runEnv(flavour, 'warm-up', 0), HEAVY_MB: '1', HEAVY_HOLD_MS: '0', HEAVY_CHILD_S: '1' };
+  const log = join(RAW_DIR, `${flavour}-warm-up.log`);
+  const fd = openSync(log, 'w');
+  const result = spawnSync(file, args, { cwd: command.cwd, env, stdio: ['ignore', fd, fd], timeout: 180_000 });
+  closeSync(fd);
+  endMarked();
+  if (result.status !== 0)
+    console.log(`${flavour}: the warm-up run failed (${result.status ?? result.signal}); see ${log}`);
+}
+
 async function runBatch(flavour, mode, command) {
   // Idle first: nothing of ours left, then ~1 s of samples.
   endMarked();
@@ -478,17 +492,24 @@ async function runBatch(flavour, mode, command) {
       status,
       log: log.slice(ROOT.length + 1),
     })),
-    samples: samples.map((s) => ({
-      t: Number(s.t.toFixed(2)),
-      usedAboveIdleMiB: Math.round((s.used - idle.used) / MIB),
-      runsMiB: Math.round(s.oursMem / MIB),
-      processes: s.procs,
-      ours: s.ours,
-    })),
+    // Column by column: seconds since the start, machine memory used above idle, the runs' anonymous
+    // memory, processes on the machine, processes of the runs.
+    samples: {
+      t: samples.map((s) => Number(s.t.toFixed(2))),
+      usedAboveIdleMiB: samples.map((s) => Math.round((s.used - idle.used) / MIB)),
+      runsMiB: samples.map((s) => Math.round(s.oursMem / MIB)),
+      processes: samples.map((s) => s.procs),
+      ours: samples.map((s) => s.ours),
+    },
   };
 }
 
 // --- report -----------------------------------------------------------------------------------------------
+
+/** Indented JSON, with arrays of numbers kept on one line (the samples would otherwise take 100k lines). */
+function toJson(value) {
+  return `${JSON.stringify(value, null, 2).replace(/\[\n\s+(-?[\d.e+-]+(?:,\n\s+-?[\d.e+-]+)*)\n\s+\]/g, (_, body) => `[${body.split(/,\n\s+/).join(', ')}]`)}\n`;
+}
 
 const gib = (bytes) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 const seconds = (ms) => `${fmt(ms / 1000)} s`;
@@ -526,20 +547,16 @@ function table(results) {
 }
 
 /** Memory over time, one row per suite; left the machine's used memory, right the runs' own memory. */
-async function chart(results, info) {
+async function chart(results, info, n = N) {
   const vega = await import('vega');
   const vl = await import('vega-lite');
   const values = [];
   for (const r of results) {
-    for (const s of r.samples) {
-      values.push({
-        suite: r.flavour,
-        mode: MODE_LABEL[r.mode],
-        t: s.t,
-        measure: 'machine',
-        GiB: s.usedAboveIdleMiB / 1024,
-      });
-      values.push({ suite: r.flavour, mode: MODE_LABEL[r.mode], t: s.t, measure: 'runs', GiB: s.runsMiB / 1024 });
+    const { t, usedAboveIdleMiB, runsMiB } = r.samples;
+    const at = (i) => ({ suite: r.flavour, mode: MODE_LABEL[r.mode], t: t[i] });
+    for (let i = 0; i < t.length; i++) {
+      values.push({ ...at(i), measure: 'machine', GiB: usedAboveIdleMiB[i] / 1024 });
+      values.push({ ...at(i), measure: 'runs', GiB: runsMiB[i] / 1024 });
     }
   }
   const modes = ALL_MODES.map((m) => MODE_LABEL[m]).filter((label) => values.some((v) => v.mode === label));
@@ -556,7 +573,7 @@ async function chart(results, info) {
     width: 330,
     height: 130,
     transform: [{ filter: `datum.suite === '${suite}' && datum.measure === '${measure}'` }],
-    mark: { type: 'line', strokeWidth: 1.5, interpolate: 'step-after' },
+    mark: { type: 'line', interpolate: 'step-after' },
     encoding: {
       x: { field: 't', type: 'quantitative', title: showX ? 'seconds since the runs started' : null },
       y: { field: 'GiB', type: 'quantitative', title: 'GiB' },
@@ -565,21 +582,34 @@ async function chart(results, info) {
         type: 'nominal',
         title: null,
         scale: { domain: modes, range: modes.map((m) => palette[m]) },
-        legend: { orient: 'top', direction: 'horizontal' },
+        legend: { orient: 'top', direction: 'horizontal', labelLimit: 400, symbolStrokeWidth: 2.5, columns: 5 },
       },
-      strokeDash: { condition: { test: "datum.mode === 'plain'", value: [1, 0] }, value: [5, 2] },
+      // plain and seq-test stand out; the peers are drawn thinner and dashed
+      strokeWidth: {
+        condition: { test: `indexof(['plain', '${MODE_LABEL['seq-test']}'], datum.mode) >= 0`, value: 2 },
+        value: 1.2,
+      },
+      strokeDash: {
+        condition: { test: `indexof(['plain', '${MODE_LABEL['seq-test']}'], datum.mode) >= 0`, value: [1, 0] },
+        value: [4, 2],
+      },
+      opacity: {
+        condition: { test: `indexof(['plain', '${MODE_LABEL['seq-test']}'], datum.mode) >= 0`, value: 1 },
+        value: 0.8,
+      },
     },
   });
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
-      text: `${N} concurrent runs of a heavy test suite: memory over time, plain vs seq-test and peers`,
+      text: `${n} concurrent runs of a heavy test suite: memory over time, plain vs seq-test and peers`,
       subtitle: `${info.cpus} CPUs, ${(info.memoryBytes / 1024 ** 3).toFixed(0)} GiB, load average ${info.loadavg.join(' ')} at the start, ${info.date.slice(0, 10)}; one line per mode, ending when its last run ended`,
       fontSize: 14,
       subtitleFontSize: 11,
     },
     data: { values },
     vconcat: suites.map((suite, i) => ({
+      resolve: { scale: { x: 'shared', y: 'shared' } },
       hconcat: [
         panel(suite, 'machine', 'machine memory used, above idle', i === suites.length - 1),
         panel(suite, 'runs', "the runs' processes (anon RSS)", i === suites.length - 1),
@@ -592,6 +622,16 @@ async function chart(results, info) {
 }
 
 // --- main -------------------------------------------------------------------------------------------------
+
+if (options.replot) {
+  const from = options.write ? join(BENCH_DIR, 'results', 'headline.json') : join(RAW_DIR, 'headline.json');
+  const saved = JSON.parse(readFileSync(from, 'utf8'));
+  const svg = await chart(saved.results, saved.machine, saved.n);
+  writeFileSync(join(RAW_DIR, 'headline.svg'), svg);
+  if (options.write) writeFileSync(join(BENCH_DIR, 'results', 'headline.svg'), svg);
+  console.log(`redrew ${options.write ? 'bench/results/headline.svg' : 'bench/results/raw/headline/headline.svg'}`);
+  process.exit(0);
+}
 
 if (!(await waitForBuild())) usage('build first: npx turbo run build');
 mkdirSync(RAW_DIR, { recursive: true });
@@ -612,7 +652,8 @@ for (const flavour of flavourNames) {
     console.log(`${flavour}: skipped: ${setup.skip}`);
     continue;
   }
-  for (const mode of modesFor(flavour)) {
+  warmUp(flavour, setup.plain);
+  for (const mode of modes) {
     const command = commandFor(flavour, mode, setup);
     process.stdout.write(`${flavour.padEnd(6)} ${MODE_LABEL[mode].padEnd(22)} `);
     const result = await runBatch(flavour, mode, command);
@@ -657,10 +698,11 @@ const record = {
   results,
 };
 const svg = await chart(results, info);
-writeFileSync(join(RAW_DIR, 'headline.json'), `${JSON.stringify(record, null, 2)}\n`);
+const json = toJson(record);
+writeFileSync(join(RAW_DIR, 'headline.json'), json);
 writeFileSync(join(RAW_DIR, 'headline.svg'), svg);
 if (options.write) {
-  writeFileSync(join(BENCH_DIR, 'results', 'headline.json'), `${JSON.stringify(record, null, 2)}\n`);
+  writeFileSync(join(BENCH_DIR, 'results', 'headline.json'), json);
   writeFileSync(join(BENCH_DIR, 'results', 'headline.svg'), svg);
   console.log('wrote bench/results/headline.json and bench/results/headline.svg');
 } else console.log('raw results in bench/results/raw/headline/ (--write saves bench/results/headline.{json,svg})');

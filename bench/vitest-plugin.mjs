@@ -9,6 +9,7 @@
 //
 // The plain runs leave the example's `sleep 300` behind (that is the point of the plugin); the benchmark
 // ends those by pid after each run, outside the timed part, and counts them.
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import {
   chmodSync,
@@ -201,6 +202,49 @@ console.log(
     ]),
   ),
 );
+// The fixed cost per run, by phase, in fresh Node processes (stable where whole runs are not): loading the
+// plugin (and @seq-test/core), an uncontended acquireLock + release, and one sweep of the process table
+// reading every environment (the plugin sweeps twice at the end of a run: find leftovers, confirm none).
+const PHASE_SCRIPT = `
+const t0 = performance.now();
+await import(${JSON.stringify(join(PLUGIN, 'dist', 'index.js'))});
+const core = await import('@seq-test/core');
+const t1 = performance.now();
+const handle = await core.acquireLock({ command: 'bench phase' });
+handle.release();
+const t2 = performance.now();
+const table = core.processTable();
+let n = 0;
+for (const info of table.list()) n += core.parseChain(table.envValue(info.pid, core.TOKEN_ENV)).length;
+const t3 = performance.now();
+process.stdout.write(JSON.stringify({ load: t1 - t0, lock: t2 - t1, sweep: t3 - t2, processes: table.list().length }));
+`;
+const phases = { load: [], lock: [], sweep: [] };
+let processes = 0;
+for (let i = 0; i < Math.max(runs, 10); i++) {
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', PHASE_SCRIPT], {
+    env,
+    cwd: PLUGIN,
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`phase script failed: ${result.stderr}`);
+  const sample = JSON.parse(result.stdout);
+  for (const key of Object.keys(phases)) phases[key].push(sample[key]);
+  processes = sample.processes;
+}
+const phaseRows = [
+  ['load `@seq-test/vitest` (with `@seq-test/core`)', stats(phases.load)],
+  ['`acquireLock` + `release` (uncontended)', stats(phases.lock)],
+  [`one process-table sweep (~${processes} processes)`, stats(phases.sweep)],
+];
+
+console.log('');
+console.log(
+  markdownTable(
+    ['fixed cost per run', 'median ms', 'IQR ms'],
+    phaseRows.map(([label, s]) => [label, fmt(s.median), fmt(s.iqr)]),
+  ),
+);
 console.log('');
 for (const r of rows) {
   const added = (r.ratioOfMedians - 1) * 100;
@@ -209,6 +253,6 @@ for (const r of rows) {
   );
 }
 if (options.write) {
-  const file = writeResults('vitest-plugin', { runs, warmup, target: TARGET, rows, samples });
+  const file = writeResults('vitest-plugin', { runs, warmup, target: TARGET, rows, samples, phases });
   console.log(`wrote ${file}`);
 }
