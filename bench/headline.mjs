@@ -5,9 +5,9 @@
 //   node bench/headline.mjs [--quick] [--write] [--n 4] [--flavours vitest,jest,pytest]
 //                           [--modes plain,seq-test,seq-test-run,flock,sem]
 //
-// The suites are bench/fixtures/heavy-{vitest,jest,pytest}: four test files, each holding 300 MiB of
-// resident memory for 1.5 s and starting one child process (`sleep 120`) that it never stops. For each
-// flavour and mode, N copies of the same command start at the same moment:
+// The suites are bench/fixtures/heavy-{vitest,jest,pytest}: four test files, each starting one child process
+// (`sleep 120`) that it never stops, then holding 300 MiB of resident memory for 1.5 s while computing over
+// it. For each flavour and mode, N copies of the same command start at the same moment:
 //   plain         the runner as a developer types it, with its default parallelism (vitest run; jest;
 //                 python3 -m pytest -n 4, pytest-xdist's workers)
 //   seq-test      the same command with the integration switched on: the Vitest plugin, withSeqTest() for
@@ -18,19 +18,20 @@
 //   sem           `sem --will-cite --fg -j 1 --id ID <plain command>` (GNU parallel)
 // Every 100 ms it samples the machine's used memory (MemTotal - MemAvailable), the number of processes, and
 // the count and memory of the processes that carry this benchmark's environment marker: their summed
-// anonymous resident memory (RssAnon + RssShmem: what they cost in RAM, without the shared, file-backed pages
-// of node or python that plain RSS would count once per process). Every process a run starts inherits the
-// marker, escapees included, so that figure does not move with other users' load; the machine's does.
+// anonymous resident memory (RssAnon + RssShmem: what they cost in RAM, without the shared, file-backed
+// pages of node or python that plain RSS would count once per process). Every process a run starts inherits
+// the marker, escapees included, so that figure does not move with other users' load; the machine's does.
 // Reported per flavour and mode: peak memory above the idle baseline measured just before, peak process
 // count, total wall time (first start to last exit), runs that failed, processes left behind afterwards
-// (found by the marker and then ended by pid).
+// (found by the marker, then ended by pid).
 //
-// Default: modes plain, seq-test, flock and sem for every flavour (add seq-test-run with --modes); 8-10
-// minutes on a busy 2-core machine. Each flavour starts with one untimed warm-up run of its plain command
-// (caches filled, so the first measured batch is not the only cold one). --quick: plain and
-// seq-test only, 3 runs at once (unless --n says otherwise), about 3 minutes. Raw samples and each run's output go to bench/results/raw/headline/;
-// --write also saves bench/results/headline.json and bench/results/headline.svg (the chart is drawn with
-// vega-lite, rendered to SVG by vega in Node). Everything it starts is ended by pid at the end or on Ctrl-C.
+// Default: modes plain, seq-test, flock and sem for every flavour (add seq-test-run with --modes); about
+// 10 minutes on a busy 2-core machine. Each flavour starts with one untimed warm-up run of its plain
+// command, so the first measured batch is not the only cold one. --quick: plain and seq-test only, 3 runs at
+// once (unless --n says otherwise), about 3-4 minutes. Raw samples and each run's output go to
+// bench/results/raw/headline/; --write also saves bench/results/headline.json and headline.svg (drawn with
+// vega-lite, rendered to SVG by vega in Node; --replot redraws it from the JSON). All seq-test modes use a
+// private SEQ_TEST_STATE_DIR. Everything it starts is ended by pid at the end or on Ctrl-C.
 import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -507,8 +508,13 @@ async function runBatch(flavour, mode, command) {
 // --- report -----------------------------------------------------------------------------------------------
 
 /** Indented JSON, with arrays of numbers kept on one line (the samples would otherwise take 100k lines). */
+const NUMBER_ARRAY = /\[\n\s+(-?[\d.e+-]+(?:,\n\s+-?[\d.e+-]+)*)\n\s+\]/g;
 function toJson(value) {
-  return `${JSON.stringify(value, null, 2).replace(/\[\n\s+(-?[\d.e+-]+(?:,\n\s+-?[\d.e+-]+)*)\n\s+\]/g, (_, body) => `[${body.split(/,\n\s+/).join(', ')}]`)}\n`;
+  const text = JSON.stringify(value, null, 2).replace(
+    NUMBER_ARRAY,
+    (_, body) => `[${body.split(/,\n\s+/).join(', ')}]`,
+  );
+  return `${text}\n`;
 }
 
 const gib = (bytes) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
@@ -603,7 +609,11 @@ async function chart(results, info, n = N) {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: `${n} concurrent runs of a heavy test suite: memory over time, plain vs seq-test and peers`,
-      subtitle: `${info.cpus} CPUs, ${(info.memoryBytes / 1024 ** 3).toFixed(0)} GiB, load average ${info.loadavg.join(' ')} at the start, ${info.date.slice(0, 10)}; one line per mode, ending when its last run ended`,
+      subtitle: [
+        `${info.cpus} CPUs, ${(info.memoryBytes / 1024 ** 3).toFixed(0)} GiB, ${info.date.slice(0, 10)}, load average ` +
+          `${info.loadavg[0]} at the start${info.loadavgEnd ? `, ${info.loadavgEnd[0]} at the end` : ''} (shared machine)`,
+        'one line per mode, ending when its last run ended; right: only the processes the runs started',
+      ],
       fontSize: 14,
       subtitleFontSize: 11,
     },
@@ -638,7 +648,9 @@ mkdirSync(RAW_DIR, { recursive: true });
 tmp = mkdtempSync(join(os.tmpdir(), 'seq-test-headline-'));
 mkdirSync(join(tmp, 'state'), { mode: 0o700 });
 
-const info = machine();
+// Our own load-average fields (at the start and at the end of this benchmark), whatever the harness adds.
+const loadNow = () => os.loadavg().map((l) => Number(l.toFixed(2)));
+const { loadavgAtStart, loadavgAtEnd, ...info } = { ...machine(), loadavg: loadNow() };
 console.log(
   `headline: ${N} concurrent runs per batch; ${info.cpus} CPUs, ${gib(info.memoryBytes)}, load average ${info.loadavg.join(' ')}`,
 );
@@ -672,7 +684,7 @@ for (const flavour of flavourNames) {
 }
 
 const totalMs = performance.now() - begunAll;
-info.loadavgEnd = os.loadavg().map((l) => Number(l.toFixed(2)));
+info.loadavgEnd = loadNow();
 const command = `node bench/headline.mjs ${process.argv.slice(2).join(' ')}`.trim();
 const notes = [
   ...results.filter((r) => r.fallback).map((r) => `¹ ${r.flavour}: ${r.fallback}`),

@@ -139,6 +139,9 @@ export function markdownTable(headers, rows) {
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
+// The machine is often shared: the load when the benchmark started is part of the result.
+const loadAtStart = os.loadavg().map((l) => Number(l.toFixed(2)));
+
 /** What the numbers were measured on, for the JSON record and the README. */
 export function machine() {
   let kernel = os.release();
@@ -153,7 +156,8 @@ export function machine() {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     memoryBytes: os.totalmem(),
     node: process.version,
-    loadavg: os.loadavg().map((l) => Number(l.toFixed(2))),
+    loadavgAtStart: loadAtStart,
+    loadavgAtEnd: os.loadavg().map((l) => Number(l.toFixed(2))),
   };
 }
 

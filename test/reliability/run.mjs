@@ -170,6 +170,41 @@ async function contenders() {
   record('50 contenders, random 10–100 ms jobs', 'leftover tickets', ticketsLeft(join(work, 'state')), 0);
 }
 
+/**
+ * The race the headline benchmark found (two holders of one slot): rounds of four simultaneous runs beside
+ * two CPU burners, so that listings interleave with other contenders' choosing. Any round whose stamps are
+ * not S,E,S,E,... had two holders at once.
+ */
+async function bakeryStress() {
+  const rounds = 30;
+  const burners = [0, 1].map(() => {
+    const b = spawn('sh', ['-c', 'while :; do :; done'], { env: baseEnv(), stdio: 'ignore' });
+    started.add(b.pid);
+    return b;
+  });
+  let overlapping = 0;
+  let failed = 0;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const log = join(work, `stress-${round}.log`);
+      const env = baseEnv({ SEQ_TEST_KEY: `stress-${marker}` });
+      const runs = [0, 1, 2, 3].map(
+        () =>
+          cli(['run', '--quiet', '--', 'sh', '-c', `echo S >> ${log}; sleep 0.1; echo E >> ${log}`], { env }).exited,
+      );
+      const results = await Promise.all(runs);
+      failed += results.filter((r) => r.code !== 0).length;
+      const stamps = existsSync(log) ? readFileSync(log, 'utf8').replace(/\n/g, '') : '';
+      if (stamps !== 'SESESESE') overlapping++;
+    }
+  } finally {
+    for (const b of burners) b.kill('SIGKILL');
+  }
+  const scenario = `${rounds} rounds of 4 simultaneous runs beside 2 CPU burners`;
+  record(scenario, 'rounds with two holders at once', overlapping, 0);
+  record(scenario, 'failed runs', failed, 0);
+}
+
 async function killedHolders() {
   const signals = ['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP'];
   let stuck = 0;
@@ -524,11 +559,16 @@ async function badInput() {
 
 const scenarios = {
   contenders,
+  'bakery-stress': bakeryStress,
   'killed-holders': killedHolders,
   escapees,
   'hostile-state-dirs': hostileStateDirs,
   'bad-input': badInput,
 };
+if (only && !(only in scenarios)) {
+  console.error(`reliability: unknown scenario "${only}"; one of: ${Object.keys(scenarios).join(', ')}`);
+  process.exit(2);
+}
 const began = Date.now();
 try {
   for (const [name, scenario] of Object.entries(scenarios)) {

@@ -656,6 +656,20 @@ class Queue(object):
 
     def read(self):
         """Reads the queue without changing it; garbage is reported once and judged by its name."""
+        # Bakery order: who is choosing first, then the numbers. Read the other way round, a contender that
+        # writes its ticket and withdraws its marker between the two listings is seen in neither.
+        choosing = []
+        dead_markers = []
+        for name in _list_dir(self.choosing_dir):
+            path = os.path.join(self.choosing_dir, name)
+            if name.startswith(".tmp-"):
+                _remove_if_stale(path)
+                continue
+            m = MARKER_NAME.match(name)
+            if not m:
+                self.warn_once(name, "ignoring foreign file %s" % path)
+                continue
+            (choosing if is_alive(int(m.group(2)), int(m.group(3))) else dead_markers).append(m.group(1))
         table = process_table()
         boot = table.boot_id()
         tickets = []
@@ -684,18 +698,6 @@ class Queue(object):
             alive = is_alive(pid, start) and (not recorded_boot or recorded_boot == boot)
             tickets.append(Entry(name, path, int(m.group(1)), m.group(2), pid, start, ticket, alive))
         tickets.sort(key=lambda e: e.name)
-        choosing = []
-        dead_markers = []
-        for name in _list_dir(self.choosing_dir):
-            path = os.path.join(self.choosing_dir, name)
-            if name.startswith(".tmp-"):
-                _remove_if_stale(path)
-                continue
-            m = MARKER_NAME.match(name)
-            if not m:
-                self.warn_once(name, "ignoring foreign file %s" % path)
-                continue
-            (choosing if is_alive(int(m.group(2)), int(m.group(3))) else dead_markers).append(m.group(1))
         return QueueState(tickets, choosing, dead_markers)
 
     def tidy(self, state, reap_run):

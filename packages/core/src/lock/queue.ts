@@ -131,6 +131,23 @@ export class Queue {
 
   /** Reads the queue without changing it. Garbage is reported once and skipped (or judged by its name). */
   read(): QueueState {
+    // Bakery order: who is choosing first, then the numbers. Read the other way round, a contender that
+    // writes its ticket and withdraws its marker between the two listings is seen in neither (two holders).
+    const choosing: string[] = [];
+    const deadMarkers: string[] = [];
+    for (const name of listDir(this.choosingDir)) {
+      const file = join(this.choosingDir, name);
+      if (name.startsWith('.tmp-')) {
+        removeIfStale(file);
+        continue;
+      }
+      const parsed = parseMarkerName(name);
+      if (!parsed) {
+        this.warnOnce(name, `ignoring foreign file ${file}`);
+        continue;
+      }
+      (isAlive(parsed) ? choosing : deadMarkers).push(parsed.token);
+    }
     const boot = processTable().bootId();
     const tickets: QueueEntry[] = [];
     for (const name of listDir(this.ticketsDir)) {
@@ -158,21 +175,6 @@ export class Queue {
       tickets.push({ name, file, number: parsed.number, token: parsed.token, owner, ticket, alive });
     }
     tickets.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const choosing: string[] = [];
-    const deadMarkers: string[] = [];
-    for (const name of listDir(this.choosingDir)) {
-      const file = join(this.choosingDir, name);
-      if (name.startsWith('.tmp-')) {
-        removeIfStale(file);
-        continue;
-      }
-      const parsed = parseMarkerName(name);
-      if (!parsed) {
-        this.warnOnce(name, `ignoring foreign file ${file}`);
-        continue;
-      }
-      (isAlive(parsed) ? choosing : deadMarkers).push(parsed.token);
-    }
     return { tickets, choosing, deadMarkers };
   }
 
