@@ -135,6 +135,24 @@ describe('the project lock', () => {
     expect(Math.min(...spans(project).map((s) => s.start))).toBeGreaterThan(heldUntil);
   });
 
+  test('the key from .seqtestrc.json is honoured, as by `seq-test run`, Jest and pytest', async () => {
+    const box = sandbox();
+    const project = prepareExample(box, REPO_VITEST);
+    const key = `rc-key-${box.marker}`;
+    writeFileSync(join(project.dir, '.seqtestrc.json'), JSON.stringify({ key }));
+    const marker = join(box.dir, 'holder');
+    // The holder names the key explicitly; Vitest gets no $SEQ_TEST_KEY and must find it in the file.
+    const holder = startSeqTestRun(box, project, holderCommand(marker), { env: { SEQ_TEST_KEY: key } });
+    await waitFor(() => existsSync(`${marker}.started`), 30_000, 'seq-test run to hold the lock');
+    const vitest = startVitest(box, project, ['run'], { env: { SEQ_TEST_KEY: undefined } });
+    await waitFor(() => /waiting for the lock/.test(vitest.output.stderr), 60_000, 'vitest to queue');
+    expect(vitest.output.stderr).toContain(`waiting for the lock on ${key}:`);
+    writeFileSync(`${marker}.release`, '');
+    expect((await holder.finished).code).toBe(0);
+    const result = await vitest.finished;
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+  });
+
   test('`seq-test run` queues behind vitest', async () => {
     const box = sandbox();
     const project = prepareExample(box, REPO_VITEST, { files: { 'tests/hold.test.ts': HOLD_TEST } });

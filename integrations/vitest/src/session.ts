@@ -6,6 +6,7 @@ import {
   formatDuration,
   isAlive,
   type LockHandle,
+  loadProjectConfig,
   SeqTestError,
   signalIdentity,
   signalNumber,
@@ -221,9 +222,12 @@ export class Session {
     const waitLine = new WaitLine(process.stderr, this.options.quiet);
     let handle: LockHandle;
     try {
+      // package.json "seqTest" / .seqtestrc.json, as `seq-test run`, Jest and pytest read them; an explicit
+      // key (plugin option, $SEQ_TEST_KEY) wins over the file.
+      const settings = loadProjectConfig(process.cwd())?.config ?? {};
       handle = await acquireLock({
-        key: this.options.key,
-        slots: this.options.slots,
+        key: this.options.key ?? (process.env.SEQ_TEST_KEY ? undefined : settings.key),
+        slots: this.options.slots ?? settings.slots,
         env,
         command: commandText(),
         waitTimeoutMs: this.options.waitTimeoutMs,
