@@ -102,6 +102,21 @@ describe('ending a process that resists', () => {
     expect(sb.ours()).toEqual([]);
   });
 
+  it.each([
+    ['with the helper', '0'],
+    ['without the helper', '1'],
+  ])('on --timeout the main command gets the first signal once, %s', async (_how, noHelper) => {
+    // The recorder is the main command here and does not exit on SIGTERM: it must see exactly one
+    // SIGTERM during the grace period, then SIGKILL (a repeated SIGINT reads as "force quit" to runners).
+    recorder('none');
+    const result = await sb.run(['exec', '--timeout', '1', '--grace', '1', '--', 'python3', 'recorder.py'], {
+      env: { SEQ_TEST_NO_SUBREAPER: noHelper },
+    });
+    expect(result.code, result.stderr).toBe(124);
+    expect(signalsReceived()).toEqual(['SIGTERM']);
+    expect(sb.ours()).toEqual([]);
+  });
+
   it('on --timeout, a main command that ignores SIGTERM is killed after --grace', async () => {
     // `trap '' TERM` is inherited across exec: the shell and its sleep both ignore SIGTERM.
     const result = await sb.run([

@@ -382,17 +382,21 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
   const endTreeNow = async (first: NodeJS.Signals, reason: EndReason): Promise<void> => {
     if (!tracker) return;
     if (first === 'SIGKILL') escalate = true;
-    signalAll(first, tracker.aliveNow(), reason);
+    // Each process gets the first signal once (by pid and start time): a repeated SIGINT reads as
+    // "force quit" to many test runners.
+    const sentFirst = new Set<string>();
+    const sendFirst = (targets: OwnedProcess[]) => {
+      const fresh = targets.filter((p) => !sentFirst.has(`${p.pid}:${p.start}`));
+      for (const p of fresh) sentFirst.add(`${p.pid}:${p.start}`);
+      signalAll(first, fresh, reason);
+    };
+    sendFirst(tracker.aliveNow());
     const deadline = performance.now() + graceMs;
     while (!escalate) {
       const alive = sampleNow().alive;
       if (alive.length === 0) return;
       // Newcomers forked during the grace period get the first signal too.
-      signalAll(
-        first,
-        alive.filter((p) => !reaped.has(p.pid) && p.pid !== mainPid),
-        reason,
-      );
+      sendFirst(alive);
       const left = deadline - performance.now();
       if (left <= 0) break;
       await pause(Math.min(50, left), escalated);
