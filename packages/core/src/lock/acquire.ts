@@ -110,7 +110,20 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   const wake = new Waker([queue.ticketsDir, queue.choosingDir], options.pollMs ?? 100, options.signal);
   let lastReport = -Infinity;
   try {
+    let fullReadAt = -Infinity;
     for (;;) {
+      // Between full reads (at least one per report interval), a wake-up that cannot change our answer
+      // costs two directory listings and a /proc read or two.
+      const sinceFull = performance.now() - fullReadAt;
+      if (sinceFull < WAIT_REPORT_MS && !options.noWait && queue.certainlyWaiting(mine, slots)) {
+        const waited = performance.now() - began;
+        if (options.waitTimeoutMs === undefined || waited < options.waitTimeoutMs) {
+          await wake.next(Math.min(WAIT_REPORT_MS - sinceFull, (options.waitTimeoutMs ?? Infinity) - waited));
+          if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+          continue;
+        }
+      }
+      fullReadAt = performance.now();
       const state = queue.read();
       if (state.tickets.some((t) => !t.alive) || state.deadMarkers.length > 0) {
         await queue.tidy(state, reapRun);
@@ -203,11 +216,8 @@ class Waker {
     private readonly signal: AbortSignal | undefined,
   ) {
     for (const dir of dirs) {
-      try {
-        this.watchers.push(watch(dir, { persistent: false }, () => this.fire()));
-      } catch {
-        // No watch available (e.g. inotify limits reached): polling alone still works.
-      }
+      const watcher = this.watch(dir);
+      if (watcher) this.watchers.push(watcher);
     }
     signal?.addEventListener('abort', () => this.fire(), { once: true });
   }
@@ -227,6 +237,18 @@ class Waker {
     clearTimeout(timer);
     this.pending = undefined;
     this.dirty = false;
+  }
+
+  private watch(path: string): FSWatcher | undefined {
+    const fire = () => this.fire();
+    try {
+      const watcher = watch(path, { persistent: false }, fire);
+      watcher.on('error', fire);
+      return watcher;
+    } catch {
+      // No watch available (e.g. inotify limits reached): polling alone still works.
+      return undefined;
+    }
   }
 
   private fire(): void {

@@ -207,6 +207,32 @@ export class Queue {
     };
   }
 
+  /**
+   * A cheap "still waiting?" for the wake-ups between full reads: every waiter wakes on every change in the
+   * queue, and with twenty of them a full read each (every ticket's file and /proc entry) costs more than
+   * the handoff itself. True only when a full decide() would also say "not holding": a live choosing
+   * marker other than ours, or `slots` live tickets ahead of ours (checked in order, stopping there).
+   * Anything else (dead entries, our ticket gone, our turn) is left to the full read.
+   */
+  certainlyWaiting(mine: QueueEntry, slots: number): boolean {
+    for (const name of listDir(this.choosingDir)) {
+      const parsed = parseMarkerName(name);
+      if (parsed && parsed.token !== mine.token && isAlive(parsed)) return true;
+    }
+    const names = listDir(this.ticketsDir)
+      .filter((name) => parseTicketName(name) !== undefined)
+      .sort();
+    const index = names.indexOf(mine.name);
+    if (index === -1) return false;
+    let alive = 0;
+    for (const name of names.slice(0, index)) {
+      const parsed = parseTicketName(name);
+      if (!parsed || !isAlive(parsed)) return false;
+      if (++alive >= slots) return true;
+    }
+    return false;
+  }
+
   markStarted(mine: QueueEntry, startedAt = Date.now()): void {
     if (!mine.ticket) return;
     mine.ticket = { ...mine.ticket, startedAt };
