@@ -1,23 +1,9 @@
 import { EXIT } from '@seq-test/core';
 import type { Command } from 'commander';
+import type { InitOptions } from '../setup/init.js';
 
-interface RawInitOptions {
-  yes?: boolean;
-  dryRun?: boolean;
-  force?: boolean;
-  hookCommand?: string;
-  vitest?: boolean;
-  jest?: boolean;
-  pytest?: boolean;
-  preCommit?: boolean;
-  gitHook?: boolean;
-  githubActions?: boolean;
-  gitlabCi?: boolean;
-  timeout?: string;
-  maxMemory?: string;
-  slots?: string;
-  key?: string;
-}
+/** Commander hands over the same fields runInit takes (cwd aside); a type-only import keeps setup/ lazy. */
+type RawInitOptions = Omit<InitOptions, 'cwd'>;
 
 export function registerInit(program: Command): void {
   program
