@@ -1,21 +1,23 @@
 #!/usr/bin/env node
-// How long does one sweep of the process table take when the machine is busy with processes that are not
-// ours? RunTracker.sample() is what seq-test does every 100 ms–1 s while a command runs and every few
-// dozen ms while it waits for leftovers. Target (docs/DESIGN): < 50 ms among 2,000 processes.
+// How long does finding a run's processes take when the machine is busy with processes that are not ours?
+// RunTracker.sample() is what seq-test does every 100 ms–1 s while a command runs and every few dozen ms
+// while it waits for leftovers. Target (docs/DESIGN): < 50 ms among 2,000 processes.
 //
 //   node bench/process-scan.mjs [--runs 20] [--write] [--quick]
 //
-// It starts a small "run" of its own (a shell with a background sleep and a setsid'd sleep, carrying a run
-// token), then N idle `sleep` processes that are not part of it, and times:
-//   - first sweep, unrelated newer than the run: a fresh RunTracker whose run began before the N processes
-//     started, so every one of them is looked at in full (stat, parent chain, then its environment for the
-//     token). This is the worst case, e.g. other test runs starting while ours runs.
-//   - first sweep, unrelated older than the run: a fresh tracker for a run started after the N processes;
-//     they are ruled out by start time alone (the usual case: the machine's existing processes).
-//   - later sweeps: the same tracker again; environments already read are cached per (pid, start time).
+// It starts a small run of its own the way the runner does (the subreaper helper, then a shell with a
+// background sleep and a setsid'd sleep, all carrying a run token), then N idle `sleep` processes that
+// are not part of it, and times:
+//   - subtree walk: what seq-test does on Linux with the helper on every sample: the children lists from
+//     the helper down (a fresh tracker, then the same tracker again);
+//   - full sweep: every process in the table against the ownership rules (session, parent chain, then the
+//     environment for the token). Without the helper every sample is one; with it, one runs every 5 s and
+//     once at the end of a run. Three cases: a fresh tracker whose run began before the N processes
+//     (each one's environment is read: the worst case), a fresh tracker for a run started after them
+//     (ruled out by start time), and the same tracker again (environments cached per pid + start time);
 //   - the bare /proc sweep (processTable().list(): one stat read per process), for reference;
 //   - one `ps -A -o pid=,ppid=` spawn, for comparison.
-// Every sweep must find exactly the run's 3 processes, or the benchmark fails.
+// Every sample must find exactly the run's 3 processes, or the benchmark fails.
 // Everything it starts is ended by pid at the end (or on Ctrl-C).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -52,46 +54,60 @@ if (!existsSync(CORE)) {
   console.error('bench: build first: npx turbo run build');
   process.exit(2);
 }
-const { RunTracker, createToken, identityOf, processTable, TOKEN_ENV } = await import(pathToFileURL(CORE).href);
+const { RunTracker, createToken, identityOf, processTable, subreaperPath, TOKEN_ENV } = await import(
+  pathToFileURL(CORE).href
+);
+const helperPath = subreaperPath();
+if (!helperPath) {
+  console.error('bench: the subreaper helper was not built (no C compiler?); process-scan needs it');
+  process.exit(2);
+}
 cleanupOnExit();
 
 const self = identityOf(process.pid);
 
-/** A run of our own: sh (session leader) + background sleep + setsid'd sleep, all carrying the token. */
+/**
+ * A run of our own, started as the runner starts one: the helper (session leader, fd 3 its report pipe)
+ * runs sh, which starts a background sleep and a setsid'd sleep; all carry the token.
+ */
 async function startRun() {
   const token = createToken(self);
-  const child = spawn('/bin/sh', ['-c', 'sleep 3600 & setsid sleep 3600 & echo ready; wait'], {
+  const helper = spawn(helperPath, ['/bin/sh', 'sh', '-c', 'sleep 3600 & setsid sleep 3600 & echo ready; wait'], {
     detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
     env: { ...process.env, [TOKEN_ENV]: token.value },
   });
-  remember(child.pid);
-  await new Promise((resolve) => child.stdout.once('data', resolve));
-  child.stdout.destroy();
-  child.unref();
-  const root = identityOf(child.pid);
-  const newTracker = () => new RunTracker({ token: token.value, sessionId: child.pid, root });
+  remember(helper.pid);
+  await new Promise((resolve) => helper.stdout.once('data', resolve));
+  helper.stdout.destroy();
+  helper.unref();
+  helper.stdio[3].unref?.();
+  const root = identityOf(helper.pid);
+  const newTracker = () => new RunTracker({ token: token.value, sessionId: helper.pid, root, helper: root });
   // Wait until both sleeps have exec'd (their comm reads "sleep").
   for (let i = 0; i < 200; i++) {
-    const alive = newTracker().sample().alive;
-    if (alive.length === 3 && alive.every((p) => p.pid === child.pid || p.comm === 'sleep')) break;
+    const alive = newTracker().sample({ full: true }).alive;
+    if (alive.length === 3 && alive.filter((p) => p.comm === 'sleep').length === 2) break;
     await new Promise((r) => setTimeout(r, 10));
   }
   const members = newTracker()
-    .sample()
+    .sample({ full: true })
     .alive.map((p) => p.pid);
   for (const pid of members) remember(pid);
-  return { child, members, newTracker };
+  return { helper, members, newTracker };
 }
 
 async function stopRun(run) {
+  // The helper ignores TERM and exits by itself once its children are gone.
   killPids(run.members);
-  const left = await waitGone(run.members, 5000);
+  const left = await waitGone([...run.members, run.helper.pid], 5000);
   if (left.length > 0) console.error(`bench: run processes ${left.join(', ')} did not end`);
-  forget(run.child.pid);
+  for (const pid of run.members) forget(pid);
+  forget(run.helper.pid);
 }
 
-function check(sample, expected) {
+function check(sample, expected, full) {
+  if (sample.full !== full) throw new Error(`expected a ${full ? 'full sweep' : 'subtree walk'}, got the other`);
   if (sample.alive.length !== expected) {
     throw new Error(
       `a sweep found ${sample.alive.length} processes of the run, expected ${expected}: ${sample.alive.map((p) => `${p.pid} ${p.comm}`).join(', ')}`,
@@ -119,18 +135,21 @@ try {
     const runAfter = await startRun();
     const total = countProcesses();
     try {
-      const firstNewer = timeIt(() => check(runBefore.newTracker().sample(), 3));
-      const firstOlder = timeIt(() => check(runAfter.newTracker().sample(), 3));
-      const tracker = runBefore.newTracker();
-      tracker.sample();
-      const later = timeIt(() => check(tracker.sample(), 3));
+      const walkFirst = timeIt(() => check(runBefore.newTracker().sample(), 3, false));
+      const walker = runBefore.newTracker();
+      const walkLater = timeIt(() => check(walker.sample(), 3, false));
+      const firstNewer = timeIt(() => check(runBefore.newTracker().sample({ full: true }), 3, true));
+      const firstOlder = timeIt(() => check(runAfter.newTracker().sample({ full: true }), 3, true));
+      const sweeper = runBefore.newTracker();
+      sweeper.sample({ full: true });
+      const later = timeIt(() => check(sweeper.sample({ full: true }), 3, true));
       const table = processTable();
       const bare = timeIt(() => table.list());
       const ps = timeIt(() => {
         const out = spawnSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
         if (out.status !== 0) throw new Error(`ps exited ${out.status}`);
       });
-      results.push({ started: n, total, firstNewer, firstOlder, later, bare, ps });
+      results.push({ started: n, total, walkFirst, walkLater, firstNewer, firstOlder, later, bare, ps });
     } finally {
       await stopRun(runAfter);
       await stopSleepers(sleepers);
@@ -141,35 +160,38 @@ try {
 }
 
 const worst = results.find((r) => r.started === 2000) ?? results[results.length - 1];
-const met = worst.firstNewer.median < TARGET_MS && worst.later.median < TARGET_MS;
+const met = worst.walkFirst.median < TARGET_MS && worst.walkLater.median < TARGET_MS;
+const cell = (s) => `${fmt(s.median, 2)} (${fmt(s.iqr, 2)})`;
 console.log('');
 console.log(
   markdownTable(
     [
       'unrelated started',
       'processes on the machine',
-      'first sweep, unrelated newer than the run: median (IQR) ms',
-      'first sweep, unrelated older: median (IQR) ms',
-      'later sweeps: median (IQR) ms',
+      'subtree walk, fresh tracker: median (IQR) ms',
+      'subtree walk, later: median (IQR) ms',
+      'full sweep, unrelated newer than the run: median (IQR) ms',
+      'full sweep, unrelated older: median (IQR) ms',
+      'full sweep, later: median (IQR) ms',
       'bare /proc stat sweep: median ms',
       '`ps -A -o pid=,ppid=`: median ms',
-      'later sweep ÷ ps',
     ],
     results.map((r) => [
       String(r.started),
       String(r.total),
-      `${fmt(r.firstNewer.median)} (${fmt(r.firstNewer.iqr)})`,
-      `${fmt(r.firstOlder.median)} (${fmt(r.firstOlder.iqr)})`,
-      `${fmt(r.later.median)} (${fmt(r.later.iqr)})`,
+      cell(r.walkFirst),
+      cell(r.walkLater),
+      cell(r.firstNewer),
+      cell(r.firstOlder),
+      cell(r.later),
       fmt(r.bare.median),
       fmt(r.ps.median),
-      `${(r.later.median / r.ps.median).toFixed(2)}×`,
     ]),
   ),
 );
 console.log('');
 console.log(
-  `target: a sweep among ${worst.total} processes < ${TARGET_MS} ms → first ${fmt(worst.firstNewer.median)} ms, later ${fmt(worst.later.median)} ms: ${met ? 'met' : 'MISSED'}`,
+  `target: finding the run among ${worst.total} processes < ${TARGET_MS} ms → subtree walk ${fmt(worst.walkFirst.median, 2)} ms (fresh) / ${fmt(worst.walkLater.median, 2)} ms (later): ${met ? 'met' : 'MISSED'}; full sweep (no helper; every 5 s and at the end with it) ${fmt(worst.firstNewer.median)} / ${fmt(worst.firstOlder.median)} / ${fmt(worst.later.median)} ms`,
 );
 if (options.write) {
   const file = writeResults('process-scan', { runs, warmup, targetMs: TARGET_MS, met, results });

@@ -48,6 +48,6 @@ export {
   type RunToken,
   TOKEN_ENV,
 } from './token.js';
-export { type OwnedProcess, RunTracker, type TreeSample } from './tracker.js';
+export { type OwnedProcess, RunTracker, type SampleRequest, type TreeSample } from './tracker.js';
 export { formatBytes, formatDuration, parseCount, parseSeconds, parseSize } from './units.js';
 export { describeWait, SAY_PREFIX, WaitLine } from './wait-text.js';

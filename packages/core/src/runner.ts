@@ -7,7 +7,7 @@ import { resolveCommand } from './resolve-command.js';
 import { signalName, signalNumber } from './signals.js';
 import { subreaperPath } from './subreaper.js';
 import { createToken, extendChain, type RunToken, TOKEN_ENV } from './token.js';
-import { type OwnedProcess, RunTracker, type TreeSample } from './tracker.js';
+import { type OwnedProcess, RunTracker, type SampleRequest, type TreeSample } from './tracker.js';
 import { formatBytes, formatDuration } from './units.js';
 
 export interface ExecOptions {
@@ -352,9 +352,9 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     wakeEscalation = resolve;
   });
 
-  const sampleNow = (): TreeSample => {
-    if (!tracker) return { alive: [], rssBytes: 0, costMs: 0 };
-    const sample = tracker.sample();
+  const sampleNow = (request: SampleRequest = {}): TreeSample => {
+    if (!tracker) return { alive: [], rssBytes: 0, costMs: 0, full: true };
+    const sample = tracker.sample(request);
     peakRssBytes = Math.max(peakRssBytes, sample.rssBytes);
     peakProcesses = Math.max(peakProcesses, sample.alive.length);
     if (options.maxMemoryBytes && sample.rssBytes > options.maxMemoryBytes && !memoryExceeded && !ending) {
@@ -365,6 +365,11 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
       void endTree(killSignal, 'memory');
     }
     return sample;
+  };
+  /** What is left of the tree; an empty subtree is confirmed by a full sweep (token carriers outside it). */
+  const sampleRemaining = (): TreeSample => {
+    const sample = sampleNow();
+    return sample.alive.length > 0 || sample.full ? sample : sampleNow({ full: true });
   };
 
   const signalAll = (signal: NodeJS.Signals, targets: OwnedProcess[], reason: EndReason) => {
@@ -393,7 +398,7 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     sendFirst(tracker.aliveNow());
     const deadline = performance.now() + graceMs;
     while (!escalate) {
-      const alive = sampleNow().alive;
+      const alive = sampleRemaining().alive;
       if (alive.length === 0) return;
       // Newcomers forked during the grace period get the first signal too.
       sendFirst(alive);
@@ -402,7 +407,7 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
       await pause(Math.min(50, left), escalated);
     }
     for (let round = 0; round < 200; round++) {
-      const alive = tracker.aliveNow();
+      const alive = sampleRemaining().alive;
       if (alive.length === 0) return;
       signalAll('SIGKILL', alive, reason);
       await pause(20);
@@ -472,7 +477,7 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
       await ending;
       break;
     }
-    const { alive, costMs } = sampleNow();
+    const { alive, costMs } = sampleRemaining();
     if (alive.length === 0) break;
     if (!announcedWait) {
       announcedWait = true;

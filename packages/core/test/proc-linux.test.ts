@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { isGone, processTable } from '../src/proc/index.js';
 import { parseStat } from '../src/proc/linux.js';
@@ -84,5 +86,22 @@ describe.runIf(process.platform === 'linux')('the live Linux table', () => {
   it('a pid that does not exist is gone', () => {
     expect(table.get(2 ** 22 + 1)).toBeUndefined();
     expect(table.envValue(2 ** 22 + 1, 'PATH')).toBeUndefined();
+    expect(table.children?.(2 ** 22 + 1)).toBeUndefined();
+  });
+
+  it('lists the children of a process', async () => {
+    const shell = spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let sleeper: number | undefined;
+    try {
+      const [line] = (await once(shell.stdout, 'data')) as [Buffer];
+      sleeper = Number(line.toString().trim());
+      expect(table.children?.(process.pid)).toContain(shell.pid);
+      expect(table.children?.(shell.pid as number)).toEqual([sleeper]);
+      expect(table.children?.(sleeper)).toEqual([]);
+    } finally {
+      if (sleeper) process.kill(sleeper, 'SIGKILL');
+      shell.kill('SIGKILL');
+      await once(shell, 'exit');
+    }
   });
 });

@@ -8,6 +8,10 @@ class FakeTable implements ProcessTable {
   readonly processes = new Map<number, ProcessInfo>();
   readonly env = new Map<number, Record<string, string>>();
   envReads = 0;
+  lists = 0;
+  /** Children as the kernel would list them (from ppid), unless a test overrides a list. */
+  readonly childLists = new Map<number, number[]>();
+  listsChildren = true;
 
   add(info: Partial<ProcessInfo> & { pid: number }, env: Record<string, string> = {}): ProcessInfo {
     const full: ProcessInfo = {
@@ -28,7 +32,12 @@ class FakeTable implements ProcessTable {
     this.processes.delete(pid);
   }
   list(): ProcessInfo[] {
+    this.lists++;
     return [...this.processes.values()];
+  }
+  children(pid: number): number[] | undefined {
+    if (!this.listsChildren || !this.processes.has(pid)) return undefined;
+    return this.childLists.get(pid) ?? [...this.processes.values()].filter((p) => p.ppid === pid).map((p) => p.pid);
   }
   get(pid: number): ProcessInfo | undefined {
     return this.processes.get(pid);
@@ -48,7 +57,7 @@ class FakeTable implements ProcessTable {
 const TOKEN = '100.4000.abcdef012345';
 const ROOT = { pid: 100, start: 4000 };
 
-function setup(withHelper = false) {
+function setup(withHelper = false, fullSweepEveryMs?: number) {
   const table = new FakeTable();
   table.add({ pid: 1, ppid: 0, start: 1, comm: 'init' });
   table.add({ pid: 50, ppid: 1, start: 10, comm: 'bash' }); // the user's shell, older than the run
@@ -59,6 +68,7 @@ function setup(withHelper = false) {
     root: ROOT,
     helper: withHelper ? ROOT : undefined,
     table,
+    fullSweepEveryMs,
   });
   const alive = () =>
     tracker
@@ -127,6 +137,7 @@ describe('RunTracker ownership', () => {
 
   it('ignores zombies and leaves the helper out of the tree it reports', () => {
     const { table, tracker } = setup(true);
+    table.listsChildren = false; // the full sweep
     table.add({ pid: 101, ppid: 100, sid: 100, rssBytes: 3000 });
     table.add({ pid: 102, ppid: 100, sid: 100, state: 'Z', rssBytes: 0 });
     table.add({ pid: 150, ppid: 100, sid: 150, rssBytes: 5000 }); // an orphan the helper adopted, no token
@@ -157,5 +168,74 @@ describe('RunTracker ownership', () => {
     table.add({ pid: 160, ppid: 1, sid: 160 });
     table.env.delete(160);
     expect(alive()).toEqual([100]);
+  });
+});
+
+describe('RunTracker with the subreaper helper: the subtree walk', () => {
+  it('finds the run from the helper down without reading the process table or any environment', () => {
+    const { table, tracker, alive } = setup(true);
+    for (let pid = 200; pid < 260; pid++) table.add({ pid, ppid: 1, sid: pid }); // the rest of the machine
+    table.add({ pid: 101, ppid: 100, sid: 100 });
+    table.add({ pid: 102, ppid: 101, sid: 102 }); // setsid child
+    table.add({ pid: 150, ppid: 100, sid: 150 }); // an orphan the helper adopted (env -i, setsid)
+    table.add({ pid: 151, ppid: 150, sid: 150, state: 'Z' });
+    expect(alive()).toEqual([101, 102, 150]);
+    expect(tracker.sample().full).toBe(false);
+    expect(table.lists).toBe(0);
+    expect(table.envReads).toBe(0);
+  });
+
+  it('takes a listed child only if its own entry names that parent (the pid was not reused in between)', () => {
+    const { table, alive } = setup(true);
+    table.add({ pid: 101, ppid: 100, sid: 100 });
+    table.add({ pid: 170, ppid: 1, sid: 170 }); // a stranger that got the pid of a child that just died
+    table.childLists.set(100, [101, 170]);
+    expect(alive()).toEqual([101]);
+  });
+
+  it('reads the helper list again when a process hands its children over mid-walk', () => {
+    const { table, alive } = setup(true);
+    table.add({ pid: 101, ppid: 100, sid: 100 });
+    table.add({ pid: 102, ppid: 101, sid: 100 });
+    // As if 101 exited after the helper's list was read: its child now belongs to the helper.
+    const original = table.children.bind(table);
+    let helperReads = 0;
+    table.children = (pid: number) => {
+      if (pid === 100 && ++helperReads === 1) return [101];
+      if (pid === 101) {
+        table.add({ pid: 101, ppid: 100, sid: 100, state: 'Z' });
+        table.add({ pid: 102, ppid: 100, sid: 100 });
+        return [];
+      }
+      return original(pid);
+    };
+    expect(alive()).toContain(102); // found through the second read of the helper list
+  });
+
+  it('finds a token carrier outside the tree with a full sweep, and keeps it in later walks', () => {
+    const { table, tracker, alive } = setup(true);
+    table.add({ pid: 120, ppid: 1, sid: 120 }, { SEQ_TEST_TOKEN: TOKEN });
+    expect(alive()).toEqual([]);
+    const full = tracker.sample({ full: true });
+    expect(full.full).toBe(true);
+    expect(full.alive.map((p) => p.pid)).toEqual([120]);
+    expect(alive()).toEqual([120]);
+    table.remove(120);
+    table.add({ pid: 120, ppid: 1, sid: 120, start: 9999 }); // pid reused by a stranger
+    expect(alive()).toEqual([]);
+  });
+
+  it('sweeps the whole table when the helper is gone, and every fullSweepEveryMs', () => {
+    const gone = setup(true);
+    gone.table.add({ pid: 120, ppid: 1, sid: 120 }, { SEQ_TEST_TOKEN: TOKEN });
+    gone.table.remove(100);
+    expect(gone.tracker.sample().full).toBe(true);
+    expect(gone.alive()).toEqual([120]);
+
+    const periodic = setup(true, 0);
+    expect(periodic.tracker.sample().full).toBe(true);
+    const unsupported = setup(true);
+    unsupported.table.listsChildren = false;
+    expect(unsupported.tracker.sample().full).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import type { ProcessInfo, ProcessTable } from './types.js';
 
 /**
@@ -10,6 +10,8 @@ export class LinuxProcessTable implements ProcessTable {
   private readonly buffer = Buffer.allocUnsafe(8192);
   private readonly pageSize = detectPageSize();
   private cachedBootId: string | undefined;
+  /** /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN (on in the common distribution kernels). */
+  private readonly childrenListed = existsSync(`/proc/self/task/${process.pid}/children`);
 
   list(): ProcessInfo[] {
     const result: ProcessInfo[] = [];
@@ -26,6 +28,27 @@ export class LinuxProcessTable implements ProcessTable {
     const text = this.read(`/proc/${pid}/stat`);
     if (text === undefined) return undefined;
     return parseStat(pid, text, this.pageSize);
+  }
+
+  children(pid: number): number[] | undefined {
+    if (!this.childrenListed) return undefined;
+    let threads: string[];
+    try {
+      threads = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return undefined;
+    }
+    const result: number[] = [];
+    // A child is listed under the thread that forked it, so every thread is read.
+    for (const tid of threads) {
+      const text = this.read(`/proc/${pid}/task/${tid}/children`, true);
+      if (!text) continue;
+      for (const part of text.split(' ')) {
+        const child = Number(part); // "12 34 ": the empty tail reads as 0
+        if (child > 0) result.push(child);
+      }
+    }
+    return result;
   }
 
   envValue(pid: number, name: string): string | undefined {
@@ -50,8 +73,8 @@ export class LinuxProcessTable implements ProcessTable {
     return this.cachedBootId;
   }
 
-  /** First chunk of a small file (stat lines fit in 8 KiB). */
-  private read(path: string): string | undefined {
+  /** First chunk of a small file (stat lines fit in 8 KiB); `whole` reads on when the chunk was full. */
+  private read(path: string, whole = false): string | undefined {
     let fd: number;
     try {
       fd = openSync(path, 'r');
@@ -60,6 +83,7 @@ export class LinuxProcessTable implements ProcessTable {
     }
     try {
       const length = readSync(fd, this.buffer, 0, this.buffer.length, 0);
+      if (whole && length === this.buffer.length) return this.readWhole(path);
       return this.buffer.toString('latin1', 0, length);
     } catch {
       return undefined;

@@ -31,6 +31,11 @@ export interface ProcessTable {
   commandLine(pid: number): string;
   /** Identifies this boot, so persisted (pid, start) pairs from before a reboot read as dead. */
   bootId(): string;
+  /**
+   * The current children of a process (of all its threads), or undefined when the process is gone or the
+   * platform cannot list children directly (then only list() finds them). Linux: /proc/PID/task/TID/children.
+   */
+  children?(pid: number): number[] | undefined;
   /** Whether envValue works for processes other than our own. */
   readonly canReadEnvironment: boolean;
 }
