@@ -1,8 +1,13 @@
 /*
  * seq-test-subreaper: the ancestor that escapees cannot leave.
  *
- * Usage: seq-test-subreaper <path> <argv0> [args...]   (started by @seq-test/core with fd 3 a pipe;
- *        <path> is already resolved, so no PATH search happens here)
+ * Usage: seq-test-subreaper [--park] <path> <argv0> [args...]   (started by @seq-test/core with fd 3 a
+ *        socket pair; <path> is already resolved and absolute, so no PATH search happens here)
+ *
+ * --park: start, then wait for the byte "g" on fd 3 before starting the command (other bytes are ignored;
+ * EOF: exit quietly). A queued
+ * `seq-test run` starts its helper while it waits for the lock, so that its turn costs one write instead
+ * of a process spawn.
  *
  * It marks itself a child subreaper (Linux PR_SET_CHILD_SUBREAPER), so every descendant that is orphaned
  * (double fork, setsid, daemonize, even with an emptied environment) is re-parented to it instead of init,
@@ -111,6 +116,11 @@ static void report(const char *fmt, long value, long value2) {
 }
 
 int main(int argc, char **argv) {
+  int park = argc > 1 && strcmp(argv[1], "--park") == 0;
+  if (park) {
+    argv++;
+    argc--;
+  }
   if (argc < 3) {
     fprintf(stderr, "seq-test-subreaper: no command\n");
     return 125;
@@ -133,6 +143,14 @@ int main(int argc, char **argv) {
   sigaction(SIGALRM, &action, NULL);
   struct itimerval tick = {{1, 0}, {1, 0}};
   setitimer(ITIMER_REAL, &tick, NULL);
+  while (park) {
+    char go;
+    ssize_t got = read(REPORT_FD, &go, 1);
+    if (got == 1 && go == 'g') break;
+    if (got == 1) continue; /* seq-test warming up its write path: not the turn yet */
+    if (got < 0 && errno == EINTR && getppid() == parent) continue;
+    return 0; /* EOF, an error or seq-test gone: the turn was given up, nothing was started */
+  }
   pid_t child = fork();
   if (child < 0) {
     perror("seq-test-subreaper: fork");

@@ -34,6 +34,8 @@ export {
   type ExecOptions,
   type ExecResult,
   execTree,
+  type PreparedExec,
+  prepareExec,
   type ReapedProcess,
 } from './runner.js';
 export { parseSignal, type SignalSpec, signalName, signalNumber } from './signals.js';

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { type AttemptLog, openAttemptLog } from './attempt-log.js';
 import { assertSupportedPlatform, EXIT, SeqTestError } from './errors.js';
 import { identityOf, type ProcessIdentity, signalIdentity } from './identity.js';
@@ -154,11 +154,29 @@ function longTimeout(ms: number, fire: () => void): { clear(): void } {
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
+/** A run made ready ahead of its turn (see prepareExec). */
+export interface PreparedExec {
+  /** Starts the command and waits for its whole tree, like execTree. Call once. */
+  run(): Promise<ExecResult>;
+  /** Gives the turn up before run(): the waiting helper exits and nothing was started. Safe to repeat. */
+  cancel(): void;
+}
+
 /**
  * Runs a command and waits for its whole process tree, enforcing timeout, memory limit and retries.
  * Throws SeqTestError (exit 125/126/127) before spawning when the command cannot run at all.
  */
 export async function execTree(options: ExecOptions): Promise<ExecResult> {
+  return prepareExec(options).run();
+}
+
+/**
+ * Validates a run and, with the subreaper helper, starts the helper already, parked: it waits for one byte
+ * before it starts the command. A queued `seq-test run` calls this while it waits for the lock, so that
+ * when its turn comes, starting the command costs a write instead of a process spawn (and the code on that
+ * path has run once). Throws SeqTestError (exit 125/126/127) when the command cannot run at all.
+ */
+export function prepareExec(options: ExecOptions): PreparedExec {
   assertSupportedPlatform();
   const [file, ...args] = options.command;
   if (file === undefined) throw new SeqTestError('no command given: put it after --, e.g. seq-test exec -- npm test');
@@ -167,12 +185,65 @@ export async function execTree(options: ExecOptions): Promise<ExecResult> {
   const self = identityOf(process.pid);
   if (!self) throw new SeqTestError('cannot read our own process entry (is /proc mounted?)');
   const token = options.token ?? createToken(self);
+  const env = { ...(options.env ?? process.env) };
+  env[TOKEN_ENV] = extendChain(env[TOKEN_ENV], token);
+  const launch: Launch = {
+    file,
+    resolved,
+    args,
+    cwd,
+    env,
+    helperPath: subreaperPath(options.env ?? process.env),
+    piped: Boolean(options.capture || options.logFile),
+  };
+  const parked = launch.helperPath ? startParked(launch) : undefined;
+  // The first attempt is set up now, up to the start of the command, and waits for the turn.
+  let giveTurn!: (start: boolean) => void;
+  const turn = new Promise<boolean>((resolve) => {
+    giveTurn = resolve;
+  });
+  const result = runAttempts(options, launch, token, parked, turn);
+  result.catch(() => {}); // observed by run()'s caller; a cancelled run has no one to observe it
+  let state: 'ready' | 'running' | 'cancelled' = 'ready';
+  return {
+    cancel() {
+      if (state !== 'ready') return;
+      state = 'cancelled';
+      giveTurn(false);
+    },
+    async run() {
+      if (state !== 'ready')
+        throw new SeqTestError(`this run was already ${state === 'running' ? 'started' : 'cancelled'}`);
+      state = 'running';
+      giveTurn(true);
+      return (await result) as ExecResult;
+    },
+  };
+}
+
+/** Runs every attempt; undefined when the turn was given up before the first one started. */
+async function runAttempts(
+  options: ExecOptions,
+  launch: Launch,
+  token: RunToken,
+  parked: ParkedHelper | undefined,
+  turn: Promise<boolean>,
+): Promise<ExecResult | undefined> {
   const began = performance.now();
   const attempts: AttemptResult[] = [];
   const maxAttempts = 1 + (options.retries ?? 0);
   const controller = options.controller;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const result = await runAttempt(options, { file, resolved, args, cwd, token, attempt, maxAttempts });
+    const first = attempt === 1;
+    const result = await runAttempt(options, {
+      ...launch,
+      token,
+      attempt,
+      maxAttempts,
+      parked: first ? parked : undefined,
+      turn: first ? turn : undefined,
+    });
+    if (!result) return undefined;
     attempts.push(result);
     const failed = result.exitCode !== 0;
     if (!failed || result.interrupted || controller?.interrupted || attempt === maxAttempts) break;
@@ -200,14 +271,82 @@ export async function execTree(options: ExecOptions): Promise<ExecResult> {
   };
 }
 
-interface AttemptPlan {
+/** How every attempt of one run is started. */
+interface Launch {
   file: string;
   resolved: string;
   args: string[];
   cwd: string;
+  /** The command's environment, run token included. */
+  env: NodeJS.ProcessEnv;
+  helperPath: string | undefined;
+  /** stdout/stderr go through us (capture or log) instead of straight to ours. */
+  piped: boolean;
+}
+
+/** A helper started with --park, waiting for the byte that starts the command. */
+interface ParkedHelper {
+  child: ChildProcess;
+  /** Whether it ended (or failed to start) while parked: it cannot be used then. */
+  readonly gone: boolean;
+  /** Ends it; nothing was started. */
+  dismiss(): void;
+}
+
+function spawnChild(launch: Launch, park: boolean): ChildProcess {
+  const output = launch.piped ? 'pipe' : 'inherit';
+  if (!launch.helperPath)
+    return spawn(launch.resolved, launch.args, {
+      cwd: launch.cwd,
+      env: launch.env,
+      argv0: launch.file,
+      detached: true,
+      stdio: ['inherit', output, output],
+    });
+  // fd 3 is a socket pair: the helper reports on it, and reads the go byte from it when parked.
+  return spawn(launch.helperPath, [...(park ? ['--park'] : []), launch.resolved, launch.file, ...launch.args], {
+    cwd: launch.cwd,
+    env: launch.env,
+    detached: true,
+    stdio: ['inherit', output, output, 'pipe'],
+  });
+}
+
+function startParked(launch: Launch): ParkedHelper {
+  const child = spawnChild(launch, true);
+  const control = child.stdio[3] as Writable | null;
+  control?.on('error', () => {}); // its end going away is seen as 'exit'
+  // A byte the helper ignores: the first write on a socket is slow (code paths run for the first time),
+  // and the one that counts, the go byte, should not be it.
+  control?.write('w');
+  let gone = false;
+  child.once('exit', () => {
+    gone = true;
+  });
+  child.once('error', () => {
+    gone = true;
+  });
+  return {
+    child,
+    get gone() {
+      return gone;
+    },
+    dismiss() {
+      // It has started nothing and ignores TERM; it is still our unreaped child, so its pid is its own.
+      if (!gone) child.kill('SIGKILL');
+      for (const stream of child.stdio) stream?.destroy();
+    },
+  };
+}
+
+interface AttemptPlan extends Launch {
   token: RunToken;
   attempt: number;
   maxAttempts: number;
+  /** The helper started ahead of time for this attempt, if any. */
+  parked: ParkedHelper | undefined;
+  /** Settles when the attempt may start (true) or is given up (false); absent: start at once. */
+  turn: Promise<boolean> | undefined;
 }
 
 interface MainExit {
@@ -215,39 +354,19 @@ interface MainExit {
   signal: NodeJS.Signals | null;
 }
 
-async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<AttemptResult> {
+async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<AttemptResult | undefined> {
   const killSignal = options.killSignal ?? DEFAULTS.killSignal;
   const graceMs = options.graceMs ?? DEFAULTS.graceMs;
   const lingerMs = options.lingerMs ?? DEFAULTS.lingerMs;
   const narrate = (line: string) => options.onNarrate?.(line);
   const notice = (line: string) => options.onNotice?.(line);
-  const startedAt = new Date();
-  const began = performance.now();
-  const helperPath = subreaperPath(options.env ?? process.env);
-  const piped = Boolean(options.capture || options.logFile);
-  const env = { ...(options.env ?? process.env) };
-  env[TOKEN_ENV] = extendChain(env[TOKEN_ENV], plan.token);
-  const log: AttemptLog | undefined = options.logFile
-    ? openAttemptLog(options.logFile, { ...plan, command: [plan.file, ...plan.args], startedAt })
-    : undefined;
-
-  narrate(
-    `attempt ${plan.attempt}/${plan.maxAttempts}: ${[plan.file, ...plan.args].join(' ')} (token ${plan.token.value}, ${helperPath ? 'subreaper helper' : 'no subreaper helper'})`,
-  );
-  const child: ChildProcess = helperPath
-    ? spawn(helperPath, [plan.resolved, plan.file, ...plan.args], {
-        cwd: plan.cwd,
-        env,
-        detached: true,
-        stdio: ['inherit', piped ? 'pipe' : 'inherit', piped ? 'pipe' : 'inherit', 'pipe'],
-      })
-    : spawn(plan.resolved, plan.args, {
-        cwd: plan.cwd,
-        env,
-        argv0: plan.file,
-        detached: true,
-        stdio: ['inherit', piped ? 'pipe' : 'inherit', piped ? 'pipe' : 'inherit'],
-      });
+  const helperPath = plan.helperPath;
+  const parked = plan.parked && !plan.parked.gone ? plan.parked : undefined;
+  if (plan.parked && !parked) plan.parked.dismiss();
+  // Without a parked helper there is nothing to set up ahead: wait for the turn, then spawn.
+  if (!parked && plan.turn && !(await plan.turn)) return undefined;
+  const child: ChildProcess = parked?.child ?? spawnChild(plan, Boolean(helperPath));
+  let log: AttemptLog | undefined;
 
   // --- output --------------------------------------------------------------------------------------------
   const captured = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
@@ -284,7 +403,6 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
     resolveMain = resolve;
   });
   let spawnError: NodeJS.ErrnoException | undefined;
-  let childGone = false;
   // 'exit', not 'close': a leftover that keeps our stdout pipe open must not hold this up.
   const childExited = new Promise<void>((resolve) => {
     child.once('exit', () => resolve());
@@ -292,7 +410,6 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
   });
   const reportStream = helperPath ? (child.stdio[3] as Readable | null) : null;
   child.once('exit', (code, signal) => {
-    childGone = true;
     // With the helper, the command's status arrives on fd 3; the helper's own exit can be seen before
     // those bytes are read, so the "no status" case is decided when fd 3 closes (below), not here.
     if (!helperPath) resolveMain({ code, signal });
@@ -300,11 +417,21 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
   });
   child.once('error', (error: NodeJS.ErrnoException) => {
     spawnError = error;
-    childGone = true;
     resolveMain({ code: error.code === 'ENOENT' ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE, signal: null });
   });
   let mainPid: number | undefined;
   let helperPeakKb = 0;
+  // The helper's last report ("peak") says it has nothing left to reap, i.e. the subtree is empty. It
+  // arrives a millisecond or two before Node delivers the helper's 'exit', and the next run waits on it.
+  let helperFinished = false;
+  let finishHelper!: () => void;
+  const helperDone = new Promise<void>((resolve) => {
+    finishHelper = () => {
+      helperFinished = true;
+      resolve();
+    };
+  });
+  void childExited.then(() => finishHelper());
   if (reportStream) {
     let pending = '';
     reportStream.on('data', (chunk: Buffer) => {
@@ -317,10 +444,13 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
         if (kind === 'pid') mainPid = Number(value);
         if (kind === 'exit') resolveMain({ code: Number(value), signal: null });
         if (kind === 'signal') resolveMain({ code: null, signal: signalName(Number(value)) ?? null });
+        if (kind === 'peak') finishHelper();
       }
     });
     // Helper gone without a report: killed from outside.
     reportStream.once('close', () => resolveMain({ code: null, signal: null }));
+    // Writing the go byte to a helper that died while parked fails; the close above reports it.
+    reportStream.on('error', () => {});
   }
 
   // --- tracking --------------------------------------------------------------------------------------------
@@ -338,6 +468,26 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
           helper: helperPath ? rootIdentity : undefined,
         })
       : undefined; // nothing was started (spawn failed): nothing to track, and session 0 is the kernel's
+
+  // --- the turn --------------------------------------------------------------------------------------------
+  // Everything above ran while we waited (listeners set, this code compiled); starting is what is left.
+  if (parked && plan.turn && !(await plan.turn)) {
+    parked.dismiss();
+    for (const [target, onError] of targetErrors) target.off('error', onError);
+    return undefined;
+  }
+  tracker?.begin();
+  const startedAt = new Date();
+  const began = performance.now();
+  if (options.logFile)
+    log = openAttemptLog(options.logFile, { ...plan, command: [plan.file, ...plan.args], startedAt });
+  narrate(
+    `attempt ${plan.attempt}/${plan.maxAttempts}: ${[plan.file, ...plan.args].join(' ')} (token ${plan.token.value}, ${helperPath ? 'subreaper helper' : 'no subreaper helper'})`,
+  );
+
+  // Started only now that the tracker has begun: its pid mark must predate every process of the run.
+  // (A freshly spawned helper is parked too: one way to start.)
+  if (helperPath) (child.stdio[3] as Writable | null)?.write('g');
   let peakRssBytes = 0;
   let peakProcesses = 0;
   let timedOut = false;
@@ -354,6 +504,7 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
 
   const sampleNow = (request: SampleRequest = {}): TreeSample => {
     if (!tracker) return { alive: [], rssBytes: 0, costMs: 0, full: true };
+    if (helperFinished) tracker.markSubtreeEmpty();
     const sample = tracker.sample(request);
     peakRssBytes = Math.max(peakRssBytes, sample.rssBytes);
     peakProcesses = Math.max(peakProcesses, sample.alive.length);
@@ -489,19 +640,20 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
       await endTree(killSignal, 'linger');
       break;
     }
-    // The helper exits once nothing is left to reap, which ends the wait early.
-    // (Once it is gone, childExited has settled and would wake us at once: plain pauses from then on.)
-    await pause(Math.max(25, costMs * 4), ...(childGone ? [] : [childExited]));
+    // The helper finishes once nothing is left to reap, which ends the wait early.
+    // (Once it has, helperDone has settled and would wake us at once: plain pauses from then on.)
+    await pause(Math.max(25, costMs * 4), ...(helperFinished ? [] : [helperDone]));
   }
   done = true;
   timeoutTimer?.clear();
   await sampler;
   options.controller?.listen(undefined);
 
-  // The helper exits by itself once it has nothing left to reap; make sure it does.
-  if (helperPath && !childGone && rootPid > 0) {
-    await pause(1000, childExited);
-    if (!childGone) {
+  // The helper finishes by itself once it has nothing left to reap; make sure it does. (After its last
+  // report it only returns from main(): its 'exit' is not waited for.)
+  if (helperPath && !helperFinished && rootPid > 0) {
+    await pause(1000, helperDone);
+    if (!helperFinished) {
       signalIdentity(rootIdentity, 'SIGKILL');
       await childExited;
     }

@@ -1,5 +1,5 @@
 import type { ProcessIdentity } from './identity.js';
-import { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
+import { isGone, type PidCounter, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
 import { chainHas, TOKEN_ENV } from './token.js';
 
 export interface OwnedProcess extends ProcessIdentity {
@@ -17,7 +17,10 @@ export interface TreeSample {
 }
 
 export interface SampleRequest {
-  /** Read the whole process table, token checks included, even when the helper's subtree would do. */
+  /**
+   * Look beyond the helper's subtree too, for token carriers: at every process started since the last
+   * whole-table sweep (the pid counter tells which), or at the whole table when that cannot be told.
+   */
   full?: boolean;
 }
 
@@ -53,8 +56,10 @@ const MAX_WALK_ROUNDS = 8;
  *   helper, orphans included (they are re-parented to it), so reading the children lists from the helper
  *   down finds them all; the cost grows with the run, not with the machine.
  * - **full sweep**: every process in the table, checked against the rules above (an environment is read
- *   once per process and the answer cached). Used without the helper, when the helper is gone, every
- *   few seconds, and when the caller asks (at the end of a run: token carriers outside the tree).
+ *   once per process and the answer cached). Used without the helper, when the helper is gone, and every
+ *   few seconds. When the caller asks for one on top of a walk (at the end of a run: token carriers
+ *   outside the tree), only processes started since the last whole sweep are read: pids are handed out
+ *   in increasing order, so the pid counter at that sweep marks them, until the counter wraps around.
  */
 export class RunTracker {
   private readonly owned = new Map<string, OwnedProcess>();
@@ -63,24 +68,50 @@ export class RunTracker {
   private readonly self: number = process.pid;
   private readonly fullSweepEveryMs: number;
   private lastFullAt: number;
+  /** Pid counter at the last whole sweep (or at the start): pids handed out after it are newer processes. */
+  private mark: number | undefined;
+  private markDistance = 0;
+  private subtreeEmpty = false;
 
   constructor(private readonly options: TrackerOptions) {
     this.table = options.table ?? processTable();
     this.fullSweepEveryMs = options.fullSweepEveryMs ?? 5000;
-    // Nothing outside the tree can carry a token that was just created: the first full sweep can wait.
+    // Nothing outside the tree can carry a token that was just created: the first full sweep can wait,
+    // and until then every process of the run is newer than the pid counter's reading now.
     this.lastFullAt = performance.now();
+    this.setMark(this.table.pidCounter?.());
     this.owned.set(key(options.root), { ...options.root, comm: '' });
     if (options.helper) this.owned.set(key(options.helper), { ...options.helper, comm: '' });
   }
 
+  /**
+   * The run starts now (the tracker may be made ahead of it, while the run waits for its turn): the pid
+   * mark and the full-sweep clock start here, so processes started while it waited are not its own.
+   */
+  begin(): void {
+    this.lastFullAt = performance.now();
+    this.setMark(this.table.pidCounter?.());
+  }
+
   sample(request: SampleRequest = {}): TreeSample {
     const begun = performance.now();
+    const newer = this.newerThanMark();
     const due = begun - this.lastFullAt >= this.fullSweepEveryMs;
-    let found = request.full || due ? undefined : this.walk();
-    const full = found === undefined;
-    if (!found) {
+    let found = due ? undefined : this.walk();
+    let full = found === undefined;
+    if (found && request.full && newer) {
+      // Everything older than the mark was classified by the last whole sweep (or predates the run): only
+      // processes started since can be token carriers we do not know yet.
+      const byPid = new Map(found.map((info) => [info.pid, info]));
+      for (const info of this.sweep(newer)) byPid.set(info.pid, info);
+      found = [...byPid.values()];
+      full = true;
+    } else if (!found || request.full) {
+      const counter = this.table.pidCounter?.();
       found = this.sweep();
       this.lastFullAt = begun;
+      this.setMark(counter);
+      full = true;
     }
     const alive: ProcessInfo[] = [];
     let rssBytes = 0;
@@ -99,6 +130,14 @@ export class RunTracker {
     return this.sample(request).alive.map((info) => ({ pid: info.pid, start: info.start, comm: info.comm }));
   }
 
+  /**
+   * The helper reported that it has nothing left to reap: its subtree is empty for good, and walks go on
+   * without it (it may be gone by now) over the other owned processes.
+   */
+  markSubtreeEmpty(): void {
+    this.subtreeEmpty = true;
+  }
+
   commandLine(pid: number): string {
     return this.table.commandLine(pid);
   }
@@ -111,8 +150,10 @@ export class RunTracker {
   private walk(): ProcessInfo[] | undefined {
     const helper = this.options.helper;
     if (!helper || !this.table.children) return undefined;
-    const helperInfo = this.table.get(helper.pid);
-    if (isGone(helperInfo) || helperInfo?.start !== helper.start) return undefined;
+    if (!this.subtreeEmpty) {
+      const helperInfo = this.table.get(helper.pid);
+      if (isGone(helperInfo) || helperInfo?.start !== helper.start) return undefined;
+    }
     const found = new Map<number, ProcessInfo>();
     const pending: number[] = [];
     const take = (info: ProcessInfo | undefined) => {
@@ -145,18 +186,44 @@ export class RunTracker {
     }
     // A process that exits while we walk hands its children to the helper (the nearest subreaper), maybe
     // after we read the helper's list: read that list again until it holds nobody new.
-    for (let round = 0; round < MAX_WALK_ROUNDS; round++) {
+    for (let round = 0; round < MAX_WALK_ROUNDS && !this.subtreeEmpty; round++) {
       const fresh = takeChildrenOf(helper.pid);
       if (fresh === undefined) return undefined; // the helper is gone: only a full sweep can tell
       if (round > 0 && !fresh) break;
       while (pending.length > 0) takeChildrenOf(pending.pop() as number);
     }
+    while (pending.length > 0) takeChildrenOf(pending.pop() as number);
     return [...found.values()];
   }
 
-  /** Every process in the table, checked against the ownership rules. */
-  private sweep(): ProcessInfo[] {
-    const all = this.table.list();
+  /**
+   * A pid filter for the processes started since the mark, or undefined when it cannot be trusted. Also
+   * notices the counter going round past the mark (the distance shrinks), which spoils the filter until
+   * the next whole sweep sets a new mark. Reading the counter costs one small read; it happens every sample,
+   * so a wrap-around goes unnoticed only if the whole pid range is used up between two samples.
+   */
+  private newerThanMark(): ((pid: number) => boolean) | undefined {
+    const counter = this.table.pidCounter?.();
+    if (!counter || this.mark === undefined) return undefined;
+    const mark = this.mark;
+    const distance = (counter.last - mark + counter.max) % counter.max;
+    if (distance < this.markDistance) this.mark = undefined;
+    this.markDistance = distance;
+    if (this.mark === undefined) return undefined;
+    return (pid) => {
+      const d = (pid - mark + counter.max) % counter.max;
+      return d > 0 && d <= distance;
+    };
+  }
+
+  private setMark(counter: PidCounter | undefined): void {
+    this.mark = counter?.last;
+    this.markDistance = 0;
+  }
+
+  /** Every process in the table (or those `only` accepts), checked against the ownership rules. */
+  private sweep(only?: (pid: number) => boolean): ProcessInfo[] {
+    const all = this.table.list(only);
     const byPid = new Map<number, ProcessInfo>();
     for (const info of all) byPid.set(info.pid, info);
     const verdict = new Map<number, boolean>();
@@ -181,7 +248,7 @@ export class RunTracker {
       return result;
     };
     const found = all.filter((info) => !isGone(info) && isOwned(info, 0));
-    this.forgetDead(byPid);
+    if (!only) this.forgetDead(byPid);
     return found;
   }
 

@@ -38,6 +38,11 @@ export class WaitLine {
     this.tty = Boolean(stream.isTTY);
   }
 
+  /** Whether the line is redrawn while waiting (a terminal, not quiet): it then wants frequent updates. */
+  get live(): boolean {
+    return this.tty && !this.quiet;
+  }
+
   update(info: WaitInfo): void {
     if (this.quiet) return;
     const text = describeWait(info);

@@ -89,6 +89,18 @@ describe.runIf(process.platform === 'linux')('the live Linux table', () => {
     expect(table.children?.(2 ** 22 + 1)).toBeUndefined();
   });
 
+  it('tells the pid counter: a process started after a reading has a pid after it (modulo the limit)', async () => {
+    const before = table.pidCounter?.();
+    expect(before?.max).toBeGreaterThan(before?.last ?? Number.POSITIVE_INFINITY);
+    const child = spawn('true');
+    await once(child, 'exit');
+    const after = table.pidCounter?.() as { last: number; max: number };
+    const mark = before?.last as number;
+    const distance = (pid: number) => (pid - mark + after.max) % after.max;
+    expect(distance(child.pid as number)).toBeGreaterThan(0);
+    expect(distance(child.pid as number)).toBeLessThanOrEqual(distance(after.last));
+  });
+
   it('lists the children of a process', async () => {
     const shell = spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let sleeper: number | undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ProcessInfo, ProcessTable } from '../src/proc/index.js';
+import type { PidCounter, ProcessInfo, ProcessTable } from '../src/proc/index.js';
 import { RunTracker } from '../src/tracker.js';
 
 /** An in-memory process table: the ownership rules are tested without touching real processes. */
@@ -31,9 +31,17 @@ class FakeTable implements ProcessTable {
   remove(pid: number): void {
     this.processes.delete(pid);
   }
-  list(): ProcessInfo[] {
+  /** What pidCounter() answers (undefined: the platform does not tell). */
+  counter: PidCounter | undefined;
+  listed = 0;
+  list(only?: (pid: number) => boolean): ProcessInfo[] {
     this.lists++;
-    return [...this.processes.values()];
+    const all = [...this.processes.values()].filter((p) => !only || only(p.pid));
+    this.listed += all.length;
+    return all;
+  }
+  pidCounter(): PidCounter | undefined {
+    return this.counter;
   }
   children(pid: number): number[] | undefined {
     if (!this.listsChildren || !this.processes.has(pid)) return undefined;
@@ -57,8 +65,9 @@ class FakeTable implements ProcessTable {
 const TOKEN = '100.4000.abcdef012345';
 const ROOT = { pid: 100, start: 4000 };
 
-function setup(withHelper = false, fullSweepEveryMs?: number) {
+function setup(withHelper = false, fullSweepEveryMs?: number, counter?: PidCounter) {
   const table = new FakeTable();
+  table.counter = counter;
   table.add({ pid: 1, ppid: 0, start: 1, comm: 'init' });
   table.add({ pid: 50, ppid: 1, start: 10, comm: 'bash' }); // the user's shell, older than the run
   table.add({ pid: ROOT.pid, ppid: process.pid, start: ROOT.start, comm: withHelper ? 'seq-test-subrea' : 'sh' });
@@ -237,5 +246,60 @@ describe('RunTracker with the subreaper helper: the subtree walk', () => {
     const unsupported = setup(true);
     unsupported.table.listsChildren = false;
     expect(unsupported.tracker.sample().full).toBe(true);
+  });
+});
+
+describe('RunTracker: looking beyond the subtree reads only processes newer than the pid mark', () => {
+  const MAX = 32768;
+
+  it('reads just the pids handed out since tracking began, and finds a token carrier among them', () => {
+    const { table, tracker } = setup(true, undefined, { last: 100, max: MAX });
+    for (let pid = 2; pid < 100; pid++) if (!table.processes.has(pid)) table.add({ pid, ppid: 1, sid: pid, start: 20 });
+    for (let pid = 200; pid < 210; pid++) table.add({ pid, ppid: 1, sid: pid });
+    table.add({ pid: 300, ppid: 1, sid: 300 }, { SEQ_TEST_TOKEN: TOKEN });
+    table.counter = { last: 300, max: MAX };
+    table.listed = 0;
+    const sample = tracker.sample({ full: true });
+    expect(sample.full).toBe(true);
+    expect(sample.alive.map((p) => p.pid)).toEqual([300]);
+    expect(table.listed).toBe(11); // 200-209 and 300: nothing older than the mark was read
+    expect(table.envReads).toBe(11);
+  });
+
+  it('uses the whole table once the counter has gone round past the mark', () => {
+    const { table, tracker } = setup(true, undefined, { last: 1000, max: MAX });
+    table.add({ pid: 950, ppid: 1, sid: 950 }, { SEQ_TEST_TOKEN: TOKEN }); // a pid below the mark, handed out anew
+    table.counter = { last: 900, max: MAX }; // almost a full round...
+    tracker.sample();
+    table.counter = { last: 1100, max: MAX }; // ...and past the mark
+    table.listed = 0;
+    expect(tracker.sample({ full: true }).alive.map((p) => p.pid)).toEqual([950]);
+    expect(table.listed).toBe(table.processes.size);
+  });
+
+  it('once the helper reported its subtree empty, walks and the end check go on without it', () => {
+    const { table, tracker } = setup(true, undefined, { last: 100, max: MAX });
+    for (let pid = 2; pid < 100; pid++) if (!table.processes.has(pid)) table.add({ pid, ppid: 1, sid: pid, start: 20 });
+    table.add({ pid: 120, ppid: 1, sid: 120 }, { SEQ_TEST_TOKEN: TOKEN });
+    table.counter = { last: 120, max: MAX };
+    expect(tracker.sample({ full: true }).alive.map((p) => p.pid)).toEqual([120]);
+    table.remove(ROOT.pid); // the helper exited after its last report
+    tracker.markSubtreeEmpty();
+    const walk = tracker.sample();
+    expect(walk.full).toBe(false);
+    expect(walk.alive.map((p) => p.pid)).toEqual([120]);
+    table.add({ pid: 130, ppid: 1, sid: 130 }, { SEQ_TEST_TOKEN: TOKEN });
+    table.counter = { last: 130, max: MAX };
+    table.listed = 0;
+    expect(tracker.sample({ full: true }).alive.map((p) => p.pid)).toEqual([120, 130]);
+    expect(table.listed).toBeLessThan(40);
+  });
+
+  it('without a pid counter, a sweep beyond the subtree reads the whole table', () => {
+    const { table, tracker } = setup(true);
+    table.add({ pid: 50_000 % MAX, ppid: 1, sid: 1 }, { SEQ_TEST_TOKEN: TOKEN });
+    table.listed = 0;
+    expect(tracker.sample({ full: true }).alive).toHaveLength(1);
+    expect(table.listed).toBe(table.processes.size);
   });
 });

@@ -2,10 +2,11 @@ import {
   acquireLock,
   EXIT,
   ExecController,
-  execTree,
   formatDuration,
+  type PreparedExec,
   parseCount,
   parseSeconds,
+  prepareExec,
   resolveCommand,
   SeqTestError,
   signalNumber,
@@ -87,42 +88,54 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
     return [signal, handler] as const;
   });
   try {
-    const lock = await acquireLock({
-      key: raw.key,
-      slots,
-      command: command.join(' '),
-      noWait: raw.wait === false,
-      waitTimeoutMs,
-      signal: aborter.signal,
-      onWait: (info) => waitLine.update(info),
-      onWarning: (message) => say(`warning: ${message}`),
-    }).catch((error: unknown) => {
-      waitLine.done(undefined);
-      throw error;
-    });
-    waitLine.done(lock.waitedMs >= 1 ? `our turn after ${formatDuration(lock.waitedMs)}` : undefined);
-    phase = 'running';
-    if (aborter.signal.aborted) {
-      lock.release();
-      throw aborter.signal.reason;
-    }
+    // The run is made ready as soon as we are queued (its helper started, parked), so that our turn
+    // starts the command with one write; a failed or abandoned wait dismisses it.
+    let prepared: PreparedExec | undefined;
     try {
-      const result = await execTree({
-        ...options,
-        token: lock.token,
-        // Which ticket this run holds (number-token), for logs and for tests that check FIFO order.
-        env: { ...process.env, SEQ_TEST_TICKET: lock.ticket.name.replace(/\.json$/, '') },
-        controller,
-        onNotice: say,
-        onNarrate: raw.verbose ? say : undefined,
+      const lock = await acquireLock({
+        key: raw.key,
+        slots,
+        command: command.join(' '),
+        noWait: raw.wait === false,
+        waitTimeoutMs,
+        signal: aborter.signal,
+        onQueued: (ticket, token) => {
+          prepared?.cancel();
+          prepared = prepareExec({
+            ...options,
+            token,
+            // Which ticket this run holds (number-token), for logs and for tests that check FIFO order.
+            env: { ...process.env, SEQ_TEST_TICKET: ticket.name.replace(/\.json$/, '') },
+            controller,
+            onNotice: say,
+            onNarrate: raw.verbose ? say : undefined,
+          });
+        },
+        onWait: (info) => waitLine.update(info),
+        // Off a terminal the line is printed once: the queue need not be read in full four times a second.
+        waitReportMs: waitLine.live ? 250 : 2000,
+        onWarning: (message) => say(`warning: ${message}`),
+      }).catch((error: unknown) => {
+        waitLine.done(undefined);
+        throw error;
       });
-      if (raw.json)
-        process.stdout.write(
-          `${JSON.stringify({ ...toJson(result), lock: { key: lock.key, waitedMs: lock.waitedMs, nested: lock.nested } }, null, 2)}\n`,
-        );
-      return result.exitCode;
+      waitLine.done(lock.waitedMs >= 1 ? `our turn after ${formatDuration(lock.waitedMs)}` : undefined);
+      phase = 'running';
+      try {
+        if (aborter.signal.aborted) throw aborter.signal.reason;
+        const run = prepared as PreparedExec;
+        prepared = undefined;
+        const result = await run.run();
+        if (raw.json)
+          process.stdout.write(
+            `${JSON.stringify({ ...toJson(result), lock: { key: lock.key, waitedMs: lock.waitedMs, nested: lock.nested } }, null, 2)}\n`,
+          );
+        return result.exitCode;
+      } finally {
+        lock.release();
+      }
     } finally {
-      lock.release();
+      prepared?.cancel();
     }
   } finally {
     for (const [signal, handler] of handlers) process.off(signal, handler);

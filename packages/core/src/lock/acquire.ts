@@ -24,10 +24,20 @@ export interface AcquireOptions {
   waitTimeoutMs?: number;
   /** Stops waiting; the ticket is withdrawn and the promise rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Called when waiting starts and about every 250 ms while it lasts. */
+  /**
+   * Called once our ticket is in the queue (again if it had to join anew), before we wait: the moment to
+   * get the run ready (prepareExec), so that our turn starts it at once. A throw leaves the queue.
+   */
+  onQueued?: (ticket: QueueEntry, token: RunToken) => void;
+  /** Called when waiting starts and about every `waitReportMs` while it lasts. */
   onWait?: (info: WaitInfo) => void;
   /** Warnings about the state dir (garbage files, dead runs reaped). */
   onWarning?: (message: string) => void;
+  /**
+   * How often onWait is called (default 250 ms); each call costs a full read of the queue, so callers
+   * that show no live line ask for less.
+   */
+  waitReportMs?: number;
   /** Fallback poll interval for dead holders (default 100 ms; the file-system watch wakes us otherwise). */
   pollMs?: number;
   /** Grace between TERM and KILL for a dead run's leftovers (default 1000 ms). */
@@ -107,18 +117,31 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   };
 
   const began = performance.now();
-  const wake = new Waker([queue.ticketsDir, queue.choosingDir], options.pollMs ?? 100, options.signal);
+  // Each waiter watches only what can end its wait: the ticket just ahead of ours (with slots > 1, every
+  // ticket ahead), and choosing/ once we are next. A watch on the whole queue woke every waiter on every
+  // change; with twenty of them, their reactions cost more than the handoff itself. The poll still looks
+  // for dead tickets, and the full read for the wait line comes every `waitReportMs`.
+  const wake = new Waker(queue, options.pollMs ?? 100, options.signal);
+  const reportEveryMs = options.waitReportMs ?? WAIT_REPORT_MS;
   let lastReport = -Infinity;
+  const hold = (): LockHandle => {
+    queue.markStarted(mine);
+    return { key, token, nested, waitedMs: Math.round(performance.now() - began), ticket: mine, queue, release };
+  };
   try {
+    options.onQueued?.(mine, token);
     let fullReadAt = -Infinity;
     for (;;) {
       // Between full reads (at least one per report interval), a wake-up that cannot change our answer
       // costs two directory listings and a /proc read or two.
       const sinceFull = performance.now() - fullReadAt;
-      if (sinceFull < WAIT_REPORT_MS && !options.noWait && queue.certainlyWaiting(mine, slots)) {
+      const quick = sinceFull < reportEveryMs && !options.noWait ? queue.quickCheck(mine, slots) : undefined;
+      if (quick?.holding) return hold();
+      if (quick) {
+        wake.watchFor(quick.ahead, slots);
         const waited = performance.now() - began;
         if (options.waitTimeoutMs === undefined || waited < options.waitTimeoutMs) {
-          await wake.next(Math.min(WAIT_REPORT_MS - sinceFull, (options.waitTimeoutMs ?? Infinity) - waited));
+          await wake.next(Math.min(reportEveryMs - sinceFull, (options.waitTimeoutMs ?? Infinity) - waited));
           if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
           continue;
         }
@@ -133,12 +156,10 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       if (decision.lost) {
         warn('our ticket vanished from the queue; joining again at the end');
         mine = queue.enqueue({ ...(mine.ticket as NonNullable<QueueEntry['ticket']>), enqueuedAt: Date.now() });
+        options.onQueued?.(mine, token);
         continue;
       }
-      if (decision.holding) {
-        queue.markStarted(mine);
-        return { key, token, nested, waitedMs: Math.round(performance.now() - began), ticket: mine, queue, release };
-      }
+      if (decision.holding) return hold();
       const waitedMs = performance.now() - began;
       if (options.noWait) {
         throw new SeqTestError(
@@ -152,7 +173,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
           EXIT.WAIT_TIMEOUT,
         );
       }
-      if (options.onWait && waitedMs - lastReport >= WAIT_REPORT_MS) {
+      if (options.onWait && waitedMs - lastReport >= reportEveryMs) {
         lastReport = waitedMs;
         const live = state.tickets.filter((t) => t.alive);
         options.onWait({
@@ -165,7 +186,11 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
         });
       }
       const remaining = options.waitTimeoutMs === undefined ? Infinity : options.waitTimeoutMs - waitedMs;
-      await wake.next(Math.min(remaining, WAIT_REPORT_MS));
+      wake.watchFor(
+        decision.ahead.map((t) => t.name),
+        slots,
+      );
+      await wake.next(Math.min(remaining, reportEveryMs));
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
     }
   } catch (error) {
@@ -202,24 +227,61 @@ function describeAhead(ahead: QueueEntry[]): string {
 }
 
 /**
- * Resolves on a change in the watched directories (inotify on Linux, FSEvents on macOS), after `pollMs`
+ * Resolves when something we watch changes (inotify on Linux, FSEvents/kqueue on macOS), after `pollMs`
  * at most (a SIGKILLed holder changes no file, so liveness is polled), or when aborted.
  */
 class Waker {
-  private readonly watchers: FSWatcher[] = [];
+  private readonly tickets = new Map<string, FSWatcher>();
+  private choosing: FSWatcher | undefined;
   private pending: (() => void) | undefined;
   private dirty = false;
 
   constructor(
-    dirs: string[],
+    private readonly queue: Queue,
     private readonly pollMs: number,
     private readonly signal: AbortSignal | undefined,
   ) {
-    for (const dir of dirs) {
-      const watcher = this.watch(dir);
-      if (watcher) this.watchers.push(watcher);
-    }
     signal?.addEventListener('abort', () => this.fire(), { once: true });
+  }
+
+  /**
+   * Watches what can end the wait of a ticket with `ahead` (names, in queue order) in front of it: with one
+   * slot the last of them (the others can only leave before it matters), else all of them; and choosing/
+   * when fewer than `slots` + 1 are ahead (a newcomer choosing its number holds us back once we are next).
+   */
+  watchFor(ahead: string[], slots: number): void {
+    const wanted = new Set(slots === 1 ? ahead.slice(-1) : ahead);
+    for (const [name, watcher] of this.tickets) {
+      if (wanted.has(name)) continue;
+      watcher.close();
+      this.tickets.delete(name);
+    }
+    for (const name of wanted) if (!this.tickets.has(name)) this.watchTicket(name);
+    if (ahead.length <= slots) {
+      const watcher = this.choosing ?? this.watch(this.queue.choosingDir, () => this.fire());
+      this.choosing = typeof watcher === 'object' ? watcher : undefined;
+    } else {
+      this.choosing?.close();
+      this.choosing = undefined;
+    }
+  }
+
+  /**
+   * A ticket's watch ends when the file goes (wake up) or is replaced by its owner's rewrite (startedAt
+   * set when it begins to hold: watch the new file, nothing to check).
+   */
+  private watchTicket(name: string): void {
+    const path = join(this.queue.ticketsDir, name);
+    const watcher = this.watch(path, () => {
+      if (typeof watcher !== 'object') return;
+      watcher.close();
+      if (this.tickets.get(name) !== watcher) return;
+      this.tickets.delete(name);
+      if (existsSync(path)) this.watchTicket(name);
+      else this.fire();
+    });
+    if (typeof watcher === 'object') this.tickets.set(name, watcher);
+    else if (watcher === 'gone') this.fire();
   }
 
   async next(maxMs: number): Promise<void> {
@@ -239,15 +301,15 @@ class Waker {
     this.dirty = false;
   }
 
-  private watch(path: string): FSWatcher | undefined {
-    const fire = () => this.fire();
+  /** A watch, 'gone' when the path no longer exists, or undefined when no watch is available. */
+  private watch(path: string, onChange: () => void): FSWatcher | 'gone' | undefined {
     try {
-      const watcher = watch(path, { persistent: false }, fire);
-      watcher.on('error', fire);
+      const watcher = watch(path, { persistent: false }, onChange);
+      watcher.on('error', onChange);
       return watcher;
-    } catch {
-      // No watch available (e.g. inotify limits reached): polling alone still works.
-      return undefined;
+    } catch (error) {
+      // No watch available (e.g. inotify limits reached): the poll still works.
+      return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : undefined;
     }
   }
 
@@ -257,6 +319,9 @@ class Waker {
   }
 
   close(): void {
-    for (const watcher of this.watchers) watcher.close();
+    for (const watcher of this.tickets.values()) watcher.close();
+    this.tickets.clear();
+    this.choosing?.close();
+    this.choosing = undefined;
   }
 }

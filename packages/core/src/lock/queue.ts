@@ -208,29 +208,34 @@ export class Queue {
   }
 
   /**
-   * A cheap "still waiting?" for the wake-ups between full reads: every waiter wakes on every change in the
-   * queue, and with twenty of them a full read each (every ticket's file and /proc entry) costs more than
-   * the handoff itself. True only when a full decide() would also say "not holding": a live choosing
-   * marker other than ours, or `slots` live tickets ahead of ours (checked in order, stopping there).
-   * Anything else (dead entries, our ticket gone, our turn) is left to the full read.
+   * The cheap check for the wake-ups between full reads: two directory listings and a /proc read per
+   * ticket ahead, no ticket file read. Answers only when a full read + decide() would answer the same:
+   * - `waiting` (with the names of the tickets ahead of ours): a live choosing marker other than ours, or
+   *   `slots` live tickets ahead of ours (checked in order, stopping there);
+   * - `holding`: no live choosing marker, and every ticket ahead alive but fewer than `slots` of them.
+   * Undefined for anything else (a dead ticket ahead to tidy, our ticket gone), left to the full read.
+   * Listing choosing/ before tickets/ keeps the bakery order of read().
    */
-  certainlyWaiting(mine: QueueEntry, slots: number): boolean {
+  quickCheck(mine: QueueEntry, slots: number): { holding: false; ahead: string[] } | { holding: true } | undefined {
+    let choosing = false;
     for (const name of listDir(this.choosingDir)) {
       const parsed = parseMarkerName(name);
-      if (parsed && parsed.token !== mine.token && isAlive(parsed)) return true;
+      if (parsed && parsed.token !== mine.token && isAlive(parsed)) choosing = true;
     }
     const names = listDir(this.ticketsDir)
       .filter((name) => parseTicketName(name) !== undefined)
       .sort();
     const index = names.indexOf(mine.name);
-    if (index === -1) return false;
+    if (index === -1) return undefined;
+    const ahead = names.slice(0, index);
+    if (choosing) return { holding: false, ahead };
     let alive = 0;
-    for (const name of names.slice(0, index)) {
+    for (const name of ahead) {
       const parsed = parseTicketName(name);
-      if (!parsed || !isAlive(parsed)) return false;
-      if (++alive >= slots) return true;
+      if (!parsed || !isAlive(parsed)) return undefined;
+      if (++alive >= slots) return { holding: false, ahead };
     }
-    return false;
+    return { holding: true };
   }
 
   markStarted(mine: QueueEntry, startedAt = Date.now()): void {

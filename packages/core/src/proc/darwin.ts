@@ -9,8 +9,9 @@ import type { ProcessInfo, ProcessTable } from './types.js';
 export class DarwinProcessTable implements ProcessTable {
   readonly canReadEnvironment = true;
 
-  list(): ProcessInfo[] {
-    return this.ps(['-A']);
+  list(only?: (pid: number) => boolean): ProcessInfo[] {
+    const all = this.ps(['-A']);
+    return only ? all.filter((info) => only(info.pid)) : all;
   }
 
   get(pid: number): ProcessInfo | undefined {

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import type { ProcessInfo, ProcessTable } from './types.js';
+import type { PidCounter, ProcessInfo, ProcessTable } from './types.js';
 
 /**
  * /proc reader. One sweep costs one open+read per process with a reused buffer
@@ -10,18 +10,30 @@ export class LinuxProcessTable implements ProcessTable {
   private readonly buffer = Buffer.allocUnsafe(8192);
   private readonly pageSize = detectPageSize();
   private cachedBootId: string | undefined;
+  private pidMax: number | undefined;
   /** /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN (on in the common distribution kernels). */
   private readonly childrenListed = existsSync(`/proc/self/task/${process.pid}/children`);
 
-  list(): ProcessInfo[] {
+  list(only?: (pid: number) => boolean): ProcessInfo[] {
     const result: ProcessInfo[] = [];
     for (const name of readdirSync('/proc')) {
       const code = name.charCodeAt(0);
       if (code < 48 || code > 57) continue;
-      const info = this.get(Number(name));
+      const pid = Number(name);
+      if (only && !only(pid)) continue;
+      const info = this.get(pid);
       if (info) result.push(info);
     }
     return result;
+  }
+
+  pidCounter(): PidCounter | undefined {
+    // "0.52 0.58 0.59 1/467 28133": the last field is the pid most recently handed out in our namespace.
+    const loadavg = this.read('/proc/loadavg');
+    const last = Number(loadavg?.slice(loadavg.lastIndexOf(' ') + 1));
+    this.pidMax ??= Number(this.read('/proc/sys/kernel/pid_max'));
+    if (!(last > 0) || !(this.pidMax > last)) return undefined;
+    return { last, max: this.pidMax };
   }
 
   get(pid: number): ProcessInfo | undefined {

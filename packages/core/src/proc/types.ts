@@ -16,10 +16,20 @@ export interface ProcessInfo {
   comm: string;
 }
 
+export interface PidCounter {
+  last: number;
+  max: number;
+}
+
 /** Reads the process table; one implementation per platform, same interface. */
 export interface ProcessTable {
-  /** Every process visible to us. */
-  list(): ProcessInfo[];
+  /** Every process visible to us; with `only`, just the pids it accepts (checked before any read). */
+  list(only?: (pid: number) => boolean): ProcessInfo[];
+  /**
+   * The pid most recently handed out and the pid limit (pids are handed out in increasing order and wrap
+   * around at the limit), or undefined where the platform does not tell. Linux: /proc/loadavg.
+   */
+  pidCounter?(): PidCounter | undefined;
   /** One process, or undefined when it is gone (zombies count as gone). */
   get(pid: number): ProcessInfo | undefined;
   /**
