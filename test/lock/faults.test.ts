@@ -94,39 +94,52 @@ describe('faults', () => {
     expect(tickets(keyDir(sandbox.stateDir, key))).toEqual([]);
   });
 
-  it("a queued run's helper waits parked: its command starts only at its turn, and a SIGKILL ends it", async () => {
-    sandbox = new TestSandbox();
-    const key = `park-${sandbox.marker}`;
-    const release = join(sandbox.dir, 'release');
-    const log = join(sandbox.dir, 'log');
-    const env = { SEQ_TEST_KEY: key };
-    const holder = sandbox.start(
-      ['run', '--', 'bash', '-c', `while [ ! -e ${release} ]; do sleep 0.05; done; echo holder >> ${log}`],
-      { env },
-    );
-    await waitFor(() => tickets(keyDir(sandbox.stateDir, key)).length === 1, 20_000, 'holder');
-    const waiters = [0, 1].map((i) => sandbox.start(['run', '--', 'bash', '-c', `echo waiter${i} >> ${log}`], { env }));
-    await waitFor(() => waiters.every((w) => w.output.stderr.includes('waiting')), 20_000, 'waiters to queue');
-    // Each waiter has exactly one child: its helper, parked, with no child of its own.
-    const helpers = waiters.map((w) => {
-      const children = readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(' ');
-      expect(children).toHaveLength(1);
-      const helper = Number(children[0]);
-      expect(readFileSync(`/proc/${helper}/comm`, 'utf8').trim()).toBe('seq-test-subrea');
-      expect(readFileSync(`/proc/${helper}/task/${helper}/children`, 'utf8').trim()).toBe('');
-      return helper;
-    });
-    expect(existsSync(log)).toBe(false);
-    waiters[0]?.child.kill('SIGKILL');
-    await waiters[0]?.exited;
-    await waitFor(() => !isAlive(helpers[0] as number), 5000, 'the killed waiter’s helper to end');
-    writeFileSync(release, '');
-    expect((await holder.finished).code).toBe(0);
-    expect((await waiters[1]?.finished)?.code).toBe(0);
-    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['holder', 'waiter1']);
-    expect(isAlive(helpers[1] as number)).toBe(false);
-    expect(tickets(keyDir(sandbox.stateDir, key))).toEqual([]);
-  });
+  // The killed waiter's ticket is ahead of the survivor's (found dead by its check) or behind it (the
+  // survivor holds after a look ahead only, and tidies the queue once its run has started).
+  it.each([
+    ['ahead of', 0],
+    ['behind', 1],
+  ] as const)(
+    "a queued run's helper waits parked: its command starts only at its turn; SIGKILL a waiter %s the other",
+    async (_where, victim) => {
+      sandbox = new TestSandbox();
+      const key = `park-${sandbox.marker}`;
+      const release = join(sandbox.dir, 'release');
+      const log = join(sandbox.dir, 'log');
+      const env = { SEQ_TEST_KEY: key };
+      const holder = sandbox.start(
+        ['run', '--', 'bash', '-c', `while [ ! -e ${release} ]; do sleep 0.05; done; echo holder >> ${log}`],
+        { env },
+      );
+      await waitFor(() => tickets(keyDir(sandbox.stateDir, key)).length === 1, 20_000, 'holder');
+      const waiters = [];
+      for (const i of [0, 1]) {
+        const waiter = sandbox.start(['run', '--', 'bash', '-c', `echo waiter${i} >> ${log}`], { env });
+        await waitFor(() => waiter.output.stderr.includes('waiting'), 20_000, `waiter ${i} to queue`);
+        waiters.push(waiter);
+      }
+      // Each waiter has exactly one child: its helper, parked, with no child of its own.
+      const helpers = waiters.map((w) => {
+        const children = readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(' ');
+        expect(children).toHaveLength(1);
+        const helper = Number(children[0]);
+        expect(readFileSync(`/proc/${helper}/comm`, 'utf8').trim()).toBe('seq-test-subrea');
+        expect(readFileSync(`/proc/${helper}/task/${helper}/children`, 'utf8').trim()).toBe('');
+        return helper;
+      });
+      expect(existsSync(log)).toBe(false);
+      const survivor = 1 - victim;
+      waiters[victim]?.child.kill('SIGKILL');
+      await waiters[victim]?.exited;
+      await waitFor(() => !isAlive(helpers[victim] as number), 5000, 'the killed waiter’s helper to end');
+      writeFileSync(release, '');
+      expect((await holder.finished).code).toBe(0);
+      expect((await waiters[survivor]?.finished)?.code).toBe(0);
+      expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['holder', `waiter${survivor}`]);
+      expect(isAlive(helpers[survivor] as number)).toBe(false);
+      expect(tickets(keyDir(sandbox.stateDir, key))).toEqual([]);
+    },
+  );
 
   it('nested calls inside a holder run at once, and parallel nested calls one at a time', async () => {
     sandbox = new TestSandbox();

@@ -124,8 +124,17 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   const wake = new Waker(queue, options.pollMs ?? 100, options.signal);
   const reportEveryMs = options.waitReportMs ?? WAIT_REPORT_MS;
   let lastReport = -Infinity;
-  const hold = (): LockHandle => {
+  const hold = (quick: boolean): LockHandle => {
     queue.markStarted(mine);
+    // The quick check looks only ahead of us: dead tickets behind us (a waiter killed while it waited) are
+    // removed by a full read, done once the caller has started its run (setImmediate runs after the
+    // code that awaits us), off the path of the handoff.
+    if (quick)
+      setImmediate(() => {
+        const state = queue.read();
+        if (state.tickets.some((t) => !t.alive) || state.deadMarkers.length > 0)
+          queue.tidy(state, reapRun).catch((error: unknown) => warn(`could not tidy the queue: ${error}`));
+      });
     return { key, token, nested, waitedMs: Math.round(performance.now() - began), ticket: mine, queue, release };
   };
   try {
@@ -136,7 +145,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       // costs two directory listings and a /proc read or two.
       const sinceFull = performance.now() - fullReadAt;
       const quick = sinceFull < reportEveryMs && !options.noWait ? queue.quickCheck(mine, slots) : undefined;
-      if (quick?.holding) return hold();
+      if (quick?.holding) return hold(true);
       if (quick) {
         wake.watchFor(quick.ahead, slots);
         const waited = performance.now() - began;
@@ -159,7 +168,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
         options.onQueued?.(mine, token);
         continue;
       }
-      if (decision.holding) return hold();
+      if (decision.holding) return hold(false);
       const waitedMs = performance.now() - began;
       if (options.noWait) {
         throw new SeqTestError(
