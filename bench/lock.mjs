@@ -7,14 +7,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import {
   CLI,
+  CORE,
   cleanupOnExit,
   fmt,
   fmtRatio,
   forget,
   markdownTable,
   measureInterleaved,
+  nowMs,
   parseArgs,
   ratio,
   remember,
@@ -107,7 +110,8 @@ console.log(
 );
 
 // --- uncontended cost ---------------------------------------------------------------------------------
-const runs = options.runs ?? (options.quick ? 8 : 20);
+// Two whole Node processes differ by ±15 ms from round to round on this machine, so many rounds.
+const runs = options.runs ?? (options.quick ? 8 : 40);
 const costs = measureInterleaved(
   [
     { name: 'seq-test run -- true', file: process.execPath, args: [CLI, 'run', '--quiet', '--', 'true'], env },
@@ -128,8 +132,18 @@ console.log(
   ),
 );
 const pairedExtra = stats(costs['seq-test run -- true'].map((v, i) => v - costs['seq-test exec -- true'][i])).median;
+// The lock path alone inside one warm Node process: the part of the difference that is the lock's work.
+const core = await import(pathToFileURL(CORE).href);
+const inProcessSamples = [];
+for (let i = -3; i < 50; i++) {
+  const begun = nowMs();
+  const lock = await core.acquireLock({ key: `bench-lock-in-process-${process.pid}`, command: 'true', env });
+  lock.release();
+  if (i >= 0) inProcessSamples.push(nowMs() - begun);
+}
+const inProcess = stats(inProcessSamples);
 console.log(
-  `\nlock adds ${fmt(run.median - exec.median)} ms (difference of medians; median of paired differences ${fmt(pairedExtra)} ms; ratio ${fmtRatio(ratio(costs['seq-test run -- true'], costs['seq-test exec -- true']).ofMedians)}). Target < 15 ms.`,
+  `\nlock adds ${fmt(run.median - exec.median)} ms (difference of medians; median of paired differences ${fmt(pairedExtra)} ms; ratio ${fmtRatio(ratio(costs['seq-test run -- true'], costs['seq-test exec -- true']).ofMedians)}); acquireLock() + release() in one warm process: ${fmt(inProcess.median, 2)} ms (IQR ${fmt(inProcess.iqr, 2)}). Target < 15 ms.`,
 );
 
 // --- SIGKILLed holder ---------------------------------------------------------------------------------
@@ -161,7 +175,7 @@ console.log("\nTarget < 500 ms. Includes reaping the dead run's `sleep` (SIGTERM
 
 if (options.write) {
   console.log(
-    `\nwrote ${writeResults('lock', { handoff: Object.fromEntries(peers.map((p) => [p, { gapsMs: stats(handoffGaps[p]), roundMeansMs: roundMeans[p] }])), uncontended: { run, exec }, sigkillDetectionMs: d })}`,
+    `\nwrote ${writeResults('lock', { handoff: Object.fromEntries(peers.map((p) => [p, { gapsMs: stats(handoffGaps[p]), roundMeansMs: roundMeans[p] }])), uncontended: { run, exec, pairedExtraMs: pairedExtra, inProcessAcquireReleaseMs: inProcess }, sigkillDetectionMs: d })}`,
   );
 }
 rmSync(work, { recursive: true, force: true });

@@ -10,14 +10,17 @@
 // are not part of it, and times:
 //   - subtree walk: what seq-test does on Linux with the helper on every sample: the children lists from
 //     the helper down (a fresh tracker, then the same tracker again);
-//   - full sweep: every process in the table against the ownership rules (session, parent chain, then the
-//     environment for the token). Without the helper every sample is one; with it, one runs every 5 s and
-//     once at the end of a run. Three cases: a fresh tracker whose run began before the N processes
-//     (each one's environment is read: the worst case), a fresh tracker for a run started after them
-//     (ruled out by start time), and the same tracker again (environments cached per pid + start time);
+//   - end check: what it adds when a walk finds the tree empty (and every 5 s): the processes started
+//     since the run's pid-counter mark, checked for the token. Worst case: a tracker whose mark predates
+//     the N processes (they all started during the run), then the same tracker again (answers cached);
+//   - whole-table sweep: what seq-test does on every sample without the helper: every process against
+//     the ownership rules (session, parent chain, then the environment for the token). A fresh tracker
+//     whose run began before the N processes (each one's environment is read: the worst case), one for a
+//     run started after them (ruled out by start time), and the same tracker again (cached);
 //   - the bare /proc sweep (processTable().list(): one stat read per process), for reference;
 //   - one `ps -A -o pid=,ppid=` spawn, for comparison.
-// Every sample must find exactly the run's 3 processes, or the benchmark fails.
+// Every sample must find exactly the run's 3 processes (4 without the helper: the helper itself), or the
+// benchmark fails.
 // Everything it starts is ended by pid at the end (or on Ctrl-C).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -84,6 +87,9 @@ async function startRun() {
   helper.stdio[3].unref?.();
   const root = identityOf(helper.pid);
   const newTracker = () => new RunTracker({ token: token.value, sessionId: helper.pid, root, helper: root });
+  // What seq-test does without the helper: every sample a whole-table sweep (the helper is then just the
+  // session leader, one more member).
+  const newSweeper = () => new RunTracker({ token: token.value, sessionId: helper.pid, root });
   // Wait until both sleeps have exec'd (their comm reads "sleep").
   for (let i = 0; i < 200; i++) {
     const alive = newTracker().sample({ full: true }).alive;
@@ -94,7 +100,7 @@ async function startRun() {
     .sample({ full: true })
     .alive.map((p) => p.pid);
   for (const pid of members) remember(pid);
-  return { helper, members, newTracker };
+  return { helper, members, newTracker, newSweeper };
 }
 
 async function stopRun(run) {
@@ -131,6 +137,9 @@ const results = [];
 try {
   for (const n of levels) {
     process.stderr.write(`process-scan: starting ${n} unrelated sleep processes…\n`);
+    // End-of-run checks of runs that began before the N processes started: their pid mark predates them,
+    // so every one of them is a candidate (the worst case). One fresh tracker per timed call.
+    const endChecks = Array.from({ length: warmup + runs }, () => runBefore.newTracker());
     const sleepers = await startSleepers(n);
     const runAfter = await startRun();
     const total = countProcesses();
@@ -138,18 +147,33 @@ try {
       const walkFirst = timeIt(() => check(runBefore.newTracker().sample(), 3, false));
       const walker = runBefore.newTracker();
       const walkLater = timeIt(() => check(walker.sample(), 3, false));
-      const firstNewer = timeIt(() => check(runBefore.newTracker().sample({ full: true }), 3, true));
-      const firstOlder = timeIt(() => check(runAfter.newTracker().sample({ full: true }), 3, true));
-      const sweeper = runBefore.newTracker();
-      sweeper.sample({ full: true });
-      const later = timeIt(() => check(sweeper.sample({ full: true }), 3, true));
+      const endFirst = timeIt(() => check(endChecks.pop().sample({ full: true }), 3, true));
+      const ender = runBefore.newTracker();
+      const endLater = timeIt(() => check(ender.sample({ full: true }), 3, true));
+      const firstNewer = timeIt(() => check(runBefore.newSweeper().sample(), 4, true));
+      const firstOlder = timeIt(() => check(runAfter.newSweeper().sample(), 4, true));
+      const sweeper = runBefore.newSweeper();
+      sweeper.sample();
+      const later = timeIt(() => check(sweeper.sample(), 4, true));
       const table = processTable();
       const bare = timeIt(() => table.list());
       const ps = timeIt(() => {
         const out = spawnSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
         if (out.status !== 0) throw new Error(`ps exited ${out.status}`);
       });
-      results.push({ started: n, total, walkFirst, walkLater, firstNewer, firstOlder, later, bare, ps });
+      results.push({
+        started: n,
+        total,
+        walkFirst,
+        walkLater,
+        endFirst,
+        endLater,
+        firstNewer,
+        firstOlder,
+        later,
+        bare,
+        ps,
+      });
     } finally {
       await stopRun(runAfter);
       await stopSleepers(sleepers);
@@ -168,19 +192,23 @@ console.log(
     [
       'unrelated started',
       'processes on the machine',
-      'subtree walk, fresh tracker: median (IQR) ms',
-      'subtree walk, later: median (IQR) ms',
-      'full sweep, unrelated newer than the run: median (IQR) ms',
-      'full sweep, unrelated older: median (IQR) ms',
-      'full sweep, later: median (IQR) ms',
-      'bare /proc stat sweep: median ms',
-      '`ps -A -o pid=,ppid=`: median ms',
+      'subtree walk, fresh tracker',
+      'subtree walk, later',
+      'end check, unrelated started during the run',
+      'end check, later',
+      'whole-table sweep, unrelated newer than the run',
+      'whole-table sweep, unrelated older',
+      'whole-table sweep, later',
+      'bare /proc stat sweep',
+      '`ps -A -o pid=,ppid=`',
     ],
     results.map((r) => [
       String(r.started),
       String(r.total),
       cell(r.walkFirst),
       cell(r.walkLater),
+      cell(r.endFirst),
+      cell(r.endLater),
       cell(r.firstNewer),
       cell(r.firstOlder),
       cell(r.later),
@@ -189,9 +217,9 @@ console.log(
     ]),
   ),
 );
-console.log('');
+console.log('\n(milliseconds: median (IQR))\n');
 console.log(
-  `target: finding the run among ${worst.total} processes < ${TARGET_MS} ms → subtree walk ${fmt(worst.walkFirst.median, 2)} ms (fresh) / ${fmt(worst.walkLater.median, 2)} ms (later): ${met ? 'met' : 'MISSED'}; full sweep (no helper; every 5 s and at the end with it) ${fmt(worst.firstNewer.median)} / ${fmt(worst.firstOlder.median)} / ${fmt(worst.later.median)} ms`,
+  `target: finding the run among ${worst.total} processes < ${TARGET_MS} ms → subtree walk ${fmt(worst.walkFirst.median, 2)} ms (fresh) / ${fmt(worst.walkLater.median, 2)} ms (later): ${met ? 'met' : 'MISSED'}; end check ${fmt(worst.endFirst.median)} / ${fmt(worst.endLater.median)} ms; whole-table sweep (no helper) ${fmt(worst.firstNewer.median)} / ${fmt(worst.firstOlder.median)} / ${fmt(worst.later.median)} ms`,
 );
 if (options.write) {
   const file = writeResults('process-scan', { runs, warmup, targetMs: TARGET_MS, met, results });
