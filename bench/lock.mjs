@@ -63,7 +63,14 @@ async function handoff(name) {
   for (let i = 0; i < JOBS; i++) {
     const child = spawn(file, args, { env, stdio: 'ignore' });
     remember(child.pid);
-    children.push(new Promise((resolve) => child.on('exit', (code) => (forget(child.pid), resolve(code)))));
+    children.push(
+      new Promise((resolve) =>
+        child.on('exit', (code) => {
+          forget(child.pid);
+          resolve(code);
+        }),
+      ),
+    );
   }
   await sleep(JOBS * 400); // generous: start-up of every contender on a loaded 2-core machine
   writeFileSync(gate, '');

@@ -234,7 +234,7 @@ async function killedHolders() {
     await sleep(100 + Math.random() * 700);
     holder.child.kill(signal);
     const result = await Promise.race([waiter.exited, sleep(20_000).then(() => undefined)]);
-    if (!result || result.code !== 0 || !existsSync(ran)) stuck++;
+    if (result?.code !== 0 || !existsSync(ran)) stuck++;
     await holder.exited;
     const left = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
     await waitFor(() => left.every((pid) => !alive(pid)), 5000);
