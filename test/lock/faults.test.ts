@@ -28,6 +28,20 @@ function startTicks(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
 }
 
+/** A run that holds the lock until the `release` file appears, then logs "holder"; resolves once it holds. */
+async function startGatedHolder(sandbox: TestSandbox, prefix: string) {
+  const key = `${prefix}-${sandbox.marker}`;
+  const release = join(sandbox.dir, 'release');
+  const log = join(sandbox.dir, 'log');
+  const env = { SEQ_TEST_KEY: key };
+  const holder = sandbox.start(
+    ['run', '--', 'bash', '-c', `while [ ! -e ${release} ]; do sleep 0.05; done; echo holder >> ${log}`],
+    { env },
+  );
+  await waitFor(() => tickets(keyDir(sandbox.stateDir, key)).length === 1, 20_000, 'holder');
+  return { key, release, log, env, holder };
+}
+
 describe('faults', () => {
   let sandbox: TestSandbox;
   afterEach(() => {
@@ -70,15 +84,7 @@ describe('faults', () => {
     ['SIGHUP', 129],
   ] as const)('%s to a waiting run: it leaves the queue, the others go on', async (signal, code) => {
     sandbox = new TestSandbox();
-    const key = `sig-${signal}-${sandbox.marker}`;
-    const release = join(sandbox.dir, 'release');
-    const log = join(sandbox.dir, 'log');
-    const env = { SEQ_TEST_KEY: key };
-    const holder = sandbox.start(
-      ['run', '--', 'bash', '-c', `while [ ! -e ${release} ]; do sleep 0.05; done; echo holder >> ${log}`],
-      { env },
-    );
-    await waitFor(() => tickets(keyDir(sandbox.stateDir, key)).length === 1, 20_000, 'holder');
+    const { key, release, log, env, holder } = await startGatedHolder(sandbox, `sig-${signal}`);
     const victim = sandbox.start(['run', '--', 'bash', '-c', `echo victim >> ${log}`], { env });
     await waitFor(() => victim.output.stderr.includes('waiting'), 20_000, 'victim to wait');
     const third = sandbox.start(['run', '--', 'bash', '-c', `echo third >> ${log}`], { env });
@@ -103,15 +109,7 @@ describe('faults', () => {
     "a queued run's helper waits parked: its command starts only at its turn; SIGKILL a waiter %s the other",
     async (_where, victim) => {
       sandbox = new TestSandbox();
-      const key = `park-${sandbox.marker}`;
-      const release = join(sandbox.dir, 'release');
-      const log = join(sandbox.dir, 'log');
-      const env = { SEQ_TEST_KEY: key };
-      const holder = sandbox.start(
-        ['run', '--', 'bash', '-c', `while [ ! -e ${release} ]; do sleep 0.05; done; echo holder >> ${log}`],
-        { env },
-      );
-      await waitFor(() => tickets(keyDir(sandbox.stateDir, key)).length === 1, 20_000, 'holder');
+      const { key, release, log, env, holder } = await startGatedHolder(sandbox, 'park');
       const waiters = [];
       for (const i of [0, 1]) {
         const waiter = sandbox.start(['run', '--', 'bash', '-c', `echo waiter${i} >> ${log}`], { env });
