@@ -10,7 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import {
   CLI,
+  CLI_INDEX,
   CORE,
+  childrenCpuMs,
   cleanupOnExit,
   fmt,
   fmtRatio,
@@ -22,6 +24,7 @@ import {
   ratio,
   remember,
   stats,
+  timeCommand,
   writeResults,
 } from './lib/harness.mjs';
 
@@ -117,24 +120,42 @@ console.log(
 );
 
 // --- uncontended cost ---------------------------------------------------------------------------------
-// Two whole Node processes differ by ±15 ms from round to round on this machine, so many rounds.
+// Two whole Node processes differ by ±15 ms of wall time from round to round on this machine, so many rounds,
+// and their CPU time (user + system, summed over all rounds) as the steadier figure.
 const runs = options.runs ?? (options.quick ? 8 : 40);
+const cpuMs = { run: 0, exec: 0 };
+const timedWithCpu = (name, args) => ({
+  name,
+  run: () => {
+    const cpuBefore = childrenCpuMs();
+    const ms = timeCommand({ file: process.execPath, args, env });
+    cpuMs[name.includes(' run ') ? 'run' : 'exec'] += childrenCpuMs() - cpuBefore;
+    return ms;
+  },
+});
+for (let i = 0; i < 2; i++)
+  for (const args of [
+    [CLI, 'run', '--quiet', '--', 'true'],
+    [CLI, 'exec', '--', 'true'],
+  ])
+    timeCommand({ file: process.execPath, args, env }); // warm-up: file caches, not counted
 const costs = measureInterleaved(
   [
-    { name: 'seq-test run -- true', file: process.execPath, args: [CLI, 'run', '--quiet', '--', 'true'], env },
-    { name: 'seq-test exec -- true', file: process.execPath, args: [CLI, 'exec', '--', 'true'], env },
+    timedWithCpu('seq-test run -- true', [CLI, 'run', '--quiet', '--', 'true']),
+    timedWithCpu('seq-test exec -- true', [CLI, 'exec', '--', 'true']),
   ],
-  { runs, warmup: 2 },
+  { runs, warmup: 0 },
 );
 const run = stats(costs['seq-test run -- true']);
 const exec = stats(costs['seq-test exec -- true']);
+const cpu = { run: cpuMs.run / runs, exec: cpuMs.exec / runs };
 console.log(`\n## Uncontended: what the lock adds (${runs} interleaved runs each)\n`);
 console.log(
   markdownTable(
-    ['command', 'median (ms)', 'IQR (ms)'],
+    ['command', 'wall, median (ms)', 'wall, IQR (ms)', 'CPU, mean (ms)'],
     [
-      ['seq-test run -- true', fmt(run.median), fmt(run.iqr)],
-      ['seq-test exec -- true', fmt(exec.median), fmt(exec.iqr)],
+      ['seq-test run -- true', fmt(run.median), fmt(run.iqr), fmt(cpu.run)],
+      ['seq-test exec -- true', fmt(exec.median), fmt(exec.iqr), fmt(cpu.exec)],
     ],
   ),
 );
@@ -149,8 +170,25 @@ for (let i = -3; i < 50; i++) {
   if (i >= 0) inProcessSamples.push(nowMs() - begun);
 }
 const inProcess = stats(inProcessSamples);
+// The CLI's main() for `run` and for `exec`, each timed inside a fresh Node process once the modules are
+// loaded: the cold cost of the lock path (code that runs for the first time) without the ±15 ms of
+// starting a process.
+const coldMain = { run: [], exec: [] };
+const mainScript = (argv) =>
+  `import { main } from ${JSON.stringify(pathToFileURL(CLI_INDEX).href)}; const t = performance.now(); const code = await main(${JSON.stringify(['node', 'seq-test', ...argv])}); process.stdout.write(String(performance.now() - t)); process.exitCode = code;`;
+for (let i = 0; i < runs; i++) {
+  for (const [name, argv] of [
+    ['run', ['run', '--quiet', '--', 'true']],
+    ['exec', ['exec', '--', 'true']],
+  ]) {
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', mainScript(argv)], { env, encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`main(${argv.join(' ')}) exited ${out.status}: ${out.stderr}`);
+    coldMain[name].push(Number(out.stdout));
+  }
+}
+const cold = { run: stats(coldMain.run), exec: stats(coldMain.exec) };
 console.log(
-  `\nlock adds ${fmt(run.median - exec.median)} ms (difference of medians; median of paired differences ${fmt(pairedExtra)} ms; ratio ${fmtRatio(ratio(costs['seq-test run -- true'], costs['seq-test exec -- true']).ofMedians)}); acquireLock() + release() in one warm process: ${fmt(inProcess.median, 2)} ms (IQR ${fmt(inProcess.iqr, 2)}). Target < 15 ms.`,
+  `\nlock adds ${fmt(cold.run.median - cold.exec.median)} ms in main() of a fresh process (medians: run ${fmt(cold.run.median)}, exec ${fmt(cold.exec.median)} ms); ${fmt(cpu.run - cpu.exec)} ms of CPU time (means); wall time ${fmt(run.median - exec.median)} ms (difference of medians; median of paired differences ${fmt(pairedExtra)} ms; ratio ${fmtRatio(ratio(costs['seq-test run -- true'], costs['seq-test exec -- true']).ofMedians)}); acquireLock() + release() in one warm process: ${fmt(inProcess.median, 2)} ms (IQR ${fmt(inProcess.iqr, 2)}). Target < 15 ms.`,
 );
 
 // --- SIGKILLed holder ---------------------------------------------------------------------------------
@@ -182,7 +220,7 @@ console.log("\nTarget < 500 ms. Includes reaping the dead run's `sleep` (SIGTERM
 
 if (options.write) {
   console.log(
-    `\nwrote ${writeResults('lock', { handoff: Object.fromEntries(peers.map((p) => [p, { gapsMs: stats(handoffGaps[p]), roundMeansMs: roundMeans[p] }])), uncontended: { run, exec, pairedExtraMs: pairedExtra, inProcessAcquireReleaseMs: inProcess }, sigkillDetectionMs: d })}`,
+    `\nwrote ${writeResults('lock', { handoff: Object.fromEntries(peers.map((p) => [p, { gapsMs: stats(handoffGaps[p]), roundMeansMs: roundMeans[p] }])), uncontended: { run, exec, cpuMeanMs: cpu, coldMainMs: cold, pairedExtraMs: pairedExtra, inProcessAcquireReleaseMs: inProcess }, sigkillDetectionMs: d })}`,
   );
 }
 rmSync(work, { recursive: true, force: true });
