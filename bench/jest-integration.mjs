@@ -9,8 +9,7 @@
 // The plain runs leave the example's `sleep 300` behind (that is the point of the integration); the
 // benchmark ends those by pid after each run, outside the timed part, and counts them.
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureJest, JEST_VERSIONS } from '../test/jest/matrix/install.mjs';
@@ -18,6 +17,7 @@ import {
   countProcesses,
   fmt,
   fmtRatio,
+  leftoverTracker,
   markdownTable,
   measureInterleaved,
   parseArgs,
@@ -40,40 +40,17 @@ if (!existsSync(join(ROOT, 'integrations', 'jest', 'dist', 'global-setup.js'))) 
   process.exit(2);
 }
 
-const MARKER = 'SEQ_TEST_BENCH_MARKER';
-const marker = randomUUID();
+const leftovers = leftoverTracker();
 const stateDir = mkdtempSync(join(tmpdir(), 'seq-test-bench-state-'));
 chmodSync(stateDir, 0o700);
-const env = { ...process.env, SEQ_TEST_STATE_DIR: stateDir, SEQ_TEST_KEY: 'bench-jest-integration', [MARKER]: marker };
+const env = { ...process.env, SEQ_TEST_STATE_DIR: stateDir, SEQ_TEST_KEY: 'bench-jest-integration', ...leftovers.env };
 for (const name of ['SEQ_TEST_TOKEN', 'SEQ_TEST_DISABLE', 'EXAMPLE_STAMPS', 'EXAMPLE_SLOW_MS', 'EXAMPLE_FAIL']) {
   delete env[name];
 }
 env.CI = 'true';
 env.FORCE_COLOR = '0';
 
-/** Pids of live processes carrying our marker (what a run left behind). */
-function marked() {
-  const pids = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
-      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(`${MARKER}=${marker}`)) pids.push(Number(name));
-    } catch {}
-  }
-  return pids;
-}
-const leftBehind = {};
-function endMarked(caseName) {
-  const pids = marked();
-  leftBehind[caseName] = (leftBehind[caseName] ?? 0) + pids.length;
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
-}
+const { leftBehind, endMarked } = leftovers;
 process.on('exit', () => {
   endMarked('exit');
   rmSync(stateDir, { recursive: true, force: true });

@@ -10,14 +10,12 @@
 // The plain runs leave the example's `sleep 300` behind (that is the point of the plugin); the benchmark
 // ends those by pid after each run, outside the timed part, and counts them.
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import {
   chmodSync,
   cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -29,6 +27,7 @@ import { ensureMatrix } from '../test/vitest/matrix/install.mjs';
 import {
   fmt,
   fmtRatio,
+  leftoverTracker,
   markdownTable,
   measureInterleaved,
   parseArgs,
@@ -53,13 +52,12 @@ if (!existsSync(join(PLUGIN, 'dist', 'global-setup.js'))) {
   process.exit(2);
 }
 
-const MARKER = 'SEQ_TEST_BENCH_MARKER';
-const marker = randomUUID();
+const leftovers = leftoverTracker();
 const scratch = mkdtempSync(join(tmpdir(), 'seq-test-bench-vitest-'));
 const stateDir = join(scratch, 'state');
 mkdirSync(stateDir, { mode: 0o700 });
 chmodSync(stateDir, 0o700);
-const env = { ...process.env, SEQ_TEST_STATE_DIR: stateDir, SEQ_TEST_KEY: 'bench-vitest-plugin', [MARKER]: marker };
+const env = { ...process.env, SEQ_TEST_STATE_DIR: stateDir, SEQ_TEST_KEY: 'bench-vitest-plugin', ...leftovers.env };
 for (const name of Object.keys(env)) {
   if (name.startsWith('VITEST') || name.startsWith('EXAMPLE_') || name.startsWith('SEQ_TEST_TOKEN')) delete env[name];
 }
@@ -67,29 +65,7 @@ delete env.SEQ_TEST_DISABLE;
 env.CI = 'true';
 env.NO_COLOR = '1';
 
-/** Pids of live processes carrying our marker (what a run left behind). */
-function marked() {
-  const pids = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
-      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(`${MARKER}=${marker}`)) pids.push(Number(name));
-    } catch {}
-  }
-  return pids;
-}
-const leftBehind = {};
-function endMarked(caseName) {
-  const pids = marked();
-  leftBehind[caseName] = (leftBehind[caseName] ?? 0) + pids.length;
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
-}
+const { leftBehind, endMarked } = leftovers;
 process.on('exit', () => {
   endMarked('exit');
   rmSync(scratch, { recursive: true, force: true });

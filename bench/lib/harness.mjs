@@ -1,6 +1,7 @@
 // A tiny benchmark harness: time commands, summarise with medians and interquartile ranges, compare with a
 // peer measured in the same run, print markdown, optionally save JSON. No dependencies beyond Node itself.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -311,4 +312,37 @@ export function isRunning(pid) {
       return false;
     }
   }
+}
+
+/**
+ * Tags what a benchmark starts with a marker in the environment, so that what a run leaves behind can be
+ * found, counted per case and ended by pid (never by name). Spread `env` into the environment of the runs.
+ */
+export function leftoverTracker(name = 'SEQ_TEST_BENCH_MARKER') {
+  const value = randomUUID();
+  const leftBehind = {};
+  /** Pids of live processes carrying the marker (zombies excluded). */
+  const marked = () => {
+    const pids = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+        if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(`${name}=${value}`)) pids.push(Number(entry));
+      } catch {}
+    }
+    return pids;
+  };
+  /** Counts what is left under `caseName` and ends it with SIGKILL, by pid. */
+  const endMarked = (caseName) => {
+    const pids = marked();
+    leftBehind[caseName] = (leftBehind[caseName] ?? 0) + pids.length;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  };
+  return { env: { [name]: value }, leftBehind, marked, endMarked };
 }
