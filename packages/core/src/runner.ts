@@ -154,7 +154,10 @@ function longTimeout(ms: number, fire: () => void): { clear(): void } {
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
-/** A run made ready ahead of its turn (see prepareExec). */
+/**
+ * A run made ready ahead of its turn (see prepareExec). Call run() or cancel(): until then its parked helper
+ * waits, and keeps the Node process alive.
+ */
 export interface PreparedExec {
   /** Starts the command and waits for its whole tree, like execTree. Call once. */
   run(): Promise<ExecResult>;
