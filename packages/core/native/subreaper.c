@@ -5,9 +5,8 @@
  *        socket pair; <path> is already resolved and absolute, so no PATH search happens here)
  *
  * --park: start, then wait for the byte "g" on fd 3 before starting the command (other bytes are ignored;
- * EOF: exit quietly). A queued
- * `seq-test run` starts its helper while it waits for the lock, so that its turn costs one write instead
- * of a process spawn.
+ * EOF: exit quietly). A queued `seq-test run` starts its helper while it waits for the lock, so that its
+ * turn costs one write instead of a process spawn.
  *
  * It marks itself a child subreaper (Linux PR_SET_CHILD_SUBREAPER), so every descendant that is orphaned
  * (double fork, setsid, daemonize, even with an emptied environment) is re-parented to it instead of init,

@@ -476,11 +476,13 @@ async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<Atte
   // Everything above ran while we waited (listeners set, this code compiled); starting is what is left.
   // One sample now runs the sampling code once too (the parked helper has no children yet: it finds
   // nothing), so that the end of the run, which the next run in the queue waits for, runs warm code.
-  if (parked && plan.turn) tracker?.sample({ full: true });
-  if (parked && plan.turn && !(await plan.turn)) {
-    parked.dismiss();
-    for (const [target, onError] of targetErrors) target.off('error', onError);
-    return undefined;
+  if (parked && plan.turn) {
+    tracker?.sample({ full: true });
+    if (!(await plan.turn)) {
+      parked.dismiss();
+      for (const [target, onError] of targetErrors) target.off('error', onError);
+      return undefined;
+    }
   }
   tracker?.begin();
   const startedAt = new Date();

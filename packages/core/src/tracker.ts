@@ -67,7 +67,7 @@ export class RunTracker {
   private readonly table: ProcessTable;
   private readonly self: number = process.pid;
   private readonly fullSweepEveryMs: number;
-  private lastFullAt: number;
+  private lastFullAt = 0;
   /** Pid counter at the last whole sweep (or at the start): pids handed out after it are newer processes. */
   private mark: number | undefined;
   private markDistance = 0;
@@ -78,8 +78,7 @@ export class RunTracker {
     this.fullSweepEveryMs = options.fullSweepEveryMs ?? 5000;
     // Nothing outside the tree can carry a token that was just created: the first full sweep can wait,
     // and until then every process of the run is newer than the pid counter's reading now.
-    this.lastFullAt = performance.now();
-    this.setMark(this.table.pidCounter?.());
+    this.begin();
     this.owned.set(key(options.root), { ...options.root, comm: '' });
     if (options.helper) this.owned.set(key(options.helper), { ...options.helper, comm: '' });
   }
@@ -95,7 +94,9 @@ export class RunTracker {
 
   sample(request: SampleRequest = {}): TreeSample {
     const begun = performance.now();
-    const newer = this.newerThanMark();
+    // Read before any listing below: the reading is also the next mark when this sample sweeps the table.
+    const counter = this.table.pidCounter?.();
+    const newer = this.newerThanMark(counter);
     const due = begun - this.lastFullAt >= this.fullSweepEveryMs;
     let found = due ? undefined : this.walk();
     let full = found === undefined;
@@ -107,7 +108,6 @@ export class RunTracker {
       found = [...byPid.values()];
       full = true;
     } else if (!found || request.full) {
-      const counter = this.table.pidCounter?.();
       found = this.sweep();
       this.lastFullAt = begun;
       this.setMark(counter);
@@ -177,33 +177,35 @@ export class RunTracker {
       }
       return fresh;
     };
-    // Owned processes found earlier outside the subtree (token carriers), if they still run.
+    const takeDescendants = () => {
+      while (pending.length > 0) takeChildrenOf(pending.pop() as number);
+    };
+    // Owned processes found earlier (token carriers outside the subtree among them), if they still run.
     for (const [k, p] of this.owned) {
       if (p.pid === helper.pid) continue;
       const info = this.table.get(p.pid);
       if (info?.start === p.start) take(info);
       else this.owned.delete(k);
     }
+    takeDescendants();
     // A process that exits while we walk hands its children to the helper (the nearest subreaper), maybe
     // after we read the helper's list: read that list again until it holds nobody new.
     for (let round = 0; round < MAX_WALK_ROUNDS && !this.subtreeEmpty; round++) {
       const fresh = takeChildrenOf(helper.pid);
       if (fresh === undefined) return undefined; // the helper is gone: only a full sweep can tell
       if (round > 0 && !fresh) break;
-      while (pending.length > 0) takeChildrenOf(pending.pop() as number);
+      takeDescendants();
     }
-    while (pending.length > 0) takeChildrenOf(pending.pop() as number);
     return [...found.values()];
   }
 
   /**
    * A pid filter for the processes started since the mark, or undefined when it cannot be trusted. Also
    * notices the counter going round past the mark (the distance shrinks), which spoils the filter until
-   * the next whole sweep sets a new mark. Reading the counter costs one small read; it happens every sample,
-   * so a wrap-around goes unnoticed only if the whole pid range is used up between two samples.
+   * the next whole sweep sets a new mark. The counter is read at every sample (one small read), so a
+   * wrap-around goes unnoticed only if the whole pid range is used up between two samples.
    */
-  private newerThanMark(): ((pid: number) => boolean) | undefined {
-    const counter = this.table.pidCounter?.();
+  private newerThanMark(counter: PidCounter | undefined): ((pid: number) => boolean) | undefined {
     if (!counter || this.mark === undefined) return undefined;
     const mark = this.mark;
     const distance = (counter.last - mark + counter.max) % counter.max;

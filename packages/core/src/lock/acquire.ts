@@ -131,9 +131,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     // code that awaits us), off the path of the handoff.
     if (quick)
       setImmediate(() => {
-        const state = queue.read();
-        if (state.tickets.some((t) => !t.alive) || state.deadMarkers.length > 0)
-          queue.tidy(state, reapRun).catch((error: unknown) => warn(`could not tidy the queue: ${error}`));
+        queue.tidy(queue.read(), reapRun).catch((error: unknown) => warn(`could not tidy the queue: ${error}`));
       });
     return { key, token, nested, waitedMs: Math.round(performance.now() - began), ticket: mine, queue, release };
   };

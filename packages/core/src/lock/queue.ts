@@ -211,9 +211,9 @@ export class Queue {
   /**
    * The cheap check for the wake-ups between full reads: two directory listings and a /proc read per
    * ticket ahead, no ticket file read. Answers only when a full read + decide() would answer the same:
-   * - `waiting` (with the names of the tickets ahead of ours): a live choosing marker other than ours, or
-   *   `slots` live tickets ahead of ours (checked in order, stopping there);
-   * - `holding`: no live choosing marker, and every ticket ahead alive but fewer than `slots` of them.
+   * - not holding, with the names of the tickets ahead of ours: a live choosing marker other than ours,
+   *   or `slots` live tickets ahead of ours (checked in order, stopping there);
+   * - holding: no live choosing marker, and every ticket ahead alive but fewer than `slots` of them.
    * Undefined for anything else (a dead ticket ahead to tidy, our ticket gone), left to the full read.
    * Listing choosing/ before tickets/ keeps the bakery order of read().
    */
