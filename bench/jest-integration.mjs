@@ -14,15 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureJest, JEST_VERSIONS } from '../test/jest/matrix/install.mjs';
 import {
+  compareWithPlain,
   countProcesses,
   fmt,
-  fmtRatio,
   leftoverTracker,
   markdownTable,
-  measureInterleaved,
   parseArgs,
+  printAddedTargets,
   ROOT,
-  ratio,
   stats,
   timeCommand,
   writeResults,
@@ -56,76 +55,40 @@ process.on('exit', () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-const cases = [];
+const groups = [];
 const versions = {};
 for (const name of JEST_VERSIONS) {
   const jest = await ensureJest(name);
   versions[name] = jest.version();
   const base = [jest.bin, '--cacheDirectory', jest.cacheDir];
-  for (const [label, args] of [
-    ['@seq-test/jest', [...base, '--config', integrated]],
-    ['plain --runInBand', [...base, '--config', plain, '--runInBand']],
-  ]) {
+  const timed = (label, args) => {
     const caseName = `jest ${jest.version()} ${label}`;
-    cases.push({
+    return {
       name: caseName,
       run: () => {
         const ms = timeCommand({ file: process.execPath, args, env, cwd: ROOT });
         endMarked(caseName);
         return ms;
       },
-    });
-  }
-}
-
-console.log(`jest-integration: ${cases.length} cases × ${runs} runs (after ${warmup} warm-up rounds), interleaved`);
-const samples = measureInterleaved(cases, {
-  runs,
-  warmup,
-  onRound: (done, total) => process.stderr.write(`  round ${done}/${total}\n`),
-});
-
-const rows = [];
-for (const name of JEST_VERSIONS) {
-  const version = versions[name];
-  const withIt = samples[`jest ${version} @seq-test/jest`];
-  const without = samples[`jest ${version} plain --runInBand`];
-  const r = ratio(withIt, without);
-  rows.push({
-    version,
-    withMedian: stats(withIt).median,
-    withIqr: stats(withIt).iqr,
-    plainMedian: stats(without).median,
-    plainIqr: stats(without).iqr,
-    ratioOfMedians: r.ofMedians,
-    pairedRatio: r.pairedMedian,
-    // Warm-up rounds included: every plain run leaves one behind, every integrated run none.
-    leftBehindWith: leftBehind[`jest ${version} @seq-test/jest`] ?? 0,
-    leftBehindPlain: leftBehind[`jest ${version} plain --runInBand`] ?? 0,
+    };
+  };
+  groups.push({
+    version: jest.version(),
+    with: timed('@seq-test/jest', [...base, '--config', integrated]),
+    plain: timed('plain --runInBand', [...base, '--config', plain, '--runInBand']),
   });
 }
 
-console.log('');
-console.log(
-  markdownTable(
-    [
-      'Jest',
-      '@seq-test/jest median ms (IQR)',
-      'plain `--runInBand` median ms (IQR)',
-      'ratio of medians',
-      'median of paired ratios',
-      'processes left behind (with / plain)',
-    ],
-    rows.map((r) => [
-      r.version,
-      `${fmt(r.withMedian, 0)} (${fmt(r.withIqr, 0)})`,
-      `${fmt(r.plainMedian, 0)} (${fmt(r.plainIqr, 0)})`,
-      fmtRatio(r.ratioOfMedians),
-      fmtRatio(r.pairedRatio),
-      `${r.leftBehindWith} / ${r.leftBehindPlain}`,
-    ]),
-  ),
-);
+const { rows, samples } = compareWithPlain({
+  name: 'jest-integration',
+  tool: 'Jest',
+  withLabel: '@seq-test/jest',
+  plainLabel: 'plain `--runInBand`',
+  groups,
+  runs,
+  warmup,
+  leftBehind,
+});
 // The fixed cost the integration adds to a run, by phase, measured in fresh Node processes (stable where the
 // whole-run medians above are noisy): loading @seq-test/core, taking and releasing the lock, and the two
 // process-table reads of the teardown (the run's processes; ending an already-dead list).
@@ -160,12 +123,7 @@ console.log(
 console.log(`(${countProcesses() ?? '?'} processes on the machine during the sweep)`);
 
 console.log('');
-for (const r of rows) {
-  const added = (r.ratioOfMedians - 1) * 100;
-  console.log(
-    `target: jest ${r.version} with @seq-test/jest < ${Math.round((TARGET - 1) * 100)} % over plain → ${added >= 0 ? '+' : ''}${added.toFixed(1)} %: ${r.ratioOfMedians < TARGET ? 'met' : 'MISSED'}`,
-  );
-}
+printAddedTargets(rows, { tool: 'jest', integration: '@seq-test/jest', target: TARGET });
 if (options.write) {
   const file = writeResults('jest-integration', {
     runs,

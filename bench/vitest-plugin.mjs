@@ -25,14 +25,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureMatrix } from '../test/vitest/matrix/install.mjs';
 import {
+  compareWithPlain,
   fmt,
-  fmtRatio,
   leftoverTracker,
   markdownTable,
-  measureInterleaved,
   parseArgs,
+  printAddedTargets,
   ROOT,
-  ratio,
   stats,
   timeCommand,
   writeResults,
@@ -109,75 +108,39 @@ const installs = withMatrix
       },
     ];
 
-const cases = [];
+const groups = [];
 for (const install of installs) {
   const dir = project(install);
   const bin = join(install.vitest, 'vitest.mjs');
-  for (const [label, args] of [
-    ['@seq-test/vitest', [bin, 'run']],
-    ['plain single worker', [bin, 'run', '--config', 'vitest.plain.config.ts']],
-  ]) {
+  const timed = (label, args) => {
     const caseName = `vitest ${install.version} ${label}`;
-    cases.push({
+    return {
       name: caseName,
       run: () => {
         const ms = timeCommand({ file: install.node, args, env, cwd: dir });
         endMarked(caseName);
         return ms;
       },
-    });
-  }
-}
-
-console.log(`vitest-plugin: ${cases.length} cases × ${runs} runs (after ${warmup} warm-up rounds), interleaved`);
-const samples = measureInterleaved(cases, {
-  runs,
-  warmup,
-  onRound: (done, total) => process.stderr.write(`  round ${done}/${total}\n`),
-});
-
-const rows = [];
-for (const install of installs) {
-  const version = install.version;
-  const withIt = samples[`vitest ${version} @seq-test/vitest`];
-  const without = samples[`vitest ${version} plain single worker`];
-  const r = ratio(withIt, without);
-  rows.push({
-    version,
-    node: install.node === process.execPath ? process.version : 'fetched Node 24',
-    withMedian: stats(withIt).median,
-    withIqr: stats(withIt).iqr,
-    plainMedian: stats(without).median,
-    plainIqr: stats(without).iqr,
-    ratioOfMedians: r.ofMedians,
-    pairedRatio: r.pairedMedian,
-    // Warm-up rounds included: every plain run leaves one behind, every run with the plugin none.
-    leftBehindWith: leftBehind[`vitest ${version} @seq-test/vitest`] ?? 0,
-    leftBehindPlain: leftBehind[`vitest ${version} plain single worker`] ?? 0,
+    };
+  };
+  groups.push({
+    version: install.version,
+    extra: { node: install.node === process.execPath ? process.version : 'fetched Node 24' },
+    with: timed('@seq-test/vitest', [bin, 'run']),
+    plain: timed('plain single worker', [bin, 'run', '--config', 'vitest.plain.config.ts']),
   });
 }
 
-console.log('');
-console.log(
-  markdownTable(
-    [
-      'Vitest',
-      '@seq-test/vitest median ms (IQR)',
-      'plain single worker median ms (IQR)',
-      'ratio of medians',
-      'median of paired ratios',
-      'processes left behind (with / plain)',
-    ],
-    rows.map((r) => [
-      r.version,
-      `${fmt(r.withMedian, 0)} (${fmt(r.withIqr, 0)})`,
-      `${fmt(r.plainMedian, 0)} (${fmt(r.plainIqr, 0)})`,
-      fmtRatio(r.ratioOfMedians),
-      fmtRatio(r.pairedRatio),
-      `${r.leftBehindWith} / ${r.leftBehindPlain}`,
-    ]),
-  ),
-);
+const { rows, samples } = compareWithPlain({
+  name: 'vitest-plugin',
+  tool: 'Vitest',
+  withLabel: '@seq-test/vitest',
+  plainLabel: 'plain single worker',
+  groups,
+  runs,
+  warmup,
+  leftBehind,
+});
 // The fixed cost per run, by phase, in fresh Node processes (stable where whole runs are not): loading the
 // plugin (and @seq-test/core), an uncontended acquireLock + release, and one sweep of the process table
 // reading every environment (the plugin sweeps twice at the end of a run: find leftovers, confirm none).
@@ -222,12 +185,7 @@ console.log(
   ),
 );
 console.log('');
-for (const r of rows) {
-  const added = (r.ratioOfMedians - 1) * 100;
-  console.log(
-    `target: vitest ${r.version} with @seq-test/vitest < ${Math.round((TARGET - 1) * 100)} % over plain → ${added >= 0 ? '+' : ''}${added.toFixed(1)} %: ${r.ratioOfMedians < TARGET ? 'met' : 'MISSED'}`,
-  );
-}
+printAddedTargets(rows, { tool: 'vitest', integration: '@seq-test/vitest', target: TARGET });
 if (options.write) {
   const file = writeResults('vitest-plugin', { runs, warmup, target: TARGET, rows, samples, phases });
   console.log(`wrote ${file}`);

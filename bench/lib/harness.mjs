@@ -346,3 +346,69 @@ export function leftoverTracker(name = 'SEQ_TEST_BENCH_MARKER') {
   };
   return { env: { [name]: value }, leftBehind, marked, endMarked };
 }
+
+/**
+ * The comparison the Jest and Vitest benchmarks share: one group per version of the test runner, each with a
+ * case under the integration (`with`) and one without it (`plain`), all run interleaved. Prints the table
+ * and returns one row per group (medians, IQRs, both ratios, what each case left behind) and the samples.
+ * `leftBehind` is the leftoverTracker's count, filled while the cases run.
+ */
+export function compareWithPlain({ name, tool, withLabel, plainLabel, groups, runs, warmup, leftBehind }) {
+  const cases = groups.flatMap((group) => [group.with, group.plain]);
+  console.log(`${name}: ${cases.length} cases × ${runs} runs (after ${warmup} warm-up rounds), interleaved`);
+  const samples = measureInterleaved(cases, {
+    runs,
+    warmup,
+    onRound: (done, total) => process.stderr.write(`  round ${done}/${total}\n`),
+  });
+  const rows = groups.map(({ version, extra, with: withCase, plain }) => {
+    const withIt = samples[withCase.name];
+    const without = samples[plain.name];
+    const r = ratio(withIt, without);
+    return {
+      version,
+      ...extra,
+      withMedian: stats(withIt).median,
+      withIqr: stats(withIt).iqr,
+      plainMedian: stats(without).median,
+      plainIqr: stats(without).iqr,
+      ratioOfMedians: r.ofMedians,
+      pairedRatio: r.pairedMedian,
+      // Warm-up rounds included: every plain run leaves one behind, every run with the integration none.
+      leftBehindWith: leftBehind[withCase.name] ?? 0,
+      leftBehindPlain: leftBehind[plain.name] ?? 0,
+    };
+  });
+  console.log('');
+  console.log(
+    markdownTable(
+      [
+        tool,
+        `${withLabel} median ms (IQR)`,
+        `${plainLabel} median ms (IQR)`,
+        'ratio of medians',
+        'median of paired ratios',
+        'processes left behind (with / plain)',
+      ],
+      rows.map((r) => [
+        r.version,
+        `${fmt(r.withMedian, 0)} (${fmt(r.withIqr, 0)})`,
+        `${fmt(r.plainMedian, 0)} (${fmt(r.plainIqr, 0)})`,
+        fmtRatio(r.ratioOfMedians),
+        fmtRatio(r.pairedRatio),
+        `${r.leftBehindWith} / ${r.leftBehindPlain}`,
+      ]),
+    ),
+  );
+  return { rows, samples };
+}
+
+/** One line per row of compareWithPlain: the time the integration adds against `target` (a ratio). */
+export function printAddedTargets(rows, { tool, integration, target }) {
+  for (const r of rows) {
+    const added = (r.ratioOfMedians - 1) * 100;
+    console.log(
+      `target: ${tool} ${r.version} with ${integration} < ${Math.round((target - 1) * 100)} % over plain → ${added >= 0 ? '+' : ''}${added.toFixed(1)} %: ${r.ratioOfMedians < target ? 'met' : 'MISSED'}`,
+    );
+  }
+}
