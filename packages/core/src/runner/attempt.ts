@@ -1,0 +1,192 @@
+import { openAttemptLog } from '../attempt-log.js';
+import { identityOf, type ProcessIdentity, signalIdentity } from '../identity.js';
+import type { RunToken } from '../token.js';
+import { RunTracker } from '../tracker.js';
+import { formatBytes, formatDuration } from '../units.js';
+import { AttemptState } from './attempt-state.js';
+import { exitCodeOf, mainSignal } from './exit-code.js';
+import { type Launch, type ParkedHelper, spawnChild, startCommand } from './launch.js';
+import { awaitLeftovers } from './linger.js';
+import { MainWatch } from './main-process.js';
+import { OutputRelay } from './output.js';
+import { TreeSampler } from './sampling.js';
+import { TreeTermination } from './terminate.js';
+import { armTimeout } from './timeout.js';
+import { pause } from './timers.js';
+import { type AttemptResult, DEFAULTS, type ExecOptions, plural } from './types.js';
+
+export interface AttemptPlan extends Launch {
+  token: RunToken;
+  attempt: number;
+  maxAttempts: number;
+  /** The helper started ahead of time for this attempt, if any. */
+  parked: ParkedHelper | undefined;
+  /** Settles when the attempt may start (true) or is given up (false); absent: start at once. */
+  turn: Promise<boolean> | undefined;
+}
+
+/** Runs one attempt to its end, leftovers included; undefined when its turn was given up before it started. */
+export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<AttemptResult | undefined> {
+  const killSignal = options.killSignal ?? DEFAULTS.killSignal;
+  const narrate = (line: string) => options.onNarrate?.(line);
+  const notice = (line: string) => options.onNotice?.(line);
+  const withHelper = Boolean(plan.helperPath);
+  const parked = plan.parked && !plan.parked.gone ? plan.parked : undefined;
+  if (plan.parked && !parked) plan.parked.dismiss();
+  // Without a parked helper there is nothing to set up ahead: wait for the turn, then spawn.
+  if (!parked && plan.turn && !(await plan.turn)) return undefined;
+  const child = parked?.child ?? spawnChild(plan, withHelper);
+  const output = new OutputRelay(child, options);
+  const main = new MainWatch(child, withHelper);
+  const state = new AttemptState();
+
+  const rootPid = child.pid ?? 0;
+  const rootIdentity: ProcessIdentity = identityOf(rootPid) ?? {
+    pid: rootPid,
+    start: identityOf(process.pid)?.start ?? 0,
+  };
+  const tracker =
+    rootPid > 0
+      ? new RunTracker({
+          token: plan.token.value,
+          sessionId: rootPid,
+          root: rootIdentity,
+          helper: withHelper ? rootIdentity : undefined,
+        })
+      : undefined; // nothing was started (spawn failed): nothing to track, and session 0 is the kernel's
+  const sampler = new TreeSampler(tracker, () => main.helperFinished);
+  const termination = new TreeTermination({
+    tracker,
+    sampler,
+    state,
+    graceMs: options.graceMs ?? DEFAULTS.graceMs,
+    isMain: (pid) => pid === main.pid,
+    narrate,
+    notice,
+  });
+  const maxMemory = options.maxMemoryBytes;
+  if (maxMemory)
+    sampler.onSample = (sample) => {
+      if (sample.rssBytes <= maxMemory || termination.started) return;
+      notice(
+        `memory limit ${formatBytes(maxMemory)} exceeded: the tree uses ${formatBytes(sample.rssBytes)} in ${plural(sample.alive.length, 'process', 'processes')}; ending it`,
+      );
+      void termination.end(killSignal, 'memory');
+    };
+
+  // --- the turn --------------------------------------------------------------------------------------------
+  // Everything above ran while we waited (listeners set, this code compiled); starting is what is left.
+  // One sample now runs the sampling code once too (the parked helper has no children yet: it finds
+  // nothing), so that the end of the run, which the next run in the queue waits for, runs warm code.
+  if (parked && plan.turn) {
+    tracker?.sample({ full: true });
+    if (!(await plan.turn)) {
+      parked.dismiss();
+      output.close();
+      return undefined;
+    }
+  }
+  tracker?.begin();
+  const startedAt = new Date();
+  const began = performance.now();
+  if (options.logFile)
+    output.log = openAttemptLog(options.logFile, { ...plan, command: [plan.file, ...plan.args], startedAt });
+  narrate(
+    `attempt ${plan.attempt}/${plan.maxAttempts}: ${[plan.file, ...plan.args].join(' ')} (token ${plan.token.value}, ${withHelper ? 'subreaper helper' : 'no subreaper helper'})`,
+  );
+  // Started only now that the tracker has begun: its pid mark must predate every process of the run.
+  // (A freshly spawned helper is parked too: one way to start.)
+  if (withHelper) startCommand(child);
+  state.phase = 'running';
+
+  options.controller?.listen((signal) => {
+    // The first is forwarded to the whole tree, a second one kills it.
+    const first = state.interrupt(signal);
+    narrate(`received ${signal}${first ? ': forwarding it to the whole tree' : ' again: killing the whole tree'}`);
+    void termination.end(signal, 'interrupt');
+    if (!first) termination.escalate();
+  });
+  if (options.controller?.interrupted && !state.interrupted)
+    options.controller.interrupt(options.controller.interrupted);
+
+  const timeout = armTimeout({
+    timeoutMs: options.timeoutMs,
+    killSignal,
+    waitAll: Boolean(options.waitAll),
+    state,
+    termination,
+    narrate,
+    notice,
+  });
+  const sampling = sampler.whileRunning(() => state.phase === 'running', main.ended);
+
+  const outcome = await main.ended;
+  state.phase = 'lingering';
+  const mainEndedAt = performance.now();
+  narrate(
+    `main process ended (${outcome.kind === 'signalled' ? `signal ${outcome.signal}` : `exit ${'code' in outcome ? outcome.code : null}`}) after ${formatDuration(mainEndedAt - began)}`,
+  );
+  await awaitLeftovers({
+    sampler,
+    termination,
+    main,
+    waitAll: Boolean(options.waitAll),
+    lingerMs: options.lingerMs ?? DEFAULTS.lingerMs,
+    killSignal,
+    mainEndedAt,
+    narrate,
+  });
+  state.phase = 'finished';
+  timeout?.clear();
+  await sampling;
+  options.controller?.listen(undefined);
+
+  // The helper finishes by itself once it has nothing left to reap; make sure it does. (After its last
+  // report it only returns from main(): its 'exit' is not waited for.)
+  if (withHelper && !main.helperFinished && rootPid > 0) {
+    await pause(1000, main.helperDone);
+    if (!main.helperFinished) {
+      signalIdentity(rootIdentity, 'SIGKILL');
+      await main.exited;
+    }
+  }
+  await output.drain();
+  main.reports?.destroy();
+
+  const reaped = termination.reaped;
+  for (const leftover of reaped.values()) {
+    if (leftover.reason === 'linger')
+      notice(`ended leftover process ${leftover.pid} (${leftover.command}) with ${leftover.signal}`);
+  }
+  if (main.spawnError) notice(`could not start the command: ${main.spawnError.message}`);
+  const end = state.endOf(outcome);
+  if (end.kind === 'completed' && end.main.kind === 'lost')
+    notice('lost track of the main process: it ended without a status (was the helper killed?)');
+  const exitCode = exitCodeOf(end);
+  // A command shorter than one sampling interval is never sampled; the helper's wait4() figures are a floor.
+  const peakRssBytes = Math.max(sampler.peakRssBytes, main.helperPeakKb * 1024);
+  const peakProcesses = main.pid !== undefined ? Math.max(sampler.peakProcesses, 1) : sampler.peakProcesses;
+  const durationMs = Math.round(performance.now() - began);
+  const result: AttemptResult = {
+    attempt: plan.attempt,
+    exitCode,
+    signal: mainSignal(outcome),
+    timedOut: end.kind === 'timed-out' || (end.kind === 'interrupted' && end.limit === 'timeout'),
+    memoryExceeded: end.kind === 'memory-exceeded' || (end.kind === 'interrupted' && end.limit === 'memory'),
+    interrupted: end.kind === 'interrupted' ? end.signal : null,
+    startedAt: startedAt.toISOString(),
+    durationMs,
+    peakRssBytes,
+    peakProcesses,
+    reaped: [...reaped.values()],
+  };
+  if (options.capture) {
+    result.stdout = output.text('stdout');
+    result.stderr = output.text('stderr');
+  }
+  narrate(
+    `attempt ${plan.attempt} finished: exit ${exitCode} in ${formatDuration(durationMs)}; peak ${formatBytes(peakRssBytes)} in ${plural(peakProcesses, 'process', 'processes')}; ${reaped.size} ended by seq-test`,
+  );
+  output.log?.finish(result);
+  return result;
+}

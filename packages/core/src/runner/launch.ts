@@ -1,0 +1,82 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
+
+/** How every attempt of one run is started. */
+export interface Launch {
+  file: string;
+  resolved: string;
+  args: string[];
+  cwd: string;
+  /** The command's environment, run token included. */
+  env: NodeJS.ProcessEnv;
+  helperPath: string | undefined;
+  /** stdout/stderr go through us (capture or log) instead of straight to ours. */
+  piped: boolean;
+}
+
+/** A helper started with --park, waiting for the byte that starts the command. */
+export interface ParkedHelper {
+  child: ChildProcess;
+  /** Whether it ended (or failed to start) while parked: it cannot be used then. */
+  readonly gone: boolean;
+  /** Ends it; nothing was started. */
+  dismiss(): void;
+}
+
+/**
+ * Spawns the command in a session of its own: through the subreaper helper when there is one (parked when
+ * `park`: it waits for the go byte, see startCommand), else directly.
+ */
+export function spawnChild(launch: Launch, park: boolean): ChildProcess {
+  const output = launch.piped ? 'pipe' : 'inherit';
+  if (!launch.helperPath)
+    return spawn(launch.resolved, launch.args, {
+      cwd: launch.cwd,
+      env: launch.env,
+      argv0: launch.file,
+      detached: true,
+      stdio: ['inherit', output, output],
+    });
+  // fd 3 is a socket pair: the helper reports on it, and reads the go byte from it when parked.
+  return spawn(launch.helperPath, [...(park ? ['--park'] : []), launch.resolved, launch.file, ...launch.args], {
+    cwd: launch.cwd,
+    env: launch.env,
+    detached: true,
+    stdio: ['inherit', output, output, 'pipe'],
+  });
+}
+
+/** The helper's control channel (fd 3), if it has one. */
+export const controlOf = (child: ChildProcess) => child.stdio[3] as Writable | null | undefined;
+
+/** Tells a parked helper to start the command. */
+export function startCommand(child: ChildProcess): void {
+  controlOf(child)?.write('g');
+}
+
+export function startParked(launch: Launch): ParkedHelper {
+  const child = spawnChild(launch, true);
+  const control = controlOf(child);
+  control?.on('error', () => {}); // its end going away is seen as 'exit'
+  // A byte the helper ignores: the first write on a socket is slow (code paths run for the first time),
+  // and the one that counts, the go byte, should not be it.
+  control?.write('w');
+  let gone = false;
+  child.once('exit', () => {
+    gone = true;
+  });
+  child.once('error', () => {
+    gone = true;
+  });
+  return {
+    child,
+    get gone() {
+      return gone;
+    },
+    dismiss() {
+      // It has started nothing and ignores TERM; it is still our unreaped child, so its pid is its own.
+      if (!gone) child.kill('SIGKILL');
+      for (const stream of child.stdio) stream?.destroy();
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import type { RunTracker, SampleRequest, TreeSample } from '../tracker.js';
+import { pause } from './timers.js';
+
+/** Samples the run's tree for what is alive and the peaks of memory and process count. */
+export class TreeSampler {
+  peakRssBytes = 0;
+  peakProcesses = 0;
+  /** Sees every sample (the memory limit). */
+  onSample: ((sample: TreeSample) => void) | undefined;
+
+  constructor(
+    /** Absent when nothing was started (spawn failed). */
+    private readonly tracker: RunTracker | undefined,
+    /** Whether the helper said its subtree is empty (a walk can then stop at it). */
+    private readonly subtreeEmpty: () => boolean,
+  ) {}
+
+  sample(request: SampleRequest = {}): TreeSample {
+    if (!this.tracker) return { alive: [], rssBytes: 0, costMs: 0, full: true };
+    if (this.subtreeEmpty()) this.tracker.markSubtreeEmpty();
+    const sample = this.tracker.sample(request);
+    this.peakRssBytes = Math.max(this.peakRssBytes, sample.rssBytes);
+    this.peakProcesses = Math.max(this.peakProcesses, sample.alive.length);
+    this.onSample?.(sample);
+    return sample;
+  }
+
+  /** What is left of the tree; an empty subtree is confirmed by a full sweep (token carriers outside it). */
+  remaining(): TreeSample {
+    const sample = this.sample();
+    return sample.alive.length > 0 || sample.full ? sample : this.sample({ full: true });
+  }
+
+  /**
+   * Background sampling for peaks and the memory limit while the main command runs, paced by what a sweep
+   * costs; `mainEnded` cuts the pause short. After it ends, the leftover wait samples instead.
+   */
+  async whileRunning(running: () => boolean, mainEnded: Promise<unknown>): Promise<void> {
+    while (running()) {
+      const { costMs } = this.sample();
+      await pause(Math.min(1000, Math.max(100, costMs * 10)), mainEnded);
+    }
+  }
+}
