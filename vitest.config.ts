@@ -1,7 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
-// The project's own tests. They spawn real processes, so files run one at a time per project
-// (fileParallelism off) and each test cleans up what it started, by pid.
+// The project's own tests, in tiers chosen by file name alone (README, "Set up and test"):
+//   default (`npm test`): packages/*/test (projects core, cli) and test/** (project e2e): needs only what
+//     `npm ci` installs, plus whatever Python is on PATH; offline.
+//   matrix (`npm run test:matrix`): files whose name ends in matrix.test.ts and everything under test/jest/ (Jest is not
+//     installed by `npm ci`: each version is its own fixture): other runner versions, other Nodes, every Python.
+//   reliability (`npm run test:reliability`): test/reliability/run.mjs, not a Vitest file.
+// They spawn real processes, so e2e files run one at a time (fileParallelism off) and each test cleans up
+// what it started, by pid.
+const MATRIX = ['test/**/*matrix.test.ts', 'test/jest/**/*.test.ts'];
+const GLOBAL_SETUP = ['test/support/global-setup.ts'];
+
 export default defineConfig({
   test: {
     projects: [
@@ -23,10 +32,31 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'integrations',
+          include: ['integrations/*/test/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
+          exclude: ['**/node_modules/**', ...MATRIX],
+          globalSetup: GLOBAL_SETUP,
           testTimeout: 120_000,
           hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'matrix',
+          include: MATRIX,
+          exclude: ['**/node_modules/**'],
+          globalSetup: GLOBAL_SETUP,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
           fileParallelism: false,
         },
       },

@@ -6,6 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, type Started, TestSandbox, waitFor } from '../support/processes.js';
 import {
   CONTENDER,
+  NO_PYTHON,
   PYTHON,
   pytestProject,
   requireInterpreter,
@@ -20,7 +21,7 @@ import {
  * The TypeScript implementation (`seq-test run`, @seq-test/core) and the Python one (the pytest bridge's
  * seq_test_lock.py) against each other, with real processes on one private state dir per test.
  */
-describe('conformance: TypeScript and Python share one queue', () => {
+describe.skipIf(NO_PYTHON)('conformance: TypeScript and Python share one queue', () => {
   let sandbox: TestSandbox;
   beforeAll(() => requireInterpreter(PYTHON));
   afterEach(() => {
@@ -170,7 +171,7 @@ describe('conformance: TypeScript and Python share one queue', () => {
   }
 });
 
-describe('conformance: re-entrancy across languages', () => {
+describe.skipIf(NO_PYTHON)('conformance: re-entrancy across languages', () => {
   let sandbox: TestSandbox;
   beforeAll(() => requireInterpreter(PYTHON));
   afterEach(() => {
@@ -233,7 +234,7 @@ def test_wait_for_release():
   });
 });
 
-describe('conformance: both implementations compute the same names and text', () => {
+describe.skipIf(NO_PYTHON)('conformance: both implementations compute the same names and text', () => {
   let sandbox: TestSandbox;
   beforeAll(() => requireInterpreter(PYTHON));
   afterEach(() => {

@@ -2,10 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyDirName } from '@seq-test/core';
+import { inject } from 'vitest';
 import { REPO, type TestSandbox } from '../support/processes.js';
 
-/** The Python side: the interpreter on PATH (pyenv's 3.11 with pytest 9 on this machine type and in CI). */
-export const PYTHON = 'python3';
+/**
+ * The Python side: the first Python on PATH with pytest, as found (and printed) by the tests' global setup.
+ * Without one the suites skip (NO_PYTHON), and the global setup has printed one line saying so.
+ */
+const found = inject('pytestOnPath') ?? null;
+export const NO_PYTHON = found === null;
+export const PYTHON = found?.path ?? 'python3';
 export const CONTENDER = join(REPO, 'test', 'conformance', 'py_contender.py');
 export const TEMPLATES = join(REPO, 'integrations', 'pytest', 'templates');
 

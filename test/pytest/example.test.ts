@@ -2,10 +2,14 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Finished, TestSandbox, waitFor } from '../support/processes.js';
-import { allTickets, copyExample, FIXTURES, PY, probe, stamps } from './helpers.js';
+import { allTickets, copyExample, FIXTURES, PYTHON, PYTHONS, stamps } from './helpers.js';
+
+/** A Python on PATH with pytest-xdist too, for the `-n 4` run (null: that run goes without -n). */
+const XDIST = PYTHONS.find((p) => p.pytest && p.xdist) ?? null;
 
 /** examples/pytest, run the way a developer runs it: real pytest processes, concurrently, interrupted. */
-describe('examples/pytest', () => {
+// Without a Python with pytest on PATH this file skips; the global setup has printed one line saying so.
+describe.skipIf(PYTHON === null)('examples/pytest', () => {
   let sandbox: TestSandbox;
   afterEach(() => {
     expect(sandbox.cleanup()).toBe(0);
@@ -19,17 +23,21 @@ describe('examples/pytest', () => {
   });
   const ARGS = ['-m', 'pytest', '-p', 'stamp_plugin', '-p', 'no:cacheprovider'];
 
-  it('two concurrent runs (pytest 9, and pytest 7 with -n 4): both pass, one at a time, the leftover reaped and named', async () => {
+  it(`two concurrent runs (the second ${XDIST ? 'with pytest-xdist and -n 4' : 'without -n 4: no pytest-xdist on PATH'}): both pass, one at a time, the leftover reaped and named`, async () => {
     sandbox = new TestSandbox();
-    probe(PY.pyenv311, ['pytest']);
-    probe(PY.debian, ['pytest', 'xdist']);
     const root = copyExample(sandbox.dir);
     const first = sandbox.start(ARGS, {
-      file: PY.pyenv311,
+      file: PYTHON!.path,
       cwd: root,
       env: pytestEnv({ PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1' }),
     });
-    const second = sandbox.start([...ARGS, '-n', '4'], { file: PY.debian, cwd: join(root, 'tests'), env: pytestEnv() });
+    const second = XDIST
+      ? sandbox.start([...ARGS, '-n', '4'], { file: XDIST.path, cwd: join(root, 'tests'), env: pytestEnv() })
+      : sandbox.start(ARGS, {
+          file: PYTHON!.path,
+          cwd: join(root, 'tests'),
+          env: pytestEnv({ PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1' }),
+        });
     const results = await Promise.all([first.finished, second.finished]);
     for (const r of results) {
       expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -38,7 +46,11 @@ describe('examples/pytest', () => {
       expect(r.stdout).toMatch(/^pid \d+ \(SIGTERM\): sleep 300$/m);
       expect(r.stdout).toMatch(/^seq-test: subprocess\.run is seq_subprocess\.run/m);
     }
-    expect(results[1]!.stdout).toMatch(/^seq-test: sequential: pytest-xdist parallelism turned off \(-n 4 ignored\)$/m);
+    if (XDIST) {
+      expect(results[1]!.stdout).toMatch(
+        /^seq-test: sequential: pytest-xdist parallelism turned off \(-n 4 ignored\)$/m,
+      );
+    }
     // One waited for the other, with the CLI's queue line.
     const waited = results.filter((r) => /^seq-test: waiting for the lock on /m.test(r.stderr));
     expect(waited).toHaveLength(1);
@@ -54,10 +66,9 @@ describe('examples/pytest', () => {
 
   it('Ctrl-C (SIGINT to the process group) mid-run releases the lock and leaves no process', async () => {
     sandbox = new TestSandbox();
-    probe(PY.pyenv311, ['pytest']);
     const root = copyExample(sandbox.dir);
     // Its own process group, like a terminal's foreground job.
-    const child = spawn(PY.pyenv311, ARGS, {
+    const child = spawn(PYTHON!.path, ARGS, {
       cwd: root,
       env: sandbox.env(pytestEnv({ PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1', PYTHONUNBUFFERED: '1' })),
       detached: true,

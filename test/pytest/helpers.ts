@@ -1,62 +1,65 @@
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO } from '../support/processes.js';
+import { expect, inject } from 'vitest';
+import { REPO, type TestSandbox } from '../support/processes.js';
+import type { Python } from '../support/python.js';
 
 export const BRIDGE = join(REPO, 'integrations', 'pytest');
 export const EXAMPLE = join(REPO, 'examples', 'pytest');
 export const FIXTURES = join(REPO, 'test', 'pytest', 'fixtures');
 
-/** The interpreters of the tested matrix (README of @seq-test/pytest). Missing ones fail the suite. */
-export const PY = {
-  /** pyenv's 3.11 on PATH, with pytest 9. */
-  pyenv311: 'python3',
-  /** Debian's Python with python3-pytest (7.x) and python3-pytest-xdist. */
-  debian: '/usr/bin/python3',
-  py38: join(homedir(), '.pyenv', 'versions', '3.8.18', 'bin', 'python3'),
-  py313: join(homedir(), '.pyenv', 'versions', '3.13.0', 'bin', 'python3'),
-};
-
-/** Version of an interpreter and of the given modules; throws a clear error when one is missing. */
-export function probe(python: string, modules: string[] = []): string {
-  const code = [
-    'import sys',
-    ...modules.map((m) => `import ${m}`),
-    `print(" ".join(["python " + sys.version.split()[0]] + [${modules.map((m) => `"${m} " + getattr(${m}, "__version__", "?")`).join(', ')}]))`,
-  ].join('\n');
-  try {
-    return execFileSync(python, ['-c', code], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: '' } }).trim();
-  } catch (error) {
-    throw new Error(
-      `${python}${modules.length ? ` with ${modules.join(', ')}` : ''} is required by the pytest bridge's test matrix ` +
-        `but is not usable here: ${(error as Error).message.split('\n')[0]}. CI's .ci/run installs python3-pytest and ` +
-        'python3-pytest-xdist with apt; the pyenv interpreters (3.8.18, 3.11.7 with pytest 9, 3.13.0) come with the image.',
-    );
-  }
-}
-
-const DEBIAN_SITE = '/usr/lib/python3/dist-packages';
+/**
+ * The Python interpreters of this tier, found by test/support/global-setup.ts (which prints them): the default
+ * tier's is the first Python on PATH with pytest (null when there is none: the Python files then skip, and
+ * the global setup has printed one line saying so); the matrix tier's list adds every pyenv version and
+ * Debian's /usr/bin/python3.
+ */
+export const PYTHON: Python | null = inject('pytestOnPath') ?? null;
+export const PYTHONS: Python[] = inject('pythons') ?? [];
 
 /**
- * pytest-xdist for pyenv's pytest 9: PyPI is out of reach here, so Debian's pure-Python xdist and execnet
- * (and their metadata, for the entry points) are put on PYTHONPATH through a directory of symlinks.
+ * Runs the bridge's own Python tests (integrations/pytest/tests) under `python`: with pytest when it has
+ * pytest, else the stdlib-only modules under unittest. Nothing may be skipped but the xdist tests, and those
+ * only when the interpreter has no pytest-xdist. Returns the summary line.
  */
-export function xdistShim(dir: string): string {
-  const shim = join(dir, 'xdist-shim');
-  mkdirSync(shim, { recursive: true });
-  const wanted = (name: string) =>
-    /^(xdist|execnet)$/.test(name) || /^(pytest_xdist|execnet)-[^/]*\.(dist-info|egg-info)$/.test(name);
-  const found = existsSync(DEBIAN_SITE) ? readdirSync(DEBIAN_SITE).filter(wanted) : [];
-  if (!found.includes('xdist') || !found.includes('execnet')) {
-    throw new Error(
-      `pytest-xdist is not in ${DEBIAN_SITE}: install python3-pytest-xdist (apt-get install -y python3-pytest-xdist)`,
-    );
+export async function bridgeSuite(sandbox: TestSandbox, python: Python): Promise<string> {
+  if (python.pytest) {
+    const result = await sandbox.run(['-m', 'pytest', 'tests', '-q', '-rs', '-p', 'no:cacheprovider'], {
+      file: python.path,
+      cwd: BRIDGE,
+      env: {
+        ...(python.xdist ? { SEQ_TEST_REQUIRE_XDIST: '1' } : {}),
+        PYTHONDONTWRITEBYTECODE: '1',
+        PYTHONPATH: '',
+        // The interpreter's other plugins (hypothesis, benchmark) cost seconds per run and are not under test
+        // (the xdist tests load xdist with -p).
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1',
+      },
+    });
+    const output = result.stdout + result.stderr;
+    expect(result.code, output).toBe(0);
+    const summary = output.trim().split('\n').pop() ?? '';
+    if (python.xdist) {
+      expect(summary, output).toMatch(/^\d+ passed in /);
+      expect(output).not.toMatch(/\bskipped\b|SKIPPED/);
+    } else {
+      // Only the xdist tests may skip, and only for that reason.
+      expect(summary, output).toMatch(/^\d+ passed(, \d+ skipped)? in /);
+      const reasons = output.split('\n').filter((line) => line.startsWith('SKIPPED'));
+      for (const reason of reasons) expect(reason).toContain('pytest-xdist is not installed');
+    }
+    return summary;
   }
-  for (const name of found) {
-    if (!existsSync(join(shim, name))) symlinkSync(join(DEBIAN_SITE, name), join(shim, name));
-  }
-  return shim;
+  const result = await sandbox.run(['-m', 'unittest', 'discover', '-s', 'tests', '-p', 'test_unit_*.py', '-v'], {
+    file: python.path,
+    cwd: BRIDGE,
+    env: { PYTHONDONTWRITEBYTECODE: '1', PYTHONPATH: '' },
+  });
+  const output = result.stdout + result.stderr;
+  expect(result.code, output).toBe(0);
+  expect(output).toMatch(/^OK$/m);
+  expect(output).not.toMatch(/skipped/);
+  return /^Ran \d+ tests in .*$/m.exec(output)?.[0] ?? '';
 }
 
 /** A copy of examples/pytest in `dir` (outside the repository, so its key is its own path). */

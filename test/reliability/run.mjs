@@ -1,7 +1,9 @@
-// The reliability suite: every figure is an exact count, printed as a table and written to
-// docs/reliability.md (with --write-docs). Any failing count makes the exit status non-zero.
+// The reliability suite: every figure is an exact count, printed as a table. Any failing count makes the
+// exit status non-zero. Only an explicit --write-docs (a developer's run, never CI's) rewrites
+// docs/reliability.md with the table.
 //
-//   npm run test:reliability            (= node test/reliability/run.mjs --write-docs)
+//   npm run test:reliability                  (= node test/reliability/run.mjs; what CI runs)
+//   npm run test:reliability -- --write-docs  (then commit docs/reliability.md)
 //   node test/reliability/run.mjs --only bad-input
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -597,9 +599,9 @@ const failed = figures.filter((f) => !f.ok);
 if (args.includes('--write-docs') && !only) {
   const doc = `# Reliability figures
 
-Produced by \`npm run test:reliability\` (\`node test/reliability/run.mjs --write-docs\`), which CI runs on every
-change; a count that differs from the expected one fails it. Every figure is an exact count from real
-processes, real signals and real files. Last run: ${new Date().toISOString().slice(0, 10)}, ${((Date.now() - began) / 1000).toFixed(0)} s, Node ${process.version}, ${process.platform}.
+Written by \`npm run test:reliability -- --write-docs\`, a developer's run. CI runs \`npm run test:reliability\`
+on every change without rewriting this file; a count that differs from the expected one fails it. Every figure
+is an exact count from real processes, real signals and real files. Last run: ${new Date().toISOString().slice(0, 10)}, ${((Date.now() - began) / 1000).toFixed(0)} s, Node ${process.version}, ${process.platform}.
 
 ${table}
 

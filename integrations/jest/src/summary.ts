@@ -16,7 +16,7 @@ export function describeSummary(summary: Summary): string {
     n === 0
       ? 'no process left running'
       : `ended ${n} process${n === 1 ? '' : 'es'} the tests left running: ${summary.ended
-          .map((p) => `${p.pid} ${truncate(p.command, 80)}${p.signal === 'SIGKILL' ? ' (SIGKILL)' : ''}`)
+          .map((p) => `${p.pid} ${shortenCommand(p.command, 80)}${p.signal === 'SIGKILL' ? ' (SIGKILL)' : ''}`)
           .join(', ')}`;
   const cause =
     summary.cause === undefined
@@ -27,6 +27,19 @@ export function describeSummary(summary: Summary): string {
   return `${lock}; ${reaped}${cause}`;
 }
 
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+/**
+ * A command line within `max` characters. Its length is mostly the directories of its paths (so, where the
+ * project lives), so those go first (`/home/alice/src/app/test/server.js` → `…/test/server.js`) and the
+ * script and arguments that say what the process is stay; only if that is still too long is the end cut.
+ */
+function shortenCommand(command: string, max: number): string {
+  if (command.length <= max) return command;
+  const short = command
+    .split(' ')
+    .map((word) => {
+      const parts = word.split('/');
+      return parts.length > 3 ? `…/${parts.slice(-2).join('/')}` : word;
+    })
+    .join(' ');
+  return short.length <= max ? short : `${short.slice(0, max - 1)}…`;
 }

@@ -1,5 +1,13 @@
 import { createRequire } from 'node:module';
-import { GLOBAL_SETUP, GLOBAL_TEARDOWN, presetConfig, REPORTER, RUNNER, withSeqTest } from '@seq-test/jest';
+import {
+  GLOBAL_SETUP,
+  GLOBAL_TEARDOWN,
+  type JestConfig,
+  presetConfig,
+  REPORTER,
+  RUNNER,
+  withSeqTest,
+} from '@seq-test/jest';
 import { describe, expect, it } from 'vitest';
 
 // The config rewrite alone (no Jest run): what withSeqTest() sets, what it keeps for later, what it refuses.
@@ -46,7 +54,7 @@ describe('withSeqTest()', () => {
   });
 
   it('wraps every inline project’s runner, keeps string projects and custom runners, and notes project hooks', () => {
-    const config = withSeqTest({
+    const config = withSeqTest<JestConfig>({
       projects: [
         { displayName: 'unit', testMatch: ['**/*.unit.js'] },
         { displayName: 'db', runner: 'jest-runner', globalSetup: './db-setup.js' },
@@ -94,7 +102,7 @@ describe('withSeqTest()', () => {
       reporters: ['default', REPORTER],
     });
     const cjs = require('@seq-test/jest') as typeof import('@seq-test/jest');
-    expect(cjs.withSeqTest({}).globalSetup).toBe(GLOBAL_SETUP);
+    expect(cjs.withSeqTest<JestConfig>({}).globalSetup).toBe(GLOBAL_SETUP);
     expect(GLOBAL_SETUP).toMatch(/integrations\/jest\/dist\/global-setup\.js$/);
   });
 });
