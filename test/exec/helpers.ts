@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, type Started, type TestSandbox, waitFor } from '../support/processes.js';
+import { type Finished, REPO, type Started, type TestSandbox, waitFor } from '../support/processes.js';
 
 /** The compiled subreaper helper; the suite requires it (the build makes it on Linux). */
 export const HELPER = join(REPO, 'packages', 'core', 'dist', 'seq-test-subreaper');
@@ -65,4 +65,23 @@ export function escapeFragment(kinds: Escapee[]): string {
   const waits = kinds.map((k) => `[ ! -s ${k}.pid ]`).join(' || ');
   lines.push(`while ${waits}; do sleep 0.02; done`);
   return lines.join('\n');
+}
+
+/**
+ * Waits for seq-test to finish, at most `timeoutMs` (a generous bound: the machine may be loaded); a run
+ * that hangs is killed by pid and fails the test with what it printed.
+ */
+export async function finishWithin(started: Started, timeoutMs: number): Promise<Finished> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      started.child.kill('SIGKILL');
+      reject(new Error(`seq-test did not exit within ${timeoutMs} ms; stderr: ${started.output.stderr}`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([started.finished, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

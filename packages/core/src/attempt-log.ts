@@ -2,6 +2,29 @@ import { appendFileSync } from 'node:fs';
 import type { AttemptResult } from './runner.js';
 import { formatBytes, formatDuration } from './units.js';
 
+/**
+ * The --log file of one run. A write that fails (a full disk, a path gone) is reported once through
+ * `onFailure` and the run goes on without its log: the record is a convenience, the command's status is not.
+ */
+export class LogFile {
+  private failed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly onFailure: (error: NodeJS.ErrnoException) => void,
+  ) {}
+
+  append(text: string): void {
+    if (this.failed) return;
+    try {
+      appendFileSync(this.path, text, { mode: 0o600 });
+    } catch (error) {
+      this.failed = true;
+      this.onFailure(error as NodeJS.ErrnoException);
+    }
+  }
+}
+
 export interface AttemptLog {
   output(stream: 'stdout' | 'stderr', chunk: Buffer): void;
   finish(result: AttemptResult): void;
@@ -19,8 +42,8 @@ interface AttemptHeader {
  * `--log FILE`: a readable record per attempt, appended while the command runs (so `tail -f` follows it).
  * Output lines are prefixed "out| " or "err| "; a partial line is held until its newline or the end.
  */
-export function openAttemptLog(file: string, header: AttemptHeader): AttemptLog {
-  const append = (text: string) => appendFileSync(file, text, { mode: 0o600 });
+export function openAttemptLog(file: LogFile, header: AttemptHeader): AttemptLog {
+  const append = (text: string) => file.append(text);
   append(
     `=== seq-test attempt ${header.attempt}/${header.maxAttempts} at ${header.startedAt.toISOString()}\n` +
       `command: ${header.command.map(quote).join(' ')}\ncwd: ${header.cwd}\n`,

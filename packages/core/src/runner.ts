@@ -1,3 +1,4 @@
+import { LogFile } from './attempt-log.js';
 import { assertSupportedPlatform, SeqTestError } from './errors.js';
 import { identityOf } from './identity.js';
 import { resolveCommand } from './resolve-command.js';
@@ -90,6 +91,13 @@ async function runAttempts(
   const attempts: AttemptResult[] = [];
   const maxAttempts = 1 + (options.retries ?? 0);
   const controller = options.controller;
+  const log = options.logFile
+    ? new LogFile(options.logFile, (error) =>
+        options.onNotice?.(
+          `--log: cannot write ${options.logFile} (${error.code ?? error.message}); the run goes on without its log`,
+        ),
+      )
+    : undefined;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const first = attempt === 1;
     const result = await runAttempt(options, {
@@ -99,6 +107,7 @@ async function runAttempts(
       maxAttempts,
       parked: first ? parked : undefined,
       turn: first ? turn : undefined,
+      log,
     });
     if (!result) return undefined;
     attempts.push(result);

@@ -2,11 +2,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openAttemptLog } from '../src/attempt-log.js';
+import { LogFile, openAttemptLog } from '../src/attempt-log.js';
 import type { AttemptResult } from '../src/runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seq-test-log-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const logFile = (path: string) =>
+  new LogFile(path, (error) => {
+    throw error;
+  });
 
 const result = (over: Partial<AttemptResult> = {}): AttemptResult => ({
   attempt: 1,
@@ -26,7 +30,7 @@ const result = (over: Partial<AttemptResult> = {}): AttemptResult => ({
 describe('openAttemptLog', () => {
   it('writes the header at once, then output line by line with prefixes', () => {
     const file = join(dir, 'a.log');
-    const log = openAttemptLog(file, {
+    const log = openAttemptLog(logFile(file), {
       command: ['sh', '-c', "echo 'hi there'"],
       cwd: '/work',
       attempt: 1,
@@ -62,8 +66,23 @@ describe('openAttemptLog', () => {
     [{ exitCode: 121, memoryExceeded: true }, '--- memory limit exceeded: exit 121'],
   ])('describes how the attempt ended: %j', (over, line) => {
     const file = join(dir, `${line.length}-${Math.random()}.log`);
-    const log = openAttemptLog(file, { command: ['x'], cwd: '/', attempt: 1, maxAttempts: 1, startedAt: new Date() });
+    const log = openAttemptLog(logFile(file), {
+      command: ['x'],
+      cwd: '/',
+      attempt: 1,
+      maxAttempts: 1,
+      startedAt: new Date(),
+    });
     log.finish(result(over));
     expect(readFileSync(file, 'utf8')).toContain(line);
+  });
+
+  it('reports a write that fails once, and writes nothing more', () => {
+    const failures: string[] = [];
+    const file = new LogFile('/dev/full', (error) => failures.push(error.code ?? ''));
+    const log = openAttemptLog(file, { command: ['x'], cwd: '/', attempt: 1, maxAttempts: 1, startedAt: new Date() });
+    log.output('stdout', Buffer.from('one\n'));
+    log.finish(result());
+    expect(failures).toEqual(['ENOSPC']);
   });
 });

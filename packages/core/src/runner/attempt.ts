@@ -1,4 +1,4 @@
-import { openAttemptLog } from '../attempt-log.js';
+import { type LogFile, openAttemptLog } from '../attempt-log.js';
 import { identityOf, type ProcessIdentity, signalIdentity } from '../identity.js';
 import type { RunToken } from '../token.js';
 import { RunTracker } from '../tracker.js';
@@ -23,6 +23,8 @@ export interface AttemptPlan extends Launch {
   parked: ParkedHelper | undefined;
   /** Settles when the attempt may start (true) or is given up (false); absent: start at once. */
   turn: Promise<boolean> | undefined;
+  /** --log, shared by the attempts of a run. */
+  log: LogFile | undefined;
 }
 
 /** Runs one attempt to its end, leftovers included; undefined when its turn was given up before it started. */
@@ -86,107 +88,119 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
       return undefined;
     }
   }
-  tracker?.begin();
-  const startedAt = new Date();
-  const began = performance.now();
-  if (options.logFile)
-    output.log = openAttemptLog(options.logFile, { ...plan, command: [plan.file, ...plan.args], startedAt });
-  narrate(
-    `attempt ${plan.attempt}/${plan.maxAttempts}: ${[plan.file, ...plan.args].join(' ')} (token ${plan.token.value}, ${withHelper ? 'subreaper helper' : 'no subreaper helper'})`,
-  );
-  // Started only now that the tracker has begun: its pid mark must predate every process of the run.
-  // (A freshly spawned helper is parked too: one way to start.)
-  if (withHelper) startCommand(child);
-  state.phase = 'running';
+  let timeout: { clear(): void } | undefined;
+  try {
+    tracker?.begin();
+    const startedAt = new Date();
+    const began = performance.now();
+    if (plan.log) output.log = openAttemptLog(plan.log, { ...plan, command: [plan.file, ...plan.args], startedAt });
+    narrate(
+      `attempt ${plan.attempt}/${plan.maxAttempts}: ${[plan.file, ...plan.args].join(' ')} (token ${plan.token.value}, ${withHelper ? 'subreaper helper' : 'no subreaper helper'})`,
+    );
+    // Started only now that the tracker has begun: its pid mark must predate every process of the run.
+    // (A freshly spawned helper is parked too: one way to start.)
+    if (withHelper) startCommand(child);
+    state.phase = 'running';
 
-  options.controller?.listen((signal) => {
-    // The first is forwarded to the whole tree, a second one kills it.
-    const first = state.interrupt(signal);
-    narrate(`received ${signal}${first ? ': forwarding it to the whole tree' : ' again: killing the whole tree'}`);
-    void termination.end(signal, 'interrupt');
-    if (!first) termination.escalate();
-  });
-  if (options.controller?.interrupted && !state.interrupted)
-    options.controller.interrupt(options.controller.interrupted);
+    options.controller?.listen((signal) => {
+      // The first is forwarded to the whole tree, a second one kills it.
+      const first = state.interrupt(signal);
+      narrate(`received ${signal}${first ? ': forwarding it to the whole tree' : ' again: killing the whole tree'}`);
+      void termination.end(signal, 'interrupt');
+      if (!first) termination.escalate();
+    });
+    if (options.controller?.interrupted && !state.interrupted)
+      options.controller.interrupt(options.controller.interrupted);
 
-  const timeout = armTimeout({
-    timeoutMs: options.timeoutMs,
-    killSignal,
-    waitAll: Boolean(options.waitAll),
-    state,
-    termination,
-    narrate,
-    notice,
-  });
-  const sampling = sampler.whileRunning(() => state.phase === 'running', main.ended);
+    timeout = armTimeout({
+      timeoutMs: options.timeoutMs,
+      killSignal,
+      waitAll: Boolean(options.waitAll),
+      state,
+      termination,
+      narrate,
+      notice,
+    });
+    const sampling = sampler.whileRunning(() => state.phase === 'running', main.ended);
 
-  const outcome = await main.ended;
-  state.phase = 'lingering';
-  const mainEndedAt = performance.now();
-  narrate(
-    `main process ended (${outcome.kind === 'signalled' ? `signal ${outcome.signal}` : `exit ${'code' in outcome ? outcome.code : null}`}) after ${formatDuration(mainEndedAt - began)}`,
-  );
-  await awaitLeftovers({
-    sampler,
-    termination,
-    main,
-    waitAll: Boolean(options.waitAll),
-    lingerMs: options.lingerMs ?? DEFAULTS.lingerMs,
-    killSignal,
-    mainEndedAt,
-    narrate,
-  });
-  state.phase = 'finished';
-  timeout?.clear();
-  await sampling;
-  options.controller?.listen(undefined);
+    const outcome = await main.ended;
+    state.phase = 'lingering';
+    const mainEndedAt = performance.now();
+    narrate(
+      `main process ended (${outcome.kind === 'signalled' ? `signal ${outcome.signal}` : `exit ${'code' in outcome ? outcome.code : null}`}) after ${formatDuration(mainEndedAt - began)}`,
+    );
+    await awaitLeftovers({
+      sampler,
+      termination,
+      main,
+      waitAll: Boolean(options.waitAll),
+      lingerMs: options.lingerMs ?? DEFAULTS.lingerMs,
+      killSignal,
+      mainEndedAt,
+      narrate,
+    });
+    state.phase = 'finished';
+    timeout?.clear();
+    await sampling;
+    options.controller?.listen(undefined);
 
-  // The helper finishes by itself once it has nothing left to reap; make sure it does. (After its last
-  // report it only returns from main(): its 'exit' is not waited for.)
-  if (withHelper && !main.helperFinished && rootPid > 0) {
-    await pause(1000, main.helperDone);
-    if (!main.helperFinished) {
-      signalIdentity(rootIdentity, 'SIGKILL');
-      await main.exited;
+    // The helper finishes by itself once it has nothing left to reap; make sure it does. (After its last
+    // report it only returns from main(): its 'exit' is not waited for.)
+    if (withHelper && !main.helperFinished && rootPid > 0) {
+      await pause(1000, main.helperDone);
+      if (!main.helperFinished) {
+        signalIdentity(rootIdentity, 'SIGKILL');
+        await main.exited;
+      }
     }
-  }
-  await output.drain();
-  main.reports?.destroy();
+    await output.drain();
+    main.reports?.destroy();
 
-  const reaped = termination.reaped;
-  for (const leftover of reaped.values()) {
-    if (leftover.reason === 'linger')
-      notice(`ended leftover process ${leftover.pid} (${leftover.command}) with ${leftover.signal}`);
+    const reaped = termination.reaped;
+    for (const leftover of reaped.values()) {
+      if (leftover.reason === 'linger')
+        notice(`ended leftover process ${leftover.pid} (${leftover.command}) with ${leftover.signal}`);
+    }
+    if (main.spawnError) notice(`could not start the command: ${main.spawnError.message}`);
+    const end = state.endOf(outcome);
+    if (end.kind === 'completed' && end.main.kind === 'lost')
+      notice('lost track of the main process: it ended without a status (was the helper killed?)');
+    const exitCode = exitCodeOf(end);
+    // A command shorter than one sampling interval is never sampled; the helper's wait4() figures are a floor.
+    const peakRssBytes = Math.max(sampler.peakRssBytes, main.helperPeakKb * 1024);
+    const peakProcesses = main.pid !== undefined ? Math.max(sampler.peakProcesses, 1) : sampler.peakProcesses;
+    const durationMs = Math.round(performance.now() - began);
+    const result: AttemptResult = {
+      attempt: plan.attempt,
+      exitCode,
+      signal: mainSignal(outcome),
+      timedOut: end.kind === 'timed-out' || (end.kind === 'interrupted' && end.limit === 'timeout'),
+      memoryExceeded: end.kind === 'memory-exceeded' || (end.kind === 'interrupted' && end.limit === 'memory'),
+      interrupted: end.kind === 'interrupted' ? end.signal : null,
+      startedAt: startedAt.toISOString(),
+      durationMs,
+      peakRssBytes,
+      peakProcesses,
+      reaped: [...reaped.values()],
+    };
+    if (options.capture) {
+      result.stdout = output.text('stdout');
+      result.stderr = output.text('stderr');
+    }
+    narrate(
+      `attempt ${plan.attempt} finished: exit ${exitCode} in ${formatDuration(durationMs)}; peak ${formatBytes(peakRssBytes)} in ${plural(peakProcesses, 'process', 'processes')}; ${reaped.size} ended by seq-test`,
+    );
+    output.log?.finish(result);
+    return result;
+  } catch (error) {
+    // A fault of ours (never the command's): end what was started, so that seq-test still exits.
+    options.controller?.listen(undefined);
+    state.phase = 'finished';
+    timeout?.clear();
+    for (const process of tracker?.aliveNow() ?? []) signalIdentity(process, 'SIGKILL');
+    if (rootPid > 0) signalIdentity(rootIdentity, 'SIGKILL');
+    output.close();
+    main.reports?.destroy();
+    throw error;
   }
-  if (main.spawnError) notice(`could not start the command: ${main.spawnError.message}`);
-  const end = state.endOf(outcome);
-  if (end.kind === 'completed' && end.main.kind === 'lost')
-    notice('lost track of the main process: it ended without a status (was the helper killed?)');
-  const exitCode = exitCodeOf(end);
-  // A command shorter than one sampling interval is never sampled; the helper's wait4() figures are a floor.
-  const peakRssBytes = Math.max(sampler.peakRssBytes, main.helperPeakKb * 1024);
-  const peakProcesses = main.pid !== undefined ? Math.max(sampler.peakProcesses, 1) : sampler.peakProcesses;
-  const durationMs = Math.round(performance.now() - began);
-  const result: AttemptResult = {
-    attempt: plan.attempt,
-    exitCode,
-    signal: mainSignal(outcome),
-    timedOut: end.kind === 'timed-out' || (end.kind === 'interrupted' && end.limit === 'timeout'),
-    memoryExceeded: end.kind === 'memory-exceeded' || (end.kind === 'interrupted' && end.limit === 'memory'),
-    interrupted: end.kind === 'interrupted' ? end.signal : null,
-    startedAt: startedAt.toISOString(),
-    durationMs,
-    peakRssBytes,
-    peakProcesses,
-    reaped: [...reaped.values()],
-  };
-  if (options.capture) {
-    result.stdout = output.text('stdout');
-    result.stderr = output.text('stderr');
-  }
-  narrate(
-    `attempt ${plan.attempt} finished: exit ${exitCode} in ${formatDuration(durationMs)}; peak ${formatBytes(peakRssBytes)} in ${plural(peakProcesses, 'process', 'processes')}; ${reaped.size} ended by seq-test`,
-  );
-  output.log?.finish(result);
-  return result;
 }
