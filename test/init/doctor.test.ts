@@ -75,6 +75,7 @@ describe('seq-test doctor', () => {
     expect(text.stdout).toMatch(/^ {8}fix: seq-test init --git-hook$/m);
     expect(text.stdout).toMatch(/error\(s\), \d+ warning\(s\), \d+ note\(s\): not safe yet \(exit 1\)\n$/);
 
+    repo.commitAll();
     const init = await repo.cli(['init', '--yes']);
     expect(init.code, init.stderr).toBe(0);
     const after = await repo.cli(['doctor', '--json']);

@@ -81,7 +81,7 @@ export class Fixture {
 
   commitAll(message = 'fixture'): void {
     this.git(['add', '-A']);
-    this.git(['commit', '-q', '--no-verify', '-m', message]);
+    this.git(['commit', '-q', '--no-verify', '--allow-empty', '-m', message]);
   }
 
   /** `seq-test <args>` in the fixture, stdin closed (not a terminal). */

@@ -141,7 +141,7 @@ describe('seq-test init: git hooks', () => {
     const init = await repo.cli(['init', '--yes']);
     expect(init.code, init.stderr).toBe(0);
     expect(repo.read('.pre-commit-config.yaml')).toBe(PRE_COMMIT_YAML_AFTER);
-    expect(repo.read('.pre-commit-config.yaml.seq-test-backup')).toBe(PRE_COMMIT_YAML);
+    expect(repo.exists('.pre-commit-config.yaml.seq-test-backup')).toBe(false);
     const hook = repo.read('.git/hooks/pre-commit');
     expect(hook).toMatch(/^#!\/usr\/bin\/env bash\n# >>> seq-test >>>/);
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell or GitHub Actions syntax, not a JS template

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, symlinkSync } from 'node:fs';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, REPO, TestSandbox, waitFor } from '../support/processes.js';
@@ -64,6 +64,7 @@ describe('seq-test init', () => {
         'package.json': '{\n  "name": "v",\n  "devDependencies": { "vitest": "^4.1.0" }\n}\n',
         'vitest.config.ts': VITEST_CONFIG,
       });
+      repo.commitAll();
       // script(1) gives the CLI a pseudo-terminal; each answer is sent once its question is on screen.
       const session = sandbox.start(['-qec', `'${process.execPath}' '${CLI}' init`, '/dev/null'], {
         cwd: repo.dir,
@@ -81,13 +82,14 @@ describe('seq-test init', () => {
       expect(done.code, plain()).toBe(0);
       expect(plain()).toMatch(/◉ Vitest: add the seqTest\(\) plugin/);
       expect(plain()).toMatch(/◯ GitHub Actions/);
-      expect(plain()).toContain('updated vitest.config.ts  (backup: vitest.config.ts.seq-test-backup)');
+      expect(plain()).toContain('updated vitest.config.ts');
+      expect(repo.exists('vitest.config.ts.seq-test-backup')).toBe(false);
       expect(repo.read('vitest.config.ts')).toContain('plugins: [seqTest()]');
     },
     60_000,
   );
 
-  it('Vitest: --dry-run prints a unified diff and writes nothing; --yes edits the config (comments kept, backup made); a second run is a no-op', async () => {
+  it('Vitest: --dry-run prints a unified diff and writes nothing; --yes edits the config (comments kept, no backup litter); a second run is a no-op', async () => {
     const repo = fixture().initRepo();
     repo.write({
       '.gitignore': 'node_modules\n',
@@ -96,6 +98,7 @@ describe('seq-test init', () => {
       'vitest.config.ts': VITEST_CONFIG,
       'test/one.test.ts': "import { expect, it } from 'vitest';\nit('runs', () => expect(1).toBe(1));\n",
     });
+    repo.commitAll();
     const pristine = repo.snapshot();
 
     const dry = await repo.cli(['init', '--dry-run']);
@@ -114,7 +117,8 @@ describe('seq-test init', () => {
     expect(config).toContain('plugins: [seqTest()]');
     expect(config).toContain('// Kept: a comment above the config.');
     expect(config).toContain("environment: 'node', // kept: a trailing comment");
-    expect(repo.read('vitest.config.ts.seq-test-backup')).toBe(VITEST_CONFIG);
+    // git is the backup: nothing untracked appears next to the files.
+    expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toBe(' M package.json\n M vitest.config.ts\n');
     const pkg = JSON.parse(repo.read('package.json'));
     expect(pkg.devDependencies['@seq-test/vitest']).toMatch(/^\^\d/);
     expect(pkg.scripts.test).toBe('vitest run');
@@ -139,6 +143,7 @@ describe('seq-test init', () => {
         'vitest.config.ts': VITEST_CONFIG,
         'test/one.test.ts': "import { expect, it } from 'vitest';\nit('runs', () => expect(1).toBe(1));\n",
       });
+      repo.commitAll();
       symlinkSync(join(REPO, 'node_modules'), join(repo.dir, 'node_modules'));
       expect((await repo.cli(['init', '--vitest'])).code).toBe(0);
       const vitest = spawnSync(process.execPath, [join(REPO, 'node_modules', 'vitest', 'vitest.mjs'), 'run'], {
@@ -170,6 +175,7 @@ module.exports = {
       'jest.config.js': jestConfig,
       'test/global-setup.js': 'module.exports = async () => {};\n',
     });
+    repo.commitAll();
     const init = await repo.cli(['init', '--yes']);
     expect(init.code, init.stderr).toBe(0);
     const edited = repo.read('jest.config.js');
@@ -177,7 +183,7 @@ module.exports = {
     expect(edited).toContain('module.exports = withSeqTest({');
     expect(edited).toContain("globalSetup: './test/global-setup.js', // the project's own setup");
     expect(edited.indexOf("'use strict';")).toBe(0);
-    expect(repo.read('jest.config.js.seq-test-backup')).toBe(jestConfig);
+    expect(repo.exists('jest.config.js.seq-test-backup')).toBe(false);
     expect(JSON.parse(repo.read('package.json')).devDependencies['@seq-test/jest']).toMatch(/^\^/);
 
     if (integrationAvailable('@seq-test/jest')) {
@@ -229,6 +235,7 @@ module.exports = {
       'package.json':
         '{\n  "name": "j",\n  "devDependencies": { "jest": "^29.7.0", "@seq-test/jest": "^0.1.0" },\n  "jest": {\n    "testEnvironment": "node"\n  }\n}\n',
     });
+    repo.commitAll();
     const init = await repo.cli(['init', '--jest']);
     expect(init.code, init.stderr).toBe(0);
     const pkg = JSON.parse(repo.read('package.json'));
@@ -246,6 +253,7 @@ module.exports = {
       'conftest.py': conftest,
       'test_answer.py': 'def test_answer(answer):\n    assert answer == 42\n',
     });
+    repo.commitAll();
     const init = await repo.cli(['init', '--yes']);
     expect(init.code, init.stderr).toBe(0);
     if (!integrationAvailable('@seq-test/pytest')) {
@@ -258,7 +266,7 @@ module.exports = {
     expect(edited).toContain('seq_test_plugin');
     expect(edited).toContain('def answer():');
     expect(repo.exists('seq_test_plugin.py')).toBe(true);
-    expect(repo.read('conftest.py.seq-test-backup')).toBe(conftest);
+    expect(repo.exists('conftest.py.seq-test-backup')).toBe(false);
     const after = repo.snapshot();
     const again = await repo.cli(['init', '--yes']);
     expect(again.stdout).toContain('nothing to change');
@@ -279,6 +287,7 @@ module.exports = {
   it('project defaults: --timeout/--max-memory go into package.json "seqTest", or .seqtestrc.json without a package.json', async () => {
     const repo = fixture().initRepo();
     repo.write({ 'package.json': '{\n  "name": "d"\n}\n' });
+    repo.commitAll();
     const init = await repo.cli(['init', '--timeout', '600', '--max-memory', '4G']);
     expect(init.code, init.stderr).toBe(0);
     expect(JSON.parse(repo.read('package.json')).seqTest).toEqual({ timeout: 600, maxMemory: '4G' });
@@ -300,6 +309,7 @@ module.exports = {
       'package.json': '{\n  "name": "g",\n  "scripts": { "test": "node --test" }\n}\n',
       'package-lock.json': '{}\n',
     });
+    repo.commitAll();
     const init = await repo.cli(['init', '--github-actions']);
     expect(init.code, init.stderr).toBe(0);
     const workflow = repo.read('.github/workflows/seq-test.yml');
@@ -316,10 +326,13 @@ module.exports = {
     const refused = await repo.cli(['init', '--github-actions']);
     expect(refused.stdout).toContain('exists and was not written by seq-test init: left alone');
     expect(repo.read('.github/workflows/seq-test.yml')).toBe('name: mine\n');
+    // Untracked: replaced only with --force, and its content is kept outside the tree, at the place printed.
     const forced = await repo.cli(['init', '--github-actions', '--force']);
-    expect(forced.code).toBe(0);
+    expect(forced.code, forced.stderr).toBe(0);
     expect(repo.read('.github/workflows/seq-test.yml')).toBe(workflow);
-    expect(repo.read('.github/workflows/seq-test.yml.seq-test-backup')).toBe('name: mine\n');
-    expect(existsSync(join(repo.dir, '.github/workflows/seq-test.yml.seq-test-backup.2'))).toBe(false);
+    const kept = /^previous content kept outside the tree, in (.+)$/m.exec(forced.stdout)?.[1] ?? '';
+    expect(kept.startsWith(sandbox.env().SEQ_TEST_STATE_DIR ?? '\0'), forced.stdout).toBe(true);
+    expect(readFileSync(join(kept, '.github/workflows/seq-test.yml'), 'utf8')).toBe('name: mine\n');
+    expect(repo.git(['status', '--porcelain', '--untracked-files=all'])).toBe('?? .github/workflows/seq-test.yml\n');
   });
 });

@@ -12,9 +12,11 @@ export function registerInit(program: Command): void {
     .description(
       'Looks at what the repository uses (Vitest, Jest, pytest, the pre-commit framework, husky or ' +
         'core.hooksPath, GitHub Actions, GitLab CI) and sets each up to go through the queue. On a terminal ' +
-        'it asks; elsewhere it needs --yes or step flags. Every file it changes is backed up as ' +
-        '<file>.seq-test-backup; a file it cannot edit safely is left alone and the snippet to paste is ' +
-        'printed. Running it again changes nothing.',
+        "it asks; elsewhere it needs --yes or step flags. Edits add only what is needed, in the file's own " +
+        'style. Nothing is written next to your files: git is the backup, so a file with uncommitted changes is ' +
+        'refused unless --force (its old content then goes to the state dir, as do files git does not cover, ' +
+        'such as .git/hooks). A file it cannot edit safely is left alone and the snippet to paste is printed. ' +
+        'Running it again changes nothing.',
     )
     .option('-y, --yes', 'apply every step that fits this repository without asking')
     .option('--dry-run', 'print the changes as a unified diff; write nothing')
@@ -33,7 +35,10 @@ export function registerInit(program: Command): void {
     .option('--max-memory <size>', 'write a default --max-memory (512M, 4G)')
     .option('--slots <n>', 'write a default --slots')
     .option('--key <key>', 'write a lock key shared by every checkout that uses it')
-    .option('--force', 'rewrite files init wrote before and you changed since (a backup is kept)')
+    .option(
+      '--force',
+      'edit files with uncommitted changes, and rewrite files init wrote before and you changed since (the old content is kept in the state dir)',
+    )
     .addHelpText(
       'after',
       `

@@ -51,8 +51,8 @@ export function planGithubActions(ctx: StepContext, detection: Detection): StepO
     outcome.status = 'manual';
     outcome.messages.push(
       current.includes(MARK)
-        ? `${WORKFLOW_FILE} was changed since seq-test init wrote it: left alone (--force rewrites it, keeping a backup)`
-        : `${WORKFLOW_FILE} exists and was not written by seq-test init: left alone (--force replaces it, keeping a backup)`,
+        ? `${WORKFLOW_FILE} was changed since seq-test init wrote it: left alone (--force rewrites it)`
+        : `${WORKFLOW_FILE} exists and was not written by seq-test init: left alone (--force replaces it)`,
     );
   } else {
     ctx.overlay.write(path, wanted, 'github-actions');

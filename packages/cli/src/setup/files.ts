@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
-  existsSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -11,10 +10,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { stateDirPath } from '@seq-test/core';
 import { createTwoFilesPatch } from 'diff';
-
-/** Suffix of the copy kept of every file init changes. */
-export const BACKUP_SUFFIX = '.seq-test-backup';
+import { git, isInside } from './git.js';
 
 /** One file as init would leave it. `before` is null for a new file. */
 export interface FileChange {
@@ -108,16 +106,70 @@ export function renderDiff(root: string, changes: FileChange[]): string {
 
 export interface Applied {
   path: string;
+  /** Where the previous content was kept (outside the working tree), when it was kept. */
   backup?: string;
   created: boolean;
 }
 
+/** How version control covers a file init is about to change. */
+export type Coverage =
+  /** Committed as it is: the user's version control is the backup. */
+  | 'clean'
+  /** Tracked with uncommitted changes, or untracked: an edit would mix with (or lose) the user's work. */
+  | 'uncommitted'
+  /** Not under version control (ignored, inside .git such as .git/hooks, or no repository): backed up. */
+  | 'unversioned';
+
+/** How git covers each existing file: one `git status` for all of them. */
+export function coverage(root: string, paths: string[]): Map<string, Coverage> {
+  const result = new Map<string, Coverage>();
+  if (paths.length === 0) return result;
+  const gitDir = git(root, ['rev-parse', '--absolute-git-dir']);
+  if (gitDir === undefined) {
+    for (const path of paths) result.set(path, 'unversioned');
+    return result;
+  }
+  const inside = paths.filter((p) => !isInside(gitDir, p) && isInside(root, p));
+  const status = inside.length
+    ? (git(root, [
+        'status',
+        '--porcelain=v1',
+        '-z',
+        '--ignored=matching',
+        '--',
+        ...inside.map((p) => relative(root, p)),
+      ]) ?? '')
+    : '';
+  const states = new Map<string, string>();
+  for (const entry of status.split('\0')) {
+    if (entry.length > 3) states.set(join(root, entry.slice(3)), entry.slice(0, 2));
+  }
+  for (const path of paths) {
+    if (!inside.includes(path)) result.set(path, 'unversioned');
+    else {
+      const state = states.get(path);
+      result.set(path, state === undefined ? 'clean' : state === '!!' ? 'unversioned' : 'uncommitted');
+    }
+  }
+  return result;
+}
+
+/** Where the previous versions of the files a run changes are kept: one directory per run, outside the tree. */
+export function backupDir(root: string, env: NodeJS.ProcessEnv = process.env): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const project = createHash('sha256').update(root).digest('hex').slice(0, 12);
+  return join(stateDirPath(env), 'init-backups', `${project}-${stamp}`);
+}
+
 /**
- * Writes the changes. Every existing file is first copied to `<file>.seq-test-backup` (or `.seq-test-backup.2`,
- * … when an older backup exists: a backup is never overwritten), then replaced atomically (temp file + rename),
- * keeping its mode. A file changed on disk since it was planned is refused, not overwritten.
+ * Writes the changes, each existing file replaced atomically (temp file + rename) keeping its mode. A file
+ * changed on disk since it was planned is refused, not overwritten. Nothing is written next to the files:
+ * the previous content of those listed in `backups` is copied under `backupRoot` (outside the tree) first.
  */
-export function applyChanges(changes: FileChange[]): Applied[] {
+export function applyChanges(
+  changes: FileChange[],
+  options: { root: string; backups?: Set<string>; backupRoot?: string } = { root: '/' },
+): Applied[] {
   for (const change of changes) {
     let now: string | null = null;
     try {
@@ -137,8 +189,9 @@ export function applyChanges(changes: FileChange[]): Applied[] {
     if (change.before !== null) {
       const current = statSync(change.path).mode & 0o777;
       mode = change.mode !== undefined ? current | change.mode : current;
-      if (change.before !== change.after) {
-        backup = freeBackupName(change.path);
+      if (change.before !== change.after && options.backups?.has(original.path) && options.backupRoot) {
+        backup = join(options.backupRoot, relativeOrAbsolute(options.root, original.path));
+        mkdirSync(dirname(backup), { recursive: true, mode: 0o700 });
         writeFileSync(backup, change.before, { mode: current, flag: 'wx' });
       }
     }
@@ -151,19 +204,14 @@ export function applyChanges(changes: FileChange[]): Applied[] {
   return applied;
 }
 
+function relativeOrAbsolute(root: string, path: string): string {
+  return isInside(root, path) ? relative(root, path) : join('_outside', path);
+}
+
 function linkTarget(path: string): string {
   try {
     return lstatSync(path).isSymbolicLink() ? realpathSync(path) : path;
   } catch {
     return path;
-  }
-}
-
-function freeBackupName(path: string): string {
-  const first = `${path}${BACKUP_SUFFIX}`;
-  if (!existsSync(first)) return first;
-  for (let n = 2; ; n++) {
-    const name = `${first}.${n}`;
-    if (!existsSync(name)) return name;
   }
 }

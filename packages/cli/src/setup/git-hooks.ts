@@ -165,7 +165,7 @@ export function auditGitHooks(detection: Detection, read: (file: string) => stri
           check: 'git-hook.missing-original',
           file: show(path),
           message: `${show(path)} runs ${show(path)}${ORIGINAL_SUFFIX}, which is gone: the hook fails`,
-          fix: `restore ${show(path)}${ORIGINAL_SUFFIX} from ${show(path)}.seq-test-backup, or delete ${show(path)}`,
+          fix: `restore ${show(path)}${ORIGINAL_SUFFIX} (seq-test init kept the hook's previous version under the state dir's init-backups/), or delete ${show(path)}`,
         });
       }
       continue;

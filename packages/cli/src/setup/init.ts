@@ -4,7 +4,7 @@ import { EXIT, SeqTestError } from '@seq-test/core';
 import { planGithubActions, planGitlabCi } from './ci.js';
 import { planConfig } from './config-step.js';
 import { type Detection, detect } from './detect.js';
-import { applyChanges, type FileChange, Overlay, renderDiff } from './files.js';
+import { applyChanges, backupDir, coverage, type FileChange, Overlay, renderDiff } from './files.js';
 import { projectRoot } from './git.js';
 import { planGitHook } from './git-hooks.js';
 import { planJest } from './jest.js';
@@ -231,17 +231,36 @@ export async function runInit(options: InitOptions, io: Io): Promise<number> {
     out(manual > 0 ? `nothing written${leftToYou}` : 'nothing to change: everything selected is already set up');
     return 0;
   }
+  // The user's version control is the backup: a file with uncommitted changes is not edited without --force
+  // (its previous content then goes to the state dir); files git does not cover are backed up there too.
+  const covered = coverage(
+    root,
+    changes.filter((c) => c.before !== null).map((c) => c.path),
+  );
+  const uncommitted = [...covered].filter(([, state]) => state === 'uncommitted').map(([path]) => path);
+  const backups = new Set(
+    [...covered]
+      .filter(([, state]) => state === 'unversioned' || (options.force && state === 'uncommitted'))
+      .map(([path]) => path),
+  );
+  const refusal =
+    uncommitted.length > 0 && !options.force
+      ? `${uncommitted.map((p) => relative(root, p)).join(', ')} ${uncommitted.length === 1 ? 'has' : 'have'} uncommitted changes: commit or stash them first, or pass --force (the current content is then kept in seq-test's state dir)`
+      : undefined;
   if (options.dryRun) {
     out(renderDiff(root, changes).replace(/\n$/, ''));
     out('');
+    if (refusal) out(`without --force, init would refuse: ${refusal}`);
     out(`dry run: ${changes.length} file(s) would change; nothing was written${leftToYou}`);
     return 0;
   }
+  if (refusal) throw new SeqTestError(`nothing was written: ${refusal}`, EXIT.USAGE);
   if (mustConfirm) {
-    out(renderDiff(root, changes).replace(/\n$/, ''));
+    out(summarise(root, changes));
+    out('(seq-test init --dry-run prints the full diff)');
     const { confirm } = await import('@inquirer/prompts');
     const go = await confirm({
-      message: `Write these ${changes.length} file(s)? (each changed file is backed up)`,
+      message: `Write these ${changes.length} file(s)?`,
       default: true,
     }).catch(() => undefined);
     if (!go) {
@@ -249,20 +268,35 @@ export async function runInit(options: InitOptions, io: Io): Promise<number> {
       return go === undefined ? 130 : 0;
     }
   }
+  const backupRoot = backups.size > 0 ? backupDir(root) : undefined;
   let applied: ReturnType<typeof applyChanges>;
   try {
-    applied = applyChanges(changes);
+    applied = applyChanges(changes, { root, backups, ...(backupRoot ? { backupRoot } : {}) });
   } catch (error) {
     throw new SeqTestError((error as Error).message);
   }
   for (const file of applied) {
-    out(
-      `${file.created ? 'created' : 'updated'} ${relative(root, file.path)}${file.backup ? `  (backup: ${relative(root, file.backup)})` : ''}`,
-    );
+    out(`${file.created ? 'created' : 'updated'} ${relative(root, file.path)}`);
   }
+  if (backupRoot && applied.some((f) => f.backup)) out(`previous content kept outside the tree, in ${backupRoot}`);
   if (manual > 0) out(`left to you: ${manual} step(s) marked ! need the edit shown above`);
   nextSteps(changes, detection, out);
   return 0;
+}
+
+/**
+ * The changes in a few lines for the prompt: a diff of the files the user wrote, a count for generated files
+ * (a whole new module is a wall of text nobody reads before answering).
+ */
+function summarise(root: string, changes: FileChange[]): string {
+  const lines: string[] = [];
+  const small = changes.filter((c) => c.before !== null || c.after.split('\n').length <= 40);
+  const big = changes.filter((c) => !small.includes(c));
+  if (small.length > 0) lines.push(renderDiff(root, small).replace(/\n$/, ''));
+  for (const change of big) {
+    lines.push(`new file ${relative(root, change.path)} (${change.after.split('\n').length - 1} lines, generated)`);
+  }
+  return lines.join('\n');
 }
 
 function nextSteps(changes: FileChange[], detection: Detection, out: (line: string) => void): void {

@@ -1,19 +1,24 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Detection } from './detect.js';
 import {
-  body,
+  applyEdits,
+  bindingSource,
+  callsExport,
+  exportedNode,
   importLine,
   importsFrom,
   insertTopLevelLine,
+  isRequire,
   literal,
   type Module,
   type Node,
   parse,
-  print,
   property,
   topLevelNames,
   unwrap,
   variableInit,
+  wrapInCall,
 } from './js-config.js';
 import { parseJsonFile, setJsonValue } from './json-edit.js';
 import { addDevDependencies } from './package-json.js';
@@ -29,40 +34,104 @@ module.exports = withSeqTest({
   // …your config (its globalSetup/globalTeardown keep running: withSeqTest chains them)
 });`;
 
-/** The node a Jest config file exports, and the statement holding it. */
-function exported(mod: Module): { node?: Node; set?: (node: Node) => void; esm: boolean } {
-  for (const statement of body(mod)) {
-    if (statement.type === 'ExportDefaultDeclaration') {
-      return { node: statement.declaration, set: (n) => (statement.declaration = n), esm: true };
-    }
-    const e = statement.type === 'ExpressionStatement' ? statement.expression : undefined;
-    if (
-      e?.type === 'AssignmentExpression' &&
-      e.left.type === 'MemberExpression' &&
-      e.left.object.name === 'module' &&
-      e.left.property.name === 'exports'
-    ) {
-      return { node: e.right, set: (n) => (e.right = n), esm: false };
+/** Reads a file by absolute path (the overlay during init, the disk in doctor). */
+export type ReadFile = (path: string) => string | undefined;
+
+const PRESETS = new Set([JEST_PACKAGE, `${JEST_PACKAGE}/jest-preset`, `${JEST_PACKAGE}/jest-preset.js`]);
+const MODULE_EXTENSIONS = ['', '.js', '.cjs', '.mjs', '.ts', '.cts', '.mts', '.json', '/index.js', '/index.cjs'];
+
+/** A relative module path resolved against the importing file, when it names a file that exists. */
+function resolveLocal(from: string, specifier: string, read: ReadFile): string | undefined {
+  if (!specifier.startsWith('.')) return undefined;
+  const base = resolve(dirname(from), specifier);
+  for (const ext of MODULE_EXTENSIONS) {
+    const candidate = `${base}${ext}`;
+    if (read(candidate) !== undefined && !(ext === '' && !/\.[cm]?[jt]s$|\.json$/.test(base))) return candidate;
+  }
+  return existsSync(base) ? base : undefined;
+}
+
+/**
+ * Whether a Jest config (file `path`, already parsed) goes through seq-test: its export is `withSeqTest(…)`
+ * called any way it can be imported (named, renamed, through a namespace or default import,
+ * `require('@seq-test/jest').withSeqTest(…)`), directly or through a variable or a function's returned value,
+ * or sets `preset: '@seq-test/jest'`, or is (or spreads) a local base config that does.
+ */
+export function jestIntegrated(mod: Module, path: string, read: ReadFile, depth = 0): boolean {
+  if (depth > 4) return false;
+  const { node, reexport } = exportedNode(mod);
+  if (reexport) return baseIntegrated(path, reexport, read, depth);
+  return node ? valueIntegrated(mod, node, path, read, depth, new Set()) : false;
+}
+
+function baseIntegrated(from: string, specifier: string, read: ReadFile, depth: number): boolean {
+  const file = resolveLocal(from, specifier, read);
+  if (!file) return false;
+  const text = read(file);
+  if (text === undefined) return false;
+  if (file.endsWith('.json')) {
+    try {
+      return PRESETS.has((JSON.parse(text) as { preset?: string }).preset ?? '');
+    } catch {
+      return false;
     }
   }
-  return { esm: true };
+  const base = parse(text);
+  return base ? jestIntegrated(base, file, read, depth + 1) : false;
 }
 
-/** The config object literal behind the export (through a variable), for reading settings. */
+function valueIntegrated(
+  mod: Module,
+  raw: Node,
+  path: string,
+  read: ReadFile,
+  depth: number,
+  seen: Set<string>,
+): boolean {
+  const node = unwrap(raw);
+  if (!node) return false;
+  switch (node.type) {
+    case 'CallExpression':
+      if (callsExport(mod, node.callee, JEST_PACKAGE, WRAPPER)) return true;
+      if (isRequire(node)) return baseIntegrated(path, node.arguments[0].value, read, depth);
+      return false;
+    case 'Identifier': {
+      if (seen.has(node.name)) return false;
+      seen.add(node.name);
+      const source = bindingSource(mod, node.name);
+      if (source) return baseIntegrated(path, source, read, depth);
+      const init = variableInit(mod, node.name);
+      return init ? valueIntegrated(mod, init, path, read, depth, seen) : false;
+    }
+    case 'AwaitExpression':
+      return valueIntegrated(mod, node.argument, path, read, depth, seen);
+    case 'ArrowFunctionExpression':
+    case 'FunctionExpression': {
+      if (node.body.type !== 'BlockStatement') return valueIntegrated(mod, node.body, path, read, depth, seen);
+      const returned = node.body.body.filter((s: Node) => s.type === 'ReturnStatement' && s.argument);
+      return (
+        returned.length > 0 && returned.every((s: Node) => valueIntegrated(mod, s.argument, path, read, depth, seen))
+      );
+    }
+    case 'ObjectExpression': {
+      if (PRESETS.has(String(literal(property(node, 'preset')) ?? ''))) return true;
+      // `{ ...base, testMatch }`: the spread copies the wrapped base's globalSetup, runner and reporters.
+      return node.properties.some(
+        (p: Node) => p.type === 'SpreadElement' && valueIntegrated(mod, p.argument, path, read, depth, seen),
+      );
+    }
+    default:
+      return false;
+  }
+}
+
+/** The config object literal behind the export (through a variable or the wrapper), for reading settings. */
 function configObject(mod: Module, node: Node): Node | undefined {
   let current = unwrap(node);
-  if (current?.type === 'CallExpression' && current.callee?.name === WRAPPER) current = unwrap(current.arguments[0]);
+  if (current?.type === 'CallExpression' && callsExport(mod, current.callee, JEST_PACKAGE, WRAPPER))
+    current = unwrap(current.arguments[0]);
   if (current?.type === 'Identifier') current = variableInit(mod, current.name);
   return current?.type === 'ObjectExpression' ? current : undefined;
-}
-
-function integratedJs(mod: Module): boolean {
-  const { node } = exported(mod);
-  if (!node) return false;
-  const { locals } = importsFrom(mod, JEST_PACKAGE);
-  const top = unwrap(node);
-  if (top?.type === 'CallExpression' && locals.includes(top.callee?.name)) return true;
-  return literal(property(configObject(mod, node), 'preset')) === JEST_PACKAGE;
 }
 
 export function planJest(ctx: StepContext, detection: Detection): StepOutcome {
@@ -79,27 +148,37 @@ export function planJest(ctx: StepContext, detection: Detection): StepOutcome {
     const code = ctx.overlay.read(path) ?? '';
     const mod = parse(code);
     if (!mod) return manual(file, 'it does not parse');
-    if (integratedJs(mod)) {
+    if (jestIntegrated(mod, path, overlayReader(ctx))) {
       outcome.status = 'done';
-      outcome.messages.push(`${file} already uses ${WRAPPER}()`);
+      outcome.messages.push(`${file} already uses ${WRAPPER}() or the ${JEST_PACKAGE} preset`);
       return withDeps(ctx, detection, outcome);
     }
-    const { node, set, esm } = exported(mod);
-    if (!node || !set) return manual(file, 'it has no `module.exports =` or `export default`');
+    const { node, esm, reexport } = exportedNode(mod);
+    if (!node) {
+      return manual(
+        file,
+        reexport
+          ? `it re-exports ${reexport}; wrap the config there`
+          : 'it has no `module.exports =` or `export default`',
+      );
+    }
     const inner = unwrap(node);
     // withSeqTest() takes objects, promises and (async) functions; a declaration cannot be an argument.
     if (inner.type === 'FunctionDeclaration' || inner.type === 'ClassDeclaration') {
       return manual(file, 'it exports a function declaration');
     }
-    const { locals, found } = importsFrom(mod, JEST_PACKAGE);
+    const { locals, namespaces } = importsFrom(mod, JEST_PACKAGE);
+    const named = locals.find((name) => callsExport(mod, { type: 'Identifier', name }, JEST_PACKAGE, WRAPPER));
     const taken = topLevelNames(mod);
-    const local = locals[0] ?? (taken.has(WRAPPER) ? undefined : WRAPPER);
-    if (!local) return manual(file, `the name ${WRAPPER} is taken`);
-    set({ type: 'CallExpression', callee: { type: 'Identifier', name: local }, arguments: [node] });
-    let next = print(mod, code);
-    if (!found) next = insertTopLevelLine(next, importLine(code, esm ? 'import' : 'require', WRAPPER, JEST_PACKAGE));
+    const callee = named ?? (namespaces[0] ? `${namespaces[0]}.${WRAPPER}` : taken.has(WRAPPER) ? undefined : WRAPPER);
+    if (!callee) return manual(file, `the name ${WRAPPER} is taken`);
+    const edits = wrapInCall(node, callee);
+    if (callee === WRAPPER && !named) {
+      edits.push(insertTopLevelLine(code, importLine(code, esm ? 'import' : 'require', WRAPPER, JEST_PACKAGE)));
+    }
+    const next = applyEdits(code, edits);
     const check = parse(next);
-    if (!check || !integratedJs(check)) return manual(file, 'the edit did not verify');
+    if (!check || !jestIntegrated(check, path, overlayReader(ctx))) return manual(file, 'the edit did not verify');
     ctx.overlay.write(path, next, 'jest');
     outcome.messages.push(`wrap the config in ${file} with ${WRAPPER}() (its globalSetup/globalTeardown are kept)`);
     return withDeps(ctx, detection, outcome);
@@ -127,7 +206,7 @@ export function planJest(ctx: StepContext, detection: Detection): StepOutcome {
     return manual(jsonFile, (error as Error).message);
   }
   const where = jsonFile === 'package.json' ? 'package.json "jest"' : jsonFile;
-  if (config.preset === JEST_PACKAGE) {
+  if (PRESETS.has(String(config.preset ?? ''))) {
     outcome.status = 'done';
     outcome.messages.push(`${where} already uses the ${JEST_PACKAGE} preset`);
     return withDeps(ctx, detection, outcome);
@@ -168,8 +247,8 @@ export function auditJest(detection: Detection, read: (file: string) => string |
     const code = read(file) ?? '';
     const mod = parse(code);
     if (mod) {
-      integrated = integratedJs(mod);
-      const { node } = exported(mod);
+      integrated = jestIntegrated(mod, join(detection.root, file), (p) => read(p));
+      const { node } = exportedNode(mod);
       maxWorkers = node ? literal(property(configObject(mod, node), 'maxWorkers')) : undefined;
     } else {
       integrated = code.includes(JEST_PACKAGE);
@@ -181,7 +260,7 @@ export function auditJest(detection: Detection, read: (file: string) => string |
       const parsed = JSON.parse(text) as Record<string, unknown>;
       config = ((file ? parsed : parsed.jest) ?? {}) as Record<string, unknown>;
     } catch {}
-    integrated = config.preset === JEST_PACKAGE;
+    integrated = PRESETS.has(String(config.preset ?? ''));
     maxWorkers = config.maxWorkers;
     where = file ?? (detection.jest.inPackageJson ? 'package.json "jest"' : 'package.json');
   }
@@ -209,4 +288,8 @@ export function auditJest(detection: Detection, read: (file: string) => string |
     });
   }
   return findings;
+}
+
+function overlayReader(ctx: StepContext): ReadFile {
+  return (path) => ctx.overlay.read(path) ?? undefined;
 }

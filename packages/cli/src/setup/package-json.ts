@@ -14,7 +14,7 @@ export function addDevDependencies(ctx: StepContext, detection: Detection, names
   const added: string[] = [];
   for (const name of names) {
     if (name in declared) continue;
-    text = setJsonValue(text, ['devDependencies', name], ctx.versionRange);
+    text = setJsonValue(text, ['devDependencies', name], ctx.versionRange, { sorted: true });
     added.push(name);
   }
   if (added.length > 0) ctx.overlay.write(path, text, step);

@@ -36,7 +36,7 @@ export interface StepOutcome {
 export interface StepContext {
   root: string;
   overlay: Overlay;
-  /** Overwrite files init wrote before and the user changed since (a backup is kept). */
+  /** Overwrite files init wrote before and the user changed since, and edit files with uncommitted changes. */
   force: boolean;
   /** The command a newly created git hook runs, when there is no hook to wrap. */
   hookCommand?: string;

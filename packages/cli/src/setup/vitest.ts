@@ -2,7 +2,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Detection } from './detect.js';
 import {
-  body,
+  appendItem,
+  applyEdits,
+  callsExport,
+  type Edit,
+  exportedNode,
   importLine,
   importsFrom,
   insertTopLevelLine,
@@ -10,7 +14,6 @@ import {
   type Module,
   type Node,
   parse,
-  print,
   property,
   topLevelNames,
   unwrap,
@@ -32,19 +35,7 @@ export default defineConfig({
 
 /** Finds the config object literal a Vitest config file exports, if it is one we can edit safely. */
 function configObject(mod: Module): { object?: Node; why?: string } {
-  let exported: Node | undefined;
-  for (const node of body(mod)) {
-    if (node.type === 'ExportDefaultDeclaration') exported = node.declaration;
-    if (
-      node.type === 'ExpressionStatement' &&
-      node.expression.type === 'AssignmentExpression' &&
-      node.expression.left.type === 'MemberExpression' &&
-      node.expression.left.object.name === 'module' &&
-      node.expression.left.property.name === 'exports'
-    ) {
-      exported = node.expression.right;
-    }
-  }
+  const exported = exportedNode(mod).node;
   if (!exported) return { why: 'it has no default export' };
   let node = unwrap(exported);
   if (node.type === 'Identifier') node = variableInit(mod, node.name);
@@ -72,12 +63,18 @@ function configObject(mod: Module): { object?: Node; why?: string } {
 /** Whether the config has the plugin: imported from @seq-test/vitest and called in `plugins`. */
 function pluginState(mod: Module, object: Node | undefined): { imported: boolean; local?: string; inPlugins: boolean } {
   const { locals, found } = importsFrom(mod, VITEST_PACKAGE);
-  const local = locals[0];
+  const local = locals.find((name) => callsExport(mod, { type: 'Identifier', name }, VITEST_PACKAGE, IMPORTED));
+  const inPlugins = pluginCall(mod, object) !== undefined;
+  return { imported: found, ...(local ? { local } : {}), inPlugins };
+}
+
+/** The seqTest(…) call in the config's `plugins` array (however it was imported), if any. */
+function pluginCall(mod: Module, object: Node | undefined): Node | undefined {
   const plugins = unwrap(property(object, 'plugins'));
-  const inPlugins =
-    plugins?.type === 'ArrayExpression' &&
-    plugins.elements.some((e: Node) => e?.type === 'CallExpression' && locals.includes(e.callee?.name));
-  return { imported: found, ...(local ? { local } : {}), inPlugins: Boolean(inPlugins) };
+  if (plugins?.type !== 'ArrayExpression') return undefined;
+  return plugins.elements.find(
+    (e: Node) => e?.type === 'CallExpression' && callsExport(mod, e.callee, VITEST_PACKAGE, IMPORTED),
+  );
 }
 
 export function planVitest(ctx: StepContext, detection: Detection): StepOutcome {
@@ -115,33 +112,31 @@ export function planVitest(ctx: StepContext, detection: Detection): StepOutcome 
     return outcome;
   }
   const taken = topLevelNames(mod);
+  const namespace = state.local ? undefined : importsFrom(mod, VITEST_PACKAGE).namespaces[0];
   const local = state.local ?? (taken.has(IMPORTED) ? 'seqTestPlugin' : IMPORTED);
-  if (!state.local && taken.has(local)) return manual(`the names ${IMPORTED} and ${local} are both taken`);
-  const call = { type: 'CallExpression', callee: { type: 'Identifier', name: local }, arguments: [] };
+  if (!state.local && !namespace && taken.has(local)) {
+    return manual(`the names ${IMPORTED} and ${local} are both taken`);
+  }
+  const call = namespace ? `${namespace}.${IMPORTED}()` : `${local}()`;
   const plugins = property(object, 'plugins');
+  const edits: Edit[] = [];
   if (plugins === undefined) {
-    object.properties.push({
-      type: 'ObjectProperty',
-      key: { type: 'Identifier', name: 'plugins' },
-      value: { type: 'ArrayExpression', elements: [call] },
-      computed: false,
-      shorthand: false,
-    });
+    edits.push(...appendItem(code, object, object.properties, `plugins: [${call}]`));
   } else if (unwrap(plugins).type === 'ArrayExpression') {
-    unwrap(plugins).elements.push(call);
+    edits.push(...appendItem(code, unwrap(plugins), unwrap(plugins).elements, call));
   } else {
     return manual('its `plugins` is not an array literal');
   }
-  let next = print(mod, code);
-  if (!state.imported) {
+  if (!state.imported || (!state.local && !namespace)) {
     const kind = /\.c[jt]s$/.test(file) ? 'require' : 'import';
     const spec = local === IMPORTED ? IMPORTED : `${IMPORTED}: ${local}`;
     const line =
       kind === 'import'
         ? importLine(code, 'import', local === IMPORTED ? IMPORTED : `${IMPORTED} as ${local}`, VITEST_PACKAGE)
         : importLine(code, 'require', spec, VITEST_PACKAGE);
-    next = insertTopLevelLine(next, line);
+    edits.push(insertTopLevelLine(code, line));
   }
+  const next = applyEdits(code, edits);
   // Check our own work: the result must parse and have the plugin, or we write nothing.
   const check = parse(next);
   const checkObject = check ? configObject(check).object : undefined;
@@ -161,10 +156,7 @@ function addDeps(ctx: StepContext, detection: Detection, outcome: StepOutcome): 
 }
 
 function singleWorkerOff(mod: Module, object: Node): boolean {
-  const { locals } = importsFrom(mod, VITEST_PACKAGE);
-  const plugins = unwrap(property(object, 'plugins'));
-  if (plugins?.type !== 'ArrayExpression') return false;
-  const call = plugins.elements.find((e: Node) => e?.type === 'CallExpression' && locals.includes(e.callee?.name));
+  const call = pluginCall(mod, object);
   return literal(property(unwrap(call?.arguments[0]), 'singleWorker')) === false;
 }
 
