@@ -100,7 +100,7 @@ const probe = `
   const lock = await core.acquireLock({ command: 'bench', key: 'bench-jest-phases' });
   lock.release();
   const t2 = performance.now();
-  core.runProcesses(lock.token.value, core.identityOf(process.pid));
+  core.runProcesses({ tokens: [lock.token.value], root: core.identityOf(process.pid) });
   const t3 = performance.now();
   process.stdout.write(JSON.stringify([t1 - t0, t2 - t1, t3 - t2]));
 `;

@@ -1,9 +1,11 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TestSandbox } from '../support/processes.js';
+import { aliveProbe } from '../support/probes.js';
+import { isAlive, TestSandbox } from '../support/processes.js';
 import {
   ensureJest,
+  FIXTURES,
   INSTALL_TIMEOUT_MS,
   type JestInstall,
   JestRun,
@@ -129,5 +131,30 @@ describe.each(VERSIONS)('%s', (name) => {
     expect(next.output).not.toContain('waiting for the lock');
     await nothingLeft(sb);
     expect(ticketsLeft(sb)).toEqual([]);
+  });
+
+  // Issue 11, defect 1: at process exit the run's processes are ended before its ticket is released, so
+  // the next run in the queue never starts while the dead run's leftovers still run.
+  it('process.exit in a test: a run queued behind starts only after the TERM-ignoring leftover is gone', async () => {
+    const pidFile = join(sb.dir, 'child.pid');
+    const go = join(sb.dir, 'go');
+    const run = new JestRun(sb, jest, [], {
+      config: join(FIXTURES, 'exit-order', 'exit-order.config.cjs'),
+      env: { EXIT_ORDER_PID: pidFile, EXIT_ORDER_GO: go },
+    });
+    const child = await run.waitFor(
+      () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')),
+      'the test to start its child',
+    );
+    const next = sb.start(['run', '--', ...aliveProbe(child)], { env: { SEQ_TEST_KEY: `jest-e2e-${sb.marker}` } });
+    await run.waitFor(() => next.output.stderr.includes('waiting for the lock'), 'the next run to queue');
+    writeFileSync(go, '');
+    const result = await run.done();
+    expect(result.code, run.output).toBe(3);
+    const probe = await next.finished;
+    expect(probe.code, probe.stderr).toBe(0);
+    expect(probe.stdout.trim(), `${run.output}\n${probe.stderr}`).toBe('gone');
+    expect(isAlive(child)).toBe(false);
+    await nothingLeft(sb);
   });
 });

@@ -2,18 +2,21 @@ import { constants } from 'node:os';
 import {
   acquireLock,
   createToken,
+  descendantsOf,
   endProcesses,
+  endProcessesSync,
   extendChain,
   formatDuration,
+  identityKey,
   identityOf,
   loadProjectConfig,
+  onProcessExit,
   type RunProcess,
   type RunToken,
   runProcesses,
   TOKEN_ENV,
 } from '@seq-test/core';
 import { say, WaitLine } from './output.js';
-import { descendantsOf, endProcessesSync } from './reap-sync.js';
 import { type RunState, type Summary, shared } from './state.js';
 import { describeSummary } from './summary.js';
 
@@ -66,12 +69,12 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
     throw error;
   }
   run.graceMs = settings.graceMs ?? 1000;
-  run.baseline = descendantsOf(process.pid);
+  const self = identityOf(process.pid);
+  run.baseline = new Set(self ? descendantsOf(self).map(identityKey) : []);
   addSignalHandlers(run);
   if (run.disabled) {
     // As `seq-test run` does: no lock, but the run's processes are still accounted for and reaped.
     say('SEQ_TEST_DISABLE=1: running without the lock');
-    const self = identityOf(process.pid);
     if (self) startRun(run, createToken(self));
     return run;
   }
@@ -148,9 +151,7 @@ function finishRunSync(run: RunState, cause: Summary['cause'], graceMs = run.gra
 function leftovers(run: RunState): RunProcess[] {
   const self = identityOf(process.pid);
   if (!run.token || !self || run.finished) return [];
-  return runProcesses(run.token.value, self).filter(
-    (p) => p.pid !== process.pid && !run.baseline.has(`${p.pid}:${p.start}`),
-  );
+  return runProcesses({ tokens: [run.token.value], root: self, exclude: run.baseline });
 }
 
 function leave(run: RunState, ended: Summary['ended'], cause: Summary['cause']): Summary {
@@ -183,8 +184,9 @@ function installExitHandler(): void {
   const state = shared();
   if (state.exitHandler) return;
   state.exitHandler = true;
-  // Registered before acquireLock registers its own (which removes the ticket), so that we reap first.
-  process.on('exit', () => {
+  // Every 'reap' hook runs before the lock's 'release' hook (core's exit-hook registry): the next run
+  // never starts while ours still has processes running.
+  onProcessExit('reap', () => {
     const run = shared().run;
     if (run && !run.finished && run.token) finishRunSync(run, run.signalled ?? 'exit');
   });

@@ -1,4 +1,4 @@
-import type { LockHandle, ReapedLeftover, RunToken } from '@seq-test/core';
+import type { EndedProcess, LockHandle, RunToken } from '@seq-test/core';
 
 /**
  * What the Jest main process knows about the current run. Our global setup, global teardown, runner and
@@ -17,7 +17,7 @@ export interface RunState {
   /** While acquireLock runs; a signal aborts it. */
   acquiring?: Promise<unknown>;
   aborter: AbortController;
-  /** Processes below Jest's main process that existed before we held the lock ("pid:start"): not ours. */
+  /** Processes below Jest's main process that existed before we held the lock (identityKey): not ours. */
   baseline: Set<string>;
   /** SEQ_TEST_TOKEN before we extended it, restored when the run ends (watch mode starts further runs). */
   previousChain: string | undefined;
@@ -33,7 +33,7 @@ export interface Summary {
   waitedMs: number;
   nested: boolean;
   disabled: boolean;
-  ended: ReapedLeftover[];
+  ended: EndedProcess[];
   /** Why the run ended early, if it did: a signal, or Jest exiting without its global teardown. */
   cause?: NodeJS.Signals | 'exit';
 }

@@ -1,11 +1,11 @@
-import type { ReapedLeftover } from '@seq-test/core';
+import type { EndedProcess } from '@seq-test/core';
 import { describe, expect, it } from 'vitest';
 import type { Summary } from '../src/state.js';
 import { describeSummary } from '../src/summary.js';
 
-const leftover = (pid: number, command: string): ReapedLeftover =>
-  ({ pid, command, signal: 'SIGTERM' }) as unknown as ReapedLeftover;
-const summary = (ended: ReapedLeftover[]): Summary => ({
+const leftover = (pid: number, command: string): EndedProcess =>
+  ({ pid, command, signal: 'SIGTERM' }) as unknown as EndedProcess;
+const summary = (ended: EndedProcess[]): Summary => ({
   key: '/p',
   waitedMs: 0,
   nested: false,

@@ -2,19 +2,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   acquireLock,
   endProcesses,
+  endProcessesSync,
   extendChain,
   formatDuration,
+  identityKey,
   isAlive,
   type LockHandle,
   loadProjectConfig,
+  onProcessExit,
   SeqTestError,
-  signalIdentity,
   signalNumber,
   TOKEN_ENV,
   WaitLine,
 } from '@seq-test/core';
 import { enforceOneWorker } from './enforce.js';
-import { idOf, type OwnedProcess, ownedProcesses } from './owned.js';
+import { type OwnedProcess, ownedProcesses } from './owned.js';
 import { parallelRequests, type RawTestConfig } from './requests.js';
 import { say } from './say.js';
 import { majorOf, type ProjectLike, type ReporterLike, type VitestLike } from './vitest-shapes.js';
@@ -149,7 +151,7 @@ export class Session {
   private testsStarted(): void {
     if (!this.snapshotPending) return;
     this.snapshotPending = false;
-    for (const p of this.owned()) this.spared.add(idOf(p));
+    for (const p of this.owned()) this.spared.add(identityKey(p));
   }
 
   private async runEnded(): Promise<void> {
@@ -292,14 +294,14 @@ export class Session {
   // --- process exit and signals ------------------------------------------------------------------------
 
   /**
-   * Vitest 3 calls process.exit() from inside its own 'exit' listener, which skips every listener after
-   * it; so ours goes first (prependListener). Vitest 4/5 exit 1 ms after SIGINT/SIGTERM. Either way no
-   * promise settles any more: the cleanup here is synchronous.
+   * Vitest 4/5 exit 1 ms after SIGINT/SIGTERM, and a global setup may call process.exit(): no promise
+   * settles any more, so the cleanup at exit is synchronous. It is a 'reap' hook of core's exit-hook
+   * registry, which runs it before the lock's own 'release' hook.
    */
   private installProcessHooks(): void {
     if (this.processHooks) return;
     this.processHooks = true;
-    process.prependListener('exit', () => this.cleanupAtExit());
+    onProcessExit('reap', () => this.cleanupAtExit());
     for (const signal of SIGNALS) {
       // Vitest handles SIGINT and SIGTERM itself (and exits); nobody handles SIGHUP, and after Vitest
       // closed nobody handles any: a listener stops Node's default, so make sure the process still ends.
@@ -315,18 +317,8 @@ export class Session {
     try {
       if (this.options.reap !== false) {
         // Vitest's workers too: the Vitest process is going, they would be orphaned.
-        const targets = this.owned(undefined);
-        for (const p of targets) signalIdentity(p, 'SIGTERM');
-        const deadline = performance.now() + EXIT_GRACE_MS;
-        let alive = targets.filter((p) => isAlive(p));
-        while (alive.length > 0 && performance.now() < deadline) {
-          sleepSync(20);
-          alive = alive.filter((p) => isAlive(p));
-        }
-        for (const p of alive) signalIdentity(p, 'SIGKILL');
-        for (const p of targets) {
-          if (!p.worker)
-            say(`ended leftover process ${p.pid} (${p.command}) with ${alive.includes(p) ? 'SIGKILL' : 'SIGTERM'}`);
+        for (const p of endProcessesSync(this.owned(undefined), EXIT_GRACE_MS)) {
+          if (!p.worker) say(`ended leftover process ${p.pid} (${p.command}) with ${p.signal}`);
         }
       }
     } catch {
@@ -340,10 +332,6 @@ export class Session {
 /** The Vitest process itself, not a test worker nor something a test started (those inherit VITEST=true). */
 function isVitestMain(): boolean {
   return process.env.VITEST === 'true' && !process.env.VITEST_WORKER_ID && !process.env.VITEST_POOL_ID;
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function safe<T>(fn: () => T): T | undefined {

@@ -1,4 +1,5 @@
 export { assertSupportedPlatform, EXIT, SeqTestError } from './errors.js';
+export { type ExitPhase, onProcessExit } from './exit-hooks.js';
 export { FORWARDED_SIGNALS, forwardSignals } from './forward-signals.js';
 export { identityOf, isAlive, type ProcessIdentity, signalIdentity } from './identity.js';
 export { type AcquireOptions, acquireLock, type LockHandle, type WaitInfo } from './lock/acquire.js';
@@ -8,6 +9,20 @@ export { PROTOCOL_VERSION, parseTicket, parseTicketName, type Ticket, ticketFile
 export { type Decision, Queue, type QueueEntry, type QueueState } from './lock/queue.js';
 export { assertSafeDir, ensureStateDir, stateDirPath } from './lock/state-dir.js';
 export { type QueueStatus, readStatus, type StatusReport, type TicketStatus } from './lock/status.js';
+export { InvalidOptionError } from './options.js';
+export {
+  descendantsOf,
+  type EndedProcess,
+  endProcesses,
+  endProcessesSync,
+  findLeftovers,
+  identityKey,
+  type RunProcess,
+  type RunQuery,
+  reapLeftovers,
+  runProcesses,
+  sleepSync,
+} from './ownership.js';
 export { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
 export {
   type LoadedProjectConfig,
@@ -18,14 +33,6 @@ export {
   RC_FILE,
   validateProjectConfig,
 } from './project-config.js';
-export {
-  endProcesses,
-  findLeftovers,
-  type ReapedLeftover,
-  type RunProcess,
-  reapLeftovers,
-  runProcesses,
-} from './reap.js';
 export { resolveCommand } from './resolve-command.js';
 export {
   type AttemptResult,

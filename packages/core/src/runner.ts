@@ -1,6 +1,7 @@
 import { LogFile } from './attempt-log.js';
 import { assertSupportedPlatform, SeqTestError } from './errors.js';
 import { identityOf } from './identity.js';
+import { checkOptions, EXEC_OPTION_RULES } from './options.js';
 import { resolveCommand } from './resolve-command.js';
 import { runAttempt } from './runner/attempt.js';
 import { type Launch, type ParkedHelper, startParked } from './runner/launch.js';
@@ -36,6 +37,7 @@ export async function execTree(options: ExecOptions): Promise<ExecResult> {
  */
 export function prepareExec(options: ExecOptions): PreparedExec {
   assertSupportedPlatform();
+  checkOptions('execTree', options, EXEC_OPTION_RULES);
   const [file, ...args] = options.command;
   if (file === undefined) throw new SeqTestError('no command given: put it after --, e.g. seq-test exec -- npm test');
   const cwd = options.cwd ?? process.cwd();

@@ -1,4 +1,5 @@
 import type { ProcessIdentity } from './identity.js';
+import { identityKey } from './ownership.js';
 import { isGone, type PidCounter, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
 import { chainHas, TOKEN_ENV } from './token.js';
 
@@ -40,7 +41,7 @@ export interface TrackerOptions {
   fullSweepEveryMs?: number;
 }
 
-const key = (p: ProcessIdentity) => `${p.pid}:${p.start}`;
+const key = identityKey;
 
 /** Bounds the re-reads of the helper's child list when orphans keep arriving during one walk. */
 const MAX_WALK_ROUNDS = 8;

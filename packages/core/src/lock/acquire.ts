@@ -1,9 +1,11 @@
 import { existsSync, type FSWatcher, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, SeqTestError } from '../errors.js';
+import { onProcessExit } from '../exit-hooks.js';
 import { identityOf } from '../identity.js';
+import { checkOptions, LOCK_OPTION_RULES } from '../options.js';
+import { endProcesses, findLeftovers } from '../ownership.js';
 import { processTable } from '../proc/index.js';
-import { endProcesses, findLeftovers } from '../reap.js';
 import { createToken, parseChain, type RunToken, TOKEN_ENV } from '../token.js';
 import { keyDirName, projectKey } from './project-key.js';
 import { Queue, type QueueEntry } from './queue.js';
@@ -75,6 +77,7 @@ const WAIT_REPORT_MS = 250;
  * instead, so it never waits for its own ancestor.
  */
 export async function acquireLock(options: AcquireOptions): Promise<LockHandle> {
+  checkOptions('acquireLock', options, LOCK_OPTION_RULES);
   const env = options.env ?? process.env;
   const key = projectKey({ key: options.key, cwd: options.cwd, env });
   const warn = options.onWarning ?? (() => {});
@@ -108,12 +111,11 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     enqueuedAt: Date.now(),
     impl: options.impl ?? 'node',
   });
-  const onExit = () => queue.remove(mine);
-  // First in line: Vitest 3 calls process.exit() from its own 'exit' listener, and later ones never run.
-  process.prependListener('exit', onExit);
+  // At exit, after the run's processes are ended (the 'reap' hooks of whoever runs them).
+  const forgetExit = onProcessExit('release', () => queue.remove(mine));
   const release = () => {
     queue.remove(mine);
-    process.off('exit', onExit);
+    forgetExit();
   };
 
   const began = performance.now();

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findLeftovers, type RunProcess, runProcesses } from '../reap.js';
+import { findLeftovers, type RunProcess, runProcesses } from '../ownership.js';
 import { keyDirName, projectKey } from './project-key.js';
 import { Queue, type QueueEntry } from './queue.js';
 import { stateDirPath } from './state-dir.js';
@@ -88,7 +88,7 @@ function describeTicket(queue: Queue, entry: QueueEntry, position: number, now: 
   let processes: number | null = null;
   if (state === 'holding') {
     // The owner itself is seq-test (or the test runner holding the lock); count its whole tree.
-    const tree = runProcesses(entry.token, entry.owner);
+    const tree = runProcesses({ tokens: [entry.token], root: entry.owner });
     rssBytes = tree.reduce((sum, p) => sum + p.rssBytes, 0);
     processes = tree.length;
   }

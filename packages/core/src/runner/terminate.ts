@@ -1,4 +1,5 @@
 import { signalIdentity } from '../identity.js';
+import { identityKey } from '../ownership.js';
 import type { OwnedProcess, RunTracker } from '../tracker.js';
 import type { AttemptState } from './attempt-state.js';
 import type { TreeSampler } from './sampling.js';
@@ -75,8 +76,8 @@ export class TreeTermination {
     // "force quit" to many test runners.
     const sentFirst = new Set<string>();
     const sendFirst = (targets: OwnedProcess[]) => {
-      const fresh = targets.filter((p) => !sentFirst.has(`${p.pid}:${p.start}`));
-      for (const p of fresh) sentFirst.add(`${p.pid}:${p.start}`);
+      const fresh = targets.filter((p) => !sentFirst.has(identityKey(p)));
+      for (const p of fresh) sentFirst.add(identityKey(p));
       this.signalAll(first, fresh, reason);
     };
     sendFirst(tracker.aliveNow());

@@ -1,0 +1,198 @@
+import { statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, type ProcessIdentity, signalIdentity } from './identity.js';
+import { checkOptions, END_OPTION_RULES } from './options.js';
+import { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
+import { parseChain, TOKEN_ENV } from './token.js';
+
+/**
+ * Which processes belong to a run, and how they are ended: the one place for both (docs/process-tree.md,
+ * "Where each rule lives"). The live tracker of `seq-test run` (tracker.ts) applies the same rules
+ * incrementally; the lock (dead holders), `status`, `reap`, Jest and Vitest ask here.
+ */
+
+/** The one key format for a process's identity in sets and maps: "pid:start". */
+export function identityKey(p: ProcessIdentity): string {
+  return `${p.pid}:${p.start}`;
+}
+
+export interface RunProcess extends ProcessIdentity {
+  command: string;
+  rssBytes: number;
+  /** The run token that makes it ours. */
+  token: string;
+}
+
+/** A process seq-test signalled, with the last signal sent (null for a dry run). */
+export type EndedProcess<T extends RunProcess = RunProcess> = T & { signal: NodeJS.Signals | null };
+
+export interface RunQuery {
+  /** The run's tokens: a process whose SEQ_TEST_TOKEN chain names one of them is the run's. */
+  tokens: Iterable<string>;
+  /**
+   * The run's owner: its descendants are the run's too, and nothing started before it is (a pid reused
+   * by an older process cannot carry a token of ours by accident).
+   */
+  root?: ProcessIdentity | undefined;
+  /** Identity keys (identityKey) of processes to leave out. */
+  exclude?: ReadonlySet<string> | undefined;
+  table?: ProcessTable;
+}
+
+/**
+ * The live processes of a run: the root's descendants and every process carrying one of its tokens
+ * (so setsid and double-forked escapees are found too), this process, zombies and `exclude` left out.
+ * Limit: a process that clears its environment (`env -i`) and leaves the root's tree is not found.
+ */
+export function runProcesses(query: RunQuery): RunProcess[] {
+  const tokens = new Set(query.tokens);
+  const first = tokens.values().next().value;
+  if (first === undefined) return [];
+  const table = query.table ?? processTable();
+  const all = table.list().filter((info) => !isGone(info) && info.pid !== process.pid);
+  const found = new Map<number, RunProcess>();
+  const take = (info: ProcessInfo, token: string) => {
+    if (!found.has(info.pid) && !query.exclude?.has(identityKey(info)))
+      found.set(info.pid, describe(table, info, token));
+  };
+  const root = query.root;
+  if (root) for (const info of descendantsOf(root, table)) take(info, first);
+  for (const info of all) {
+    if (found.has(info.pid) || (root && info.start < root.start)) continue;
+    const token = parseChain(table.envValue(info.pid, TOKEN_ENV)).find((t) => tokens.has(t.value));
+    if (token) take(info, token.value);
+  }
+  return [...found.values()];
+}
+
+/**
+ * The live descendants of `root` (none older than it: an older process under a reused pid is not its
+ * child). Linux reads the children lists from `root` down (a few small reads); elsewhere, or without them,
+ * one sweep of the table.
+ */
+export function descendantsOf(root: ProcessIdentity, table: ProcessTable = processTable()): ProcessInfo[] {
+  let childrenOf = (pid: number): ProcessInfo[] | undefined => {
+    const pids = table.children?.(pid);
+    // A child is taken only if its stat names the parent it was listed under (else the pid was reused).
+    return pids?.map((child) => table.get(child)).filter((info): info is ProcessInfo => info?.ppid === pid);
+  };
+  if (!childrenOf(root.pid)) {
+    const byParent = new Map<number, ProcessInfo[]>();
+    for (const info of table.list()) byParent.set(info.ppid, [...(byParent.get(info.ppid) ?? []), info]);
+    childrenOf = (pid) => byParent.get(pid);
+  }
+  const found = new Map<number, ProcessInfo>();
+  const stack = [root.pid];
+  while (stack.length > 0) {
+    for (const child of childrenOf(stack.pop() as number) ?? []) {
+      if (found.has(child.pid) || child.start < root.start) continue;
+      found.set(child.pid, child);
+      stack.push(child.pid);
+    }
+  }
+  return [...found.values()].filter((info) => !isGone(info) && info.pid !== process.pid);
+}
+
+/**
+ * Processes left by runs whose owner is gone. A process answers to the innermost live run of its token
+ * chain: it is a leftover only of the dead runs nested inside that one (a stale token inherited from a
+ * shell, outside a live run, must not make the live run's processes look abandoned). A process of another
+ * user, or whose environment we cannot read, is never a candidate. With `token`, only that dead run's.
+ */
+export function findLeftovers(options: { token?: string | undefined } = {}): RunProcess[] {
+  const table = processTable();
+  const ownerAlive = new Map<string, boolean>();
+  const alive = (token: { value: string; owner: ProcessIdentity }) => {
+    let answer = ownerAlive.get(token.value);
+    if (answer === undefined) {
+      answer = isAlive(token.owner);
+      ownerAlive.set(token.value, answer);
+    }
+    return answer;
+  };
+  const found: RunProcess[] = [];
+  for (const info of table.list()) {
+    if (info.pid === process.pid || isGone(info)) continue;
+    const chain = parseChain(table.envValue(info.pid, TOKEN_ENV));
+    let innermostLive = chain.length - 1;
+    while (innermostLive >= 0 && !alive(chain[innermostLive] as (typeof chain)[number])) innermostLive--;
+    const dead = chain.slice(innermostLive + 1);
+    const leftOf = options.token ? dead.find((t) => t.value === options.token) : dead[dead.length - 1];
+    if (leftOf && isOurs(info)) found.push(describe(table, info, leftOf.value));
+  }
+  return found;
+}
+
+/**
+ * The ending policy, once for both drivers below: the first signal (TERM) to every target, then up to
+ * `graceMs` for them to go, then SIGKILL to what is left. Yields how long to sleep before looking again.
+ * Every signal re-checks pid and start time, so a reused pid is never signalled.
+ */
+function* ending<T extends RunProcess>(targets: T[], graceMs: number): Generator<number, EndedProcess<T>[], void> {
+  checkOptions('endProcesses', { graceMs }, END_OPTION_RULES);
+  const ended: EndedProcess<T>[] = [];
+  for (const target of targets) {
+    if (signalIdentity(target, 'SIGTERM')) ended.push({ ...target, signal: 'SIGTERM' });
+  }
+  const deadline = performance.now() + graceMs;
+  while (ended.some((p) => isAlive(p)) && performance.now() < deadline)
+    yield Math.min(20, deadline - performance.now());
+  for (const p of ended) {
+    if (signalIdentity(p, 'SIGKILL')) p.signal = 'SIGKILL';
+  }
+  return ended;
+}
+
+/** TERM, then SIGKILL after `graceMs` to what is left; resolves with what was signalled and how. */
+export async function endProcesses<T extends RunProcess>(targets: T[], graceMs = 1000): Promise<EndedProcess<T>[]> {
+  const steps = ending(targets, graceMs);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    await sleep(step.value);
+  }
+}
+
+/**
+ * endProcesses for a process 'exit' hook, where nothing asynchronous runs any more: the grace is slept
+ * on an Atomics cell.
+ */
+export function endProcessesSync<T extends RunProcess>(targets: T[], graceMs = 1000): EndedProcess<T>[] {
+  const steps = ending(targets, graceMs);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    sleepSync(step.value);
+  }
+}
+
+/** Blocks the thread (for exit hooks, where timers no longer fire). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, ms));
+}
+
+/** Finds and ends the leftovers of dead runs (all of them, or one run's). */
+export async function reapLeftovers(
+  options: { token?: string; graceMs?: number; dryRun?: boolean } = {},
+): Promise<EndedProcess[]> {
+  const found = findLeftovers(options);
+  if (options.dryRun) return found.map((p) => ({ ...p, signal: null }));
+  return endProcesses(found, options.graceMs);
+}
+
+function describe(table: ProcessTable, info: ProcessInfo, token: string): RunProcess {
+  return {
+    pid: info.pid,
+    start: info.start,
+    command: table.commandLine(info.pid),
+    rssBytes: info.rssBytes,
+    token,
+  };
+}
+
+function isOurs(info: ProcessInfo): boolean {
+  if (process.platform !== 'linux') return true; // macOS: `ps -E` only shows our own users' environments
+  try {
+    return statSync(`/proc/${info.pid}`).uid === (process.getuid?.() ?? 0);
+  } catch {
+    return false;
+  }
+}
