@@ -46,7 +46,18 @@ export {
   type ReapedProcess,
 } from './runner.js';
 export { parseSignal, type SignalSpec, signalName, signalNumber } from './signals.js';
-export { subreaperPath } from './subreaper.js';
+export {
+  chooseHelper,
+  HELPER_DISABLE_ENV,
+  HELPER_OVERRIDE_ENV,
+  HELPER_PROTOCOL,
+  type HelperCandidate,
+  type HelperChoice,
+  type HelperSource,
+  helperPackageName,
+  probeHelper,
+  subreaperPath,
+} from './subreaper.js';
 export {
   chainHas,
   createToken,

@@ -53,7 +53,7 @@ export function prepareExec(options: ExecOptions): PreparedExec {
     args,
     cwd,
     env,
-    helperPath: subreaperPath(options.env ?? process.env),
+    helperPath: subreaperPath(options.env ?? process.env, options.onNotice),
     piped: Boolean(options.capture || options.logFile),
   };
   const parked = launch.helperPath ? startParked(launch) : undefined;
