@@ -16,6 +16,7 @@ import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildDenySyscalls } from './fixtures/deny-syscalls.js';
 
 /**
  * The helper's own tests: each binary seq-test can ship (the from-source build, and the static platform
@@ -154,8 +155,7 @@ let scratch: string;
 let denySyscalls: string;
 beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'seq-test-helper-'));
-  denySyscalls = join(scratch, 'deny-syscalls');
-  execFileSync(process.env.CC || 'cc', ['-O2', '-o', denySyscalls, join(CORE, 'test', 'fixtures', 'deny-syscalls.c')]);
+  denySyscalls = buildDenySyscalls(scratch);
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -56,7 +56,7 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
           helper: withHelper ? rootIdentity : undefined,
         })
       : undefined; // nothing was started (spawn failed): nothing to track, and session 0 is the kernel's
-  const sampler = new TreeSampler(tracker, () => main.helperFinished);
+  const sampler = new TreeSampler(tracker, () => main.helperFinished && main.helperIsSubreaper);
   const termination = new TreeTermination({
     tracker,
     sampler,
@@ -161,6 +161,7 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
       if (leftover.reason === 'linger')
         notice(`ended leftover process ${leftover.pid} (${leftover.command}) with ${leftover.signal}`);
     }
+    for (const problem of main.helperProblems) notice(problem);
     if (main.spawnError) notice(`could not start the command: ${main.spawnError.message}`);
     const end = state.endOf(outcome);
     if (end.kind === 'completed' && end.main.kind === 'lost')

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { EXIT } from '../errors.js';
 import type { MainOutcome } from './attempt-state.js';
-import { readHelperReports } from './helper-reports.js';
+import { describeHelperError, readHelperReports } from './helper-reports.js';
 
 /**
  * Follows the main command of one attempt: how it ended, its pid and peak memory as the helper reports
@@ -22,6 +22,11 @@ export class MainWatch {
   helperPeakKb = 0;
   /** Whether helperDone has settled. */
   helperFinished = false;
+  /** False once the helper reported that it could not become a subreaper: its "peak" then no longer
+   * means that the run's subtree is empty (orphans went to init). */
+  helperIsSubreaper = true;
+  /** What the helper reported as failed, one notice each. */
+  readonly helperProblems: string[] = [];
   spawnError: NodeJS.ErrnoException | undefined;
   /** The helper's report channel (fd 3). */
   readonly reports: Readable | null;
@@ -77,6 +82,17 @@ export class MainWatch {
             this.peak(report.maxRssKb);
             finishHelper();
             break;
+          case 'error': {
+            this.helperProblems.push(describeHelperError(report));
+            if (report.step === 'subreaper') this.helperIsSubreaper = false;
+            // Nothing was started: seq-test's own failure, not the command's.
+            if (report.step === 'fork' || report.step === 'usage') {
+              const error: NodeJS.ErrnoException = new Error(`the subreaper helper failed (${report.step})`);
+              if (report.code) error.code = report.code;
+              resolveMain({ kind: 'not-started', error, code: EXIT.USAGE });
+            }
+            break;
+          }
         }
       });
       // Helper gone without a report: killed from outside.
