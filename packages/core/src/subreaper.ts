@@ -5,8 +5,8 @@ import { arch, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, SeqTestError } from './errors.js';
-import { identityOf, signalIdentity } from './identity.js';
-import { runProcesses } from './reap.js';
+import { identityOf } from './identity.js';
+import { endProcessesSync, runProcesses } from './ownership.js';
 import { createToken, TOKEN_ENV } from './token.js';
 
 /**
@@ -102,11 +102,7 @@ function runHandshake(path: string): string | undefined {
     const answer = text.trim().split('\n')[0] ?? '';
     const problem = judge(path, result, answer, text);
     // A real helper starts nothing here; anything else gets no benefit of the doubt.
-    if (problem && token && self) {
-      for (const leftover of runProcesses(token.value, self)) {
-        if (leftover.pid !== process.pid) signalIdentity(leftover, 'SIGKILL');
-      }
-    }
+    if (problem && token) endProcessesSync(runProcesses({ tokens: [token.value] }), 0);
     return problem;
   } finally {
     closeSync(out);
