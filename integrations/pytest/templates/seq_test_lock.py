@@ -36,11 +36,17 @@ EXIT_USAGE = 125
 
 POLL_SECONDS = 0.1  # the protocol's bound: re-evaluate at least this often (a SIGKILLed holder changes no file)
 WAIT_REPORT_SECONDS = 0.25
-STALE_TEMP_SECONDS = 10.0
+WRITE_ATTEMPTS = 5  # a writer whose temp file vanished before its rename (an older reader removed it) retries
 NUMBER_DIGITS = 12
+MAX_NUMBER = 999999999999  # the largest ticket number: a joiner never takes more (docs/PROTOCOL.md, "Joining")
+MAX_READ_BYTES = 1 << 20
 
 TICKET_NAME = re.compile(r"^(\d{12})-((\d+)\.(\d+)\.([0-9a-f]{6,64}))\.json$")
 MARKER_NAME = re.compile(r"^((\d+)\.(\d+)\.([0-9a-f]{6,64}))\.json$")
+# Ticket-like names with a number too wide, written by older implementations that overflowed.
+OVERFLOW_NAME = re.compile(r"^\d{13,}-((\d+)\.(\d+)\.[0-9a-f]{6,64})\.json$")
+# `.tmp-<writer's token>-<16 hex>`: a writer's temp file, judged by the writer's liveness.
+TEMP_NAME = re.compile(r"^\.tmp-((\d+)\.(\d+)\.[0-9a-f]{6,64})-[0-9a-f]{16}$")
 TOKEN_RE = re.compile(r"^(\d+)\.(\d+)\.([0-9a-f]{6,64})$")
 
 
@@ -287,9 +293,48 @@ def identity_of(pid):
 
 
 def is_alive(pid, start):
-    """True while the very process we recorded still runs (same pid, same start time, not a zombie)."""
+    """True while the very process we recorded still runs (same pid, same start time, not a zombie). A start
+    time recorded inside another time namespace is translated to ours before it is compared."""
     info = process_table().get(pid)
-    return info is not None and not info.gone and info.start == start
+    if info is None or info.gone:
+        return False
+    return info.start == start or info.start == start_in_our_clock(pid, start)
+
+
+# Linux time namespaces (`unshare --time --boottime N`) shift what /proc shows: a start time reads as the
+# kernel's value plus the *reader's* boottime offset, so a token written inside such a namespace names its
+# owner with a start time that differs, read from outside, by the difference of the two offsets.
+_our_time_ns = []
+
+
+def _time_namespace(pid):
+    """(namespace id, boottime offset in seconds) of a process, or None when unreadable."""
+    try:
+        ns = os.readlink("/proc/%s/ns/time" % pid)
+        offset = 0.0
+        with open("/proc/%s/timens_offsets" % pid) as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] == "boottime":
+                    offset = int(parts[1]) + int(parts[2]) / 1e9
+        return ns, offset
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def start_in_our_clock(pid, start):
+    """The start time, in our reading, of a process that reports `start` from its own time namespace; None
+    when it shares ours (or nothing can be read). Consulted only when a start time does not match."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if not _our_time_ns:
+        _our_time_ns.append(_time_namespace("self"))
+    ours = _our_time_ns[0]
+    theirs = _time_namespace(pid)
+    if ours is None or theirs is None or theirs[0] == ours[0]:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return start - int(round((theirs[1] - ours[1]) * ticks))
 
 
 def signal_identity(pid, start, sig):
@@ -359,26 +404,109 @@ def state_dir_path(env=None):
 
 def ensure_state_dir(env=None):
     """Creates the state dir (0700) if needed and refuses one that others could tamper with."""
+    env = os.environ if env is None else env
     path = state_dir_path(env)
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as e:
-        raise SeqTestError("cannot create the state dir %s: %s" % (path, errno.errorcode.get(e.errno, e)))
-    st = os.lstat(path)
-    fix = "remove it or set SEQ_TEST_STATE_DIR to a private directory"
-    if stat_mod.S_ISLNK(st.st_mode):
-        raise SeqTestError("refusing state dir %s: it is a symlink; %s" % (path, fix))
-    if not stat_mod.S_ISDIR(st.st_mode):
-        raise SeqTestError("refusing state dir %s: it is not a directory; %s" % (path, fix))
-    if st.st_uid != os.getuid():
+        if _lexists(path):
+            assert_safe_dir(path, env)
         raise SeqTestError(
-            "refusing state dir %s: it belongs to uid %d, not to you (uid %d); %s" % (path, st.st_uid, os.getuid(), fix)
+            "cannot create the state dir %s: %s; %s" % (path, _errno_name(e), _private_dir_fix(path, env))
+        )
+    assert_safe_dir(path, env)
+    return path
+
+
+def assert_safe_dir(path, env=None):
+    """Refuses a state dir that is a symlink, not a directory, someone else's, or writable by others, with a fix
+    that is safe to run as printed: `chmod 700` only for the default state dir seq-test names and creates,
+    never for a directory SEQ_TEST_STATE_DIR points at (it may be /tmp, a project or a system directory)."""
+    env = os.environ if env is None else env
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise SeqTestError(
+            "refusing state dir %s: cannot inspect it (%s); %s" % (path, _errno_name(e), _private_dir_fix(path, env))
+        )
+
+    def refuse(why, fix=None):
+        return SeqTestError("refusing state dir %s: %s; %s" % (path, why, fix or _private_dir_fix(path, env)))
+
+    if stat_mod.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        raise refuse("it is a symlink (to %s)" % target)
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise refuse("it is not a directory")
+    if st.st_uid != os.getuid():
+        raise refuse(
+            "it belongs to %s, not to you (%s); another user may have created it to see or change your runs"
+            % (_user_name(st.st_uid), _user_name(os.getuid()))
         )
     if st.st_mode & 0o022:
-        raise SeqTestError(
-            "refusing state dir %s: mode %o lets others write to it; run chmod 700 %s" % (path, st.st_mode & 0o777, path)
-        )
+        ours = path == _default_state_dir(env) and not st.st_mode & 0o1000
+        raise refuse("mode %o lets others write to it" % (st.st_mode & 0o7777), "run chmod 700 %s" % path if ours else None)
+
+
+def existing_state_dir(env=None):
+    """The state dir for code that only looks: validated as acquire() validates it, never created; None when
+    it does not exist."""
+    env = os.environ if env is None else env
+    path = state_dir_path(env)
+    if not _lexists(path):
+        return None
+    assert_safe_dir(path, env)
     return path
+
+
+def _default_state_dir(env):
+    return state_dir_path(dict(env, SEQ_TEST_STATE_DIR=""))
+
+
+def _private_dir_fix(refused, env):
+    """Point SEQ_TEST_STATE_DIR at a new private directory (seq-test creates it 0700)."""
+    candidates = [_default_state_dir(env), os.path.join(os.path.expanduser("~"), ".cache", "seq-test")]
+    suggestion = candidates[1]
+    for c in candidates:
+        if c != refused and (not _lexists(c) or _is_safe_dir(c)):
+            suggestion = c
+            break
+    return (
+        "set SEQ_TEST_STATE_DIR to a private directory of yours (seq-test creates it), e.g. export SEQ_TEST_STATE_DIR=%s"
+        % suggestion
+    )
+
+
+def _is_safe_dir(path):
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat_mod.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _lexists(path):
+    try:
+        os.lstat(path)
+        return True
+    except OSError as e:
+        return e.errno != errno.ENOENT
+
+
+def _user_name(uid):
+    try:
+        import pwd
+
+        return "user %s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+    except (ImportError, KeyError):
+        return "uid %d" % uid
+
+
+def _errno_name(e):
+    return errno.errorcode.get(e.errno, str(e))
 
 
 def project_key(key=None, cwd=None, env=None):
@@ -497,17 +625,96 @@ def key_dir_name(key):
 # --- files ------------------------------------------------------------------------------------------------
 
 
-def write_atomic(directory, path, data):
-    """Writes the whole content to an exclusive temp file in the same dir, then renames it onto `path`."""
-    temp = os.path.join(directory, ".tmp-" + os.urandom(8).hex())
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def write_atomic(directory, path, writer, data):
+    """Writes the whole content to an exclusive temp file named after the writer's token in the same dir,
+    then renames it onto `path`. Readers remove a temp file only once its writer is dead (never by its age),
+    but an older reader judged by mtime: a temp file that vanished before its rename is written again."""
+    text = (json.dumps(data, separators=(",", ":")) + "\n").encode("utf-8")
+    attempt = 0
+    while True:
+        attempt += 1
+        temp = os.path.join(directory, ".tmp-%s-%s" % (writer, os.urandom(8).hex()))
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            try:
+                view = memoryview(text)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+            return
+        except OSError as e:
+            unlink_quiet(temp)
+            if e.errno == errno.ENOENT and attempt < WRITE_ATTEMPTS and _kind_of(directory) == "dir":
+                continue
+            raise file_system_error("write %s" % path, directory, e)
+        except BaseException:
+            unlink_quiet(temp)
+            raise
+
+
+def file_system_error(what, directory, e):
+    """A file-system failure in the state dir as one line naming a fix (the state dir is ours and private, so
+    the chmod offered touches nothing of anyone else's); same text as @seq-test/core."""
+    code = _errno_name(e)
+    if code in ("ENOSPC", "EDQUOT"):
+        fix = (
+            "the file system holding %s is full: free some space, or set SEQ_TEST_STATE_DIR to a private "
+            "directory on another one" % directory
+        )
+    elif code in ("EACCES", "EPERM"):
+        fix = (
+            "make it yours and writable again with chmod u+rwx %s, or set SEQ_TEST_STATE_DIR to another private "
+            "directory" % directory
+        )
+    elif code == "EROFS":
+        fix = "the file system is read-only: set SEQ_TEST_STATE_DIR to a private directory on a writable one"
+    else:
+        fix = "check %s, or set SEQ_TEST_STATE_DIR to another private directory" % directory
+    return SeqTestError("cannot %s (%s); %s" % (what, code, fix))
+
+
+def read_regular_file(path):
+    """The text of a regular file, or None when `path` is something else (a directory, a FIFO, a device):
+    opened with O_NOFOLLOW (a symlink fails with ELOOP) and O_NONBLOCK (a FIFO never blocks), then fstat'ed."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, separators=(",", ":")) + "\n")
-        os.replace(temp, path)
-    except BaseException:
-        unlink_quiet(temp)
-        raise
+        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        size = 0
+        while size < MAX_READ_BYTES:
+            chunk = os.read(fd, MAX_READ_BYTES - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _kind_of(path):
+    """'dir', 'absent', 'symlink' or 'other', without following a symlink."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "absent"
+    if stat_mod.S_ISDIR(mode):
+        return "dir"
+    return "symlink" if stat_mod.S_ISLNK(mode) else "other"
+
+
+def _remove_tree(path):
+    """Removes a directory tree (or a file or symlink in its place) without following any symlink."""
+    kind = _kind_of(path)
+    if kind == "absent":
+        return
+    if kind != "dir":
+        unlink_quiet(path)
+        return
+    shutil.rmtree(path, ignore_errors=True)  # rmtree never follows symlinks below its top
 
 
 def unlink_quiet(path):
@@ -524,12 +731,11 @@ def _list_dir(path):
         return []
 
 
-def _remove_if_stale(path):
-    try:
-        if time.time() - os.lstat(path).st_mtime > STALE_TEMP_SECONDS:
-            os.unlink(path)
-    except OSError:
-        pass
+def _remove_if_writer_dead(path, name):
+    """A writer's temp file goes once its writer is dead; one without a token (older writers) is left alone."""
+    m = TEMP_NAME.match(name)
+    if m and not is_alive(int(m.group(2)), int(m.group(3))):
+        unlink_quiet(path)
 
 
 def ticket_file_name(number, token):
@@ -582,12 +788,14 @@ class Entry(object):
 
 
 class QueueState(object):
-    __slots__ = ("tickets", "choosing", "dead_markers")
+    __slots__ = ("tickets", "choosing", "dead_markers", "dead_overflow")
 
-    def __init__(self, tickets, choosing, dead_markers):
+    def __init__(self, tickets, choosing, dead_markers, dead_overflow=()):
         self.tickets = tickets
         self.choosing = choosing
         self.dead_markers = dead_markers
+        # files named like tickets with more than 12 digits (older versions overflowed) whose owner is dead
+        self.dead_overflow = list(dead_overflow)
 
 
 class Decision(object):
@@ -604,21 +812,56 @@ class Decision(object):
 class Queue(object):
     """One queue dir: tickets/, choosing/ and nested/. Ordering follows Lamport's bakery algorithm."""
 
-    def __init__(self, directory, warn=None):
+    def __init__(self, directory, warn=None, above=()):
+        """`above`: the directories between the state dir and this queue dir (nested queues), checked like the
+        queue's own: nothing is ever reached through a symbolic link."""
         self.dir = directory
         self.tickets_dir = os.path.join(directory, "tickets")
         self.choosing_dir = os.path.join(directory, "choosing")
         self.nested_dir = os.path.join(directory, "nested")
+        self.above = tuple(above)
         self._warn = warn or (lambda message: None)
         self._warned = set()
 
     def ensure(self):
-        for d in (self.dir, self.tickets_dir, self.choosing_dir):
-            os.makedirs(d, mode=0o700, exist_ok=True)
+        # One level at a time, each checked before the next is made inside it: never through a symlink.
+        for d in self.above + (self.dir, self.tickets_dir, self.choosing_dir):
+            try:
+                os.mkdir(d, 0o700)
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    self._assert_real((d,))
+                    raise file_system_error("create %s" % d, os.path.dirname(d), e)
+            self._assert_real((d,))
         return self
 
+    def exists(self):
+        self._assert_real(self.above + (self.dir,))
+        return _kind_of(self.dir) == "dir"
+
+    def _assert_real(self, dirs):
+        """Each of `dirs` is absent or a real directory; anything else (a symlink above all) is refused."""
+        for d in dirs:
+            kind = _kind_of(d)
+            if kind in ("dir", "absent"):
+                continue
+            raise SeqTestError(
+                "the queue dir %s is damaged (%s is %s; seq-test never follows links in its state dir); remove it "
+                "with rm -rf %s (no run of this key may be active) and try again"
+                % (self.dir, d, "a symbolic link" if kind == "symlink" else "not a directory", self.dir)
+            )
+
+    def _list(self, d):
+        self._assert_real((d,))
+        try:
+            return os.listdir(d)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return []
+            raise file_system_error("read %s" % d, d, e)
+
     def nested(self, token):
-        q = Queue(os.path.join(self.nested_dir, token), self._warn)
+        q = Queue(os.path.join(self.nested_dir, token), self._warn, self.above + (self.dir, self.nested_dir))
         q._warned = self._warned
         return q
 
@@ -636,34 +879,55 @@ class Queue(object):
         write_atomic(
             self.choosing_dir,
             marker,
+            token,
             {"v": PROTOCOL_VERSION, "token": token, "pid": draft["pid"], "start": draft["start"], "boot": draft["boot"]},
         )
         try:
-            highest = 0
-            for name in _list_dir(self.tickets_dir):
-                m = TICKET_NAME.match(name)
-                if m:
-                    highest = max(highest, int(m.group(1)))
+            highest = self._highest()
+            if highest >= MAX_NUMBER:
+                # The limit (docs/PROTOCOL.md, "Joining"): dead tickets there go first; a live one is refused.
+                top = [t for t in self.read().tickets if t.number >= MAX_NUMBER]
+                for t in top:
+                    if not t.alive:
+                        self.remove(t)
+                highest = self._highest()
+                if highest >= MAX_NUMBER:
+                    owner = next((t.pid for t in top if t.alive), "?")
+                    raise SeqTestError(
+                        "the queue %s has used up its ticket numbers: a run (pid %s) holds number %d, the largest "
+                        "there is; numbers start again at 1 once it leaves the queue (end it, or remove its ticket "
+                        "if it is not a real run)" % (self.dir, owner, MAX_NUMBER)
+                    )
             number = highest + 1
             ticket = dict(draft)
             ticket.update({"v": PROTOCOL_VERSION, "number": number, "startedAt": None})
             name = ticket_file_name(number, token)
             path = os.path.join(self.tickets_dir, name)
-            write_atomic(self.tickets_dir, path, ticket)
+            write_atomic(self.tickets_dir, path, token, ticket)
             return Entry(name, path, number, token, draft["pid"], draft["start"], ticket, True)
         finally:
             unlink_quiet(marker)
+
+    def _highest(self):
+        highest = 0
+        for name in self._list(self.tickets_dir):
+            m = TICKET_NAME.match(name)
+            if m:
+                highest = max(highest, int(m.group(1)))
+        return highest
 
     def read(self):
         """Reads the queue without changing it; garbage is reported once and judged by its name."""
         # Bakery order: who is choosing first, then the numbers. Read the other way round, a contender that
         # writes its ticket and withdraws its marker between the two listings is seen in neither.
+        self._assert_real(self.above)
         choosing = []
         dead_markers = []
-        for name in _list_dir(self.choosing_dir):
+        dead_overflow = []
+        for name in self._list(self.choosing_dir):
             path = os.path.join(self.choosing_dir, name)
             if name.startswith(".tmp-"):
-                _remove_if_stale(path)
+                _remove_if_writer_dead(path, name)
                 continue
             m = MARKER_NAME.match(name)
             if not m:
@@ -673,12 +937,19 @@ class Queue(object):
         table = process_table()
         boot = table.boot_id()
         tickets = []
-        for name in _list_dir(self.tickets_dir):
+        for name in self._list(self.tickets_dir):
             path = os.path.join(self.tickets_dir, name)
             if name.startswith(".tmp-"):
-                _remove_if_stale(path)
+                _remove_if_writer_dead(path, name)
                 continue
             m = TICKET_NAME.match(name)
+            overflow = None if m else OVERFLOW_NAME.match(name)
+            if overflow:
+                if not is_alive(int(overflow.group(2)), int(overflow.group(3))):
+                    dead_overflow.append(path)
+                else:
+                    self.warn_once(name, "ignoring %s: its number has more than 12 digits" % path)
+                continue
             if not m:
                 self.warn_once(name, "ignoring foreign file %s" % path)
                 continue
@@ -698,20 +969,19 @@ class Queue(object):
             alive = is_alive(pid, start) and (not recorded_boot or recorded_boot == boot)
             tickets.append(Entry(name, path, int(m.group(1)), m.group(2), pid, start, ticket, alive))
         tickets.sort(key=lambda e: e.name)
-        return QueueState(tickets, choosing, dead_markers)
+        return QueueState(tickets, choosing, dead_markers, dead_overflow)
 
     def tidy(self, state, reap_run):
         """Removes dead tickets and markers; each dead run's leftovers are ended before its ticket goes."""
         for token in state.dead_markers:
             unlink_quiet(os.path.join(self.choosing_dir, token + ".json"))
+        for path in state.dead_overflow:
+            unlink_quiet(path)
         dead = [t for t in state.tickets if not t.alive]
         for entry in dead:
             reap_run(entry.token)
-            if os.path.isdir(entry.path) and not os.path.islink(entry.path):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                unlink_quiet(entry.path)
-            shutil.rmtree(os.path.join(self.nested_dir, entry.token), ignore_errors=True)
+            _remove_tree(entry.path)  # a directory named like a ticket is garbage too
+            self._remove_nested(entry.token)
         return dead
 
     def decide(self, state, mine, slots):
@@ -730,24 +1000,31 @@ class Queue(object):
             return
         mine.ticket = dict(mine.ticket)
         mine.ticket["startedAt"] = int(time.time() * 1000) if started_at_ms is None else started_at_ms
-        write_atomic(self.tickets_dir, mine.path, mine.ticket)
+        write_atomic(self.tickets_dir, mine.path, mine.token, mine.ticket)
 
     def remove(self, mine):
         """Leaves the queue: our ticket and the nested queue of our run go. Idempotent."""
         unlink_quiet(mine.path)
-        shutil.rmtree(os.path.join(self.nested_dir, mine.token), ignore_errors=True)
+        self._remove_nested(mine.token)
+
+    def _remove_nested(self, token):
+        """nested/<token>, never through a symlink: a nested/ (or a dir above) that is not a real directory
+        is left alone."""
+        if all(_kind_of(d) == "dir" for d in self.above + (self.dir, self.nested_dir)):
+            _remove_tree(os.path.join(self.nested_dir, token))
 
 
 def _read_ticket(path):
     """(ticket or None, problem or None, gone)."""
     try:
-        if not stat_mod.S_ISREG(os.lstat(path).st_mode):
+        text = read_regular_file(path)
+        if text is None:
             return None, "not a regular file; judged by its name only", False
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
     except OSError as e:
         if e.errno == errno.ENOENT:
             return None, None, True
+        if e.errno == errno.ELOOP:
+            return None, "not a regular file; judged by its name only", False
         return None, "cannot read (%s); judged by its name only" % errno.errorcode.get(e.errno, e.errno), False
     ticket = parse_ticket(text)
     if ticket is None:
@@ -1000,10 +1277,11 @@ def withdraw_token(queue, token):
     to call at any point of joining, even when an interrupt left us not knowing how far it got."""
     unlink_quiet(os.path.join(queue.choosing_dir, token + ".json"))
     suffix = "-" + token + ".json"
-    for name in _list_dir(queue.tickets_dir):
-        if name.endswith(suffix):
-            unlink_quiet(os.path.join(queue.tickets_dir, name))
-    shutil.rmtree(os.path.join(queue.nested_dir, token), ignore_errors=True)
+    if _kind_of(queue.tickets_dir) == "dir":
+        for name in _list_dir(queue.tickets_dir):
+            if name.endswith(suffix):
+                unlink_quiet(os.path.join(queue.tickets_dir, name))
+    queue._remove_nested(token)
 
 
 def release_all():
@@ -1031,11 +1309,10 @@ def find_queue(top, chain):
 
 
 def write_key_file(directory, key):
+    """The informational key file, written once: never through a symlink, never over anything."""
     path = os.path.join(directory, "key")
-    if os.path.exists(path):
-        return
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(key + "\n")
     except OSError:
@@ -1133,7 +1410,7 @@ def acquire(
             on_enqueue(mine)
         while True:
             state = queue.read()
-            if state.dead_markers or any(not t.alive for t in state.tickets):
+            if state.dead_markers or state.dead_overflow or any(not t.alive for t in state.tickets):
                 queue.tidy(state, reap_run)
                 continue
             decision = queue.decide(state, mine, slots)

@@ -1,4 +1,5 @@
 import { isGone, processTable } from './proc/index.js';
+import { startInOurClock } from './time-namespace.js';
 
 /** A process named by pid and start time: pids are reused, the pair is not (within one boot). */
 export interface ProcessIdentity {
@@ -11,10 +12,14 @@ export function identityOf(pid: number): ProcessIdentity | undefined {
   return isGone(info) || !info ? undefined : { pid, start: info.start };
 }
 
-/** True while the very process we recorded still runs (same pid, same start time, not a zombie). */
+/**
+ * True while the very process we recorded still runs (same pid, same start time, not a zombie). A start time
+ * recorded inside another time namespace is translated to ours before it is compared.
+ */
 export function isAlive(identity: ProcessIdentity): boolean {
   const info = processTable().get(identity.pid);
-  return !isGone(info) && info?.start === identity.start;
+  if (isGone(info) || !info) return false;
+  return info.start === identity.start || info.start === startInOurClock(identity.pid, identity.start);
 }
 
 /** Sends a signal only if the process is still the one we recorded; returns whether it was sent. */

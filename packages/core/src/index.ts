@@ -7,7 +7,7 @@ export { type CancelOutcome, cancelWaitingTicket } from './lock/cancel.js';
 export { keyDirName, projectKey } from './lock/project-key.js';
 export { PROTOCOL_VERSION, parseTicket, parseTicketName, type Ticket, ticketFileName } from './lock/protocol.js';
 export { type Decision, Queue, type QueueEntry, type QueueState } from './lock/queue.js';
-export { assertSafeDir, ensureStateDir, stateDirPath } from './lock/state-dir.js';
+export { assertSafeDir, ensureStateDir, existingStateDir, stateDirPath } from './lock/state-dir.js';
 export { type QueueStatus, readStatus, type StatusReport, type TicketStatus } from './lock/status.js';
 export { InvalidOptionError } from './options.js';
 export {

@@ -1,4 +1,4 @@
-import { parseSeconds, SeqTestError } from '@seq-test/core';
+import { existingStateDir, parseSeconds, SeqTestError } from '@seq-test/core';
 import type { Command } from 'commander';
 
 const MIN_INTERVAL_MS = 100;
@@ -21,6 +21,7 @@ export function registerMonitor(program: Command): void {
     .action(async (raw: { key?: string; allKeys?: boolean; interval?: string }) => {
       const intervalMs = parseInterval(raw.interval ?? '0.5');
       if (raw.key !== undefined && raw.key.trim() === '') throw new SeqTestError('--key expects a non-empty name');
+      existingStateDir(); // refused exactly as `run` refuses it, before anything else is said
       if (!process.stdout.isTTY || !process.stdin.isTTY) {
         throw new SeqTestError(
           `monitor needs a terminal (${process.stdout.isTTY ? 'stdin' : 'stdout'} is not a TTY); use \`seq-test status\` (or \`seq-test status --json\`) instead`,

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { endProcesses, findLeftovers, parseSeconds, Queue, stateDirPath } from '@seq-test/core';
+import { endProcesses, existingStateDir, findLeftovers, parseSeconds, Queue } from '@seq-test/core';
 import type { Command } from 'commander';
 import { say } from '../report.js';
 
@@ -18,9 +18,11 @@ export function registerReap(program: Command): void {
     .addHelpText('after', '\nExamples:\n  $ seq-test reap --dry-run\n  $ seq-test reap')
     .action(async (raw: { dryRun?: boolean; json?: boolean; grace: string }) => {
       const graceMs = parseSeconds('--grace', raw.grace);
+      // Validated exactly as `run` validates it, before anything is signalled or removed.
+      const stateDir = existingStateDir();
       const found = findLeftovers();
       const ended = raw.dryRun ? found.map((p) => ({ ...p, signal: null })) : await endProcesses(found, graceMs);
-      const removed = raw.dryRun ? [] : removeDeadTickets();
+      const removed = raw.dryRun || !stateDir ? [] : removeDeadTickets(stateDir);
       if (raw.json) {
         process.stdout.write(
           `${JSON.stringify({ dryRun: Boolean(raw.dryRun), processes: ended, removedTickets: removed }, null, 2)}\n`,
@@ -35,16 +37,23 @@ export function registerReap(program: Command): void {
     });
 }
 
-/** Dead tickets of every key (no reaping needed here: their leftovers were just ended). */
-function removeDeadTickets(): string[] {
-  const stateDir = stateDirPath();
+/**
+ * Dead tickets (and dead overflow tickets) of every key; no reaping needed here: their leftovers were just
+ * ended. Queue dirs are walked without following any symlink (Queue refuses one).
+ */
+function removeDeadTickets(stateDir: string): string[] {
   const removed: string[] = [];
   let names: string[] = [];
   try {
     names = readdirSync(stateDir).filter((n) => n.startsWith('q-'));
   } catch {}
   const visit = (queue: Queue) => {
+    if (!queue.exists()) return;
     const state = queue.read();
+    for (const file of state.deadOverflow) {
+      queue.removeFile(file);
+      removed.push(file);
+    }
     for (const t of state.tickets) {
       if (!t.alive) {
         queue.remove(t);

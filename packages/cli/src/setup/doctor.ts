@@ -37,7 +37,7 @@ export function auditState(root: string, env: NodeJS.ProcessEnv = process.env): 
   const stateDir = stateDirPath(env);
   if (existsSync(stateDir)) {
     try {
-      assertSafeDir(stateDir);
+      assertSafeDir(stateDir, env);
     } catch (error) {
       return [
         {

@@ -1,4 +1,4 @@
-import { existsSync, type FSWatcher, watch, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, type FSWatcher, openSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, SeqTestError } from '../errors.js';
 import { onProcessExit } from '../exit-hooks.js';
@@ -126,7 +126,10 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   const wake = new Waker(queue, options.pollMs ?? 100, options.signal);
   const reportEveryMs = options.waitReportMs ?? WAIT_REPORT_MS;
   let lastReport = -Infinity;
-  const hold = (quick: boolean): LockHandle => {
+  const hold = async (quick: boolean): Promise<LockHandle> => {
+    await dispatchPendingSignals();
+    // An interrupt that came before our turn (even while we were stopped mid-join) means the command never starts.
+    if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
     queue.markStarted(mine);
     // The quick check looks only ahead of us: dead tickets behind us (a waiter killed while it waited) are
     // removed by a full read, done once the caller has started its run (setImmediate runs after the
@@ -145,7 +148,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       // costs two directory listings and a /proc read or two.
       const sinceFull = performance.now() - fullReadAt;
       const quick = sinceFull < reportEveryMs && !options.noWait ? queue.quickCheck(mine, slots) : undefined;
-      if (quick?.holding) return hold(true);
+      if (quick?.holding) return await hold(true);
       if (quick) {
         wake.watchFor(quick.ahead, slots);
         const waited = performance.now() - began;
@@ -157,7 +160,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       }
       fullReadAt = performance.now();
       const state = queue.read();
-      if (state.tickets.some((t) => !t.alive) || state.deadMarkers.length > 0) {
+      if (state.tickets.some((t) => !t.alive) || state.deadMarkers.length > 0 || state.deadOverflow.length > 0) {
         await queue.tidy(state, reapRun);
         continue;
       }
@@ -168,7 +171,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
         options.onQueued?.(mine, token);
         continue;
       }
-      if (decision.holding) return hold(false);
+      if (decision.holding) return await hold(false);
       const waitedMs = performance.now() - began;
       if (options.noWait) {
         throw new SeqTestError(
@@ -224,9 +227,26 @@ function findQueue(top: Queue, chain: string | undefined): { queue: Queue; neste
   return { queue, nested };
 }
 
+/** The informational key file, written once: never through a symlink, never over anything; failures do not matter. */
 function writeKeyFile(dir: string, key: string): void {
-  const file = join(dir, 'key');
-  if (!existsSync(file)) writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  try {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    const fd = openSync(join(dir, 'key'), flags, 0o600);
+    try {
+      writeSync(fd, `${key}\n`);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {}
+}
+
+/**
+ * Lets the event loop dispatch signals that already arrived: Node runs a signal's handler from the loop,
+ * never while our synchronous join runs (a SIGINT sent while we were stopped in the middle of choosing
+ * waits there). Two turns: the first may be taken in the very phase that woke us, before the loop polls.
+ */
+async function dispatchPendingSignals(): Promise<void> {
+  for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 function describeAhead(ahead: QueueEntry[]): string {

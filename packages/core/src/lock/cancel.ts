@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { isAlive, type ProcessIdentity, signalIdentity } from '../identity.js';
 import { processTable } from '../proc/index.js';
 import { parseTicket, parseTicketName } from './protocol.js';
+import { readRegularFile } from './queue.js';
 
 export type CancelOutcome =
   | { cancelled: true; pid: number; signal: 'SIGTERM' }
@@ -27,13 +27,13 @@ export function cancelWaitingTicket(file: string): CancelOutcome {
   if (!isAlive(owner))
     return refuse(`pid ${owner.pid} is gone: the next waiter or \`seq-test reap\` removes its ticket`);
   // The ticket is read last, right before the signal, to keep the waiting -> holding window small.
-  let text: string;
+  let text: string | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularFile(file);
   } catch {
     return refuse(`pid ${owner.pid} already left the queue`);
   }
-  const ticket = parseTicket(text);
+  const ticket = text === undefined ? undefined : parseTicket(text);
   if (!ticket || ticket.token !== parsed.token) {
     return refuse(`the ticket of pid ${owner.pid} is unreadable, so it may be holding: not cancelled`);
   }

@@ -25,8 +25,14 @@ export interface Ticket {
 }
 
 export const NUMBER_DIGITS = 12;
+/** The largest ticket number (12 digits): a joiner never takes more (docs/PROTOCOL.md, "Joining"). */
+export const MAX_NUMBER = 999_999_999_999;
 const TICKET_NAME = /^(\d{12})-((\d+)\.(\d+)\.([0-9a-f]{6,64}))\.json$/;
 const MARKER_NAME = /^((\d+)\.(\d+)\.([0-9a-f]{6,64}))\.json$/;
+/** Ticket-like names with a number too wide, written by older implementations that overflowed. */
+const OVERFLOW_NAME = /^\d{13,}-((\d+)\.(\d+)\.[0-9a-f]{6,64})\.json$/;
+/** `.tmp-<writer's token>-<16 hex>`: the writer's temp file, judged by the writer's liveness. */
+const TEMP_NAME = /^\.tmp-((\d+)\.(\d+)\.[0-9a-f]{6,64})-[0-9a-f]{16}$/;
 
 export interface TicketName {
   number: number;
@@ -43,6 +49,21 @@ export function parseTicketName(name: string): TicketName | undefined {
   const m = TICKET_NAME.exec(name);
   if (!m) return undefined;
   return { number: Number(m[1]), token: m[2] as string, pid: Number(m[3]), start: Number(m[4]) };
+}
+
+export function tempFileName(writer: string, random: string): string {
+  return `.tmp-${writer}-${random}`;
+}
+
+/** The writer of a temp file, or undefined for a name without one (older writers: never removed). */
+export function parseTempName(name: string): Omit<TicketName, 'number'> | undefined {
+  const m = TEMP_NAME.exec(name);
+  return m ? { token: m[1] as string, pid: Number(m[2]), start: Number(m[3]) } : undefined;
+}
+
+export function parseOverflowName(name: string): Omit<TicketName, 'number'> | undefined {
+  const m = OVERFLOW_NAME.exec(name);
+  return m ? { token: m[1] as string, pid: Number(m[2]), start: Number(m[3]) } : undefined;
 }
 
 export function parseMarkerName(name: string): Omit<TicketName, 'number'> | undefined {

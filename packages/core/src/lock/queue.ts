@@ -1,25 +1,33 @@
 import { randomBytes } from 'node:crypto';
 import {
+  closeSync,
+  constants,
+  fstatSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
-  readFileSync,
+  readSync,
   renameSync,
   rmdirSync,
   rmSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
-import { SeqTestError } from '../errors.js';
+import { dirname, join } from 'node:path';
+import { EXIT, SeqTestError } from '../errors.js';
 import { isAlive, type ProcessIdentity } from '../identity.js';
 import { processTable } from '../proc/index.js';
 import {
+  MAX_NUMBER,
   PROTOCOL_VERSION,
   parseMarkerName,
+  parseOverflowName,
+  parseTempName,
   parseTicket,
   parseTicketName,
   type Ticket,
+  tempFileName,
   ticketFileName,
 } from './protocol.js';
 
@@ -40,6 +48,11 @@ export interface QueueState {
   /** Tokens of live processes that are between "choosing" and "ticket written". */
   choosing: string[];
   deadMarkers: string[];
+  /**
+   * Files named like tickets with more than 12 digits (left by older versions that overflowed): never part
+   * of the order, removed with the dead tickets once their owner is dead.
+   */
+  deadOverflow: string[];
 }
 
 export interface Decision {
@@ -55,8 +68,8 @@ export interface Decision {
 
 export type TicketDraft = Omit<Ticket, 'v' | 'number' | 'startedAt'>;
 
-/** Files left by a writer that died between write and rename are removed after this long. */
-const STALE_TEMP_MS = 10_000;
+/** A writer whose temp file vanished before its rename (removed by an older reader) tries this often. */
+const WRITE_ATTEMPTS = 5;
 
 /**
  * One queue directory: tickets/, choosing/ and nested/ (docs/PROTOCOL.md). Ordering follows Lamport's
@@ -70,39 +83,52 @@ export class Queue {
   readonly nestedDir: string;
   private readonly warned = new Set<string>();
 
+  /**
+   * @param dir the queue dir: `<state dir>/q-<hash>` (whose state dir the caller has validated) or a
+   *   nested queue made by nested().
+   * @param above the directories between the state dir and `dir` (nested queues: every queue dir and
+   *   nested/ above), checked like the queue's own: nothing is ever reached through a symbolic link.
+   */
   constructor(
     readonly dir: string,
     private readonly warn: (message: string) => void = () => {},
+    private readonly above: readonly string[] = [],
   ) {
     this.ticketsDir = join(dir, 'tickets');
     this.choosingDir = join(dir, 'choosing');
     this.nestedDir = join(dir, 'nested');
   }
 
-  /** Creates the queue's directories; a damaged queue (a file where a directory belongs) is a clear error. */
+  /** Creates the queue's directories; a damaged queue (a file or a symlink where a directory belongs) is a clear error. */
   ensure(): this {
-    for (const d of [this.dir, this.ticketsDir, this.choosingDir]) {
+    // One level at a time, each checked before the next is made inside it: never through a symlink.
+    for (const d of [...this.above, this.dir, this.ticketsDir, this.choosingDir]) {
       try {
-        mkdirSync(d, { recursive: true, mode: 0o700 });
-        if (!lstatSync(d).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+        mkdirSync(d, { mode: 0o700 });
       } catch (error) {
-        throw new SeqTestError(
-          `the queue dir ${this.dir} is damaged (${d}: ${(error as NodeJS.ErrnoException).code ?? error}); remove it with rm -rf ${this.dir} (no run of this key may be active) and try again`,
-        );
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST') throw fileSystemError(`create ${d}`, dirname(d), error);
       }
+      this.assertReal([d]);
     }
     return this;
   }
 
+  /** Whether the queue dir exists (as a real directory; a damaged one is an error). */
+  exists(): boolean {
+    this.assertReal([...this.above, this.dir]);
+    return kindOf(this.dir) === 'dir';
+  }
+
   /** The queue of runs started inside the holder with this token. */
   nested(token: string): Queue {
-    return new Queue(join(this.nestedDir, token), this.warn);
+    return new Queue(join(this.nestedDir, token), this.warn, [...this.above, this.dir, this.nestedDir]);
   }
 
   enqueue(draft: TicketDraft): QueueEntry {
     this.ensure();
     const marker = join(this.choosingDir, `${draft.token}.json`);
-    writeAtomic(this.choosingDir, marker, {
+    writeAtomic(this.choosingDir, marker, draft.token, {
       v: PROTOCOL_VERSION,
       token: draft.token,
       pid: draft.pid,
@@ -110,12 +136,26 @@ export class Queue {
       boot: draft.boot,
     });
     try {
-      const highest = this.read().tickets.reduce((max, t) => Math.max(max, t.number), 0);
+      const state = this.read();
+      let highest = state.tickets.reduce((max, t) => Math.max(max, t.number), 0);
+      if (highest >= MAX_NUMBER) {
+        // The limit (docs/PROTOCOL.md, "Joining"): dead tickets there go first; a live one is refused.
+        const top = state.tickets.filter((t) => t.number >= MAX_NUMBER);
+        for (const t of top) if (!t.alive) this.remove(t);
+        highest = this.read().tickets.reduce((max, t) => Math.max(max, t.number), 0);
+        if (highest >= MAX_NUMBER) {
+          const owner = top.find((t) => t.alive)?.owner.pid;
+          throw new SeqTestError(
+            `the queue ${this.dir} has used up its ticket numbers: a run (pid ${owner ?? '?'}) holds number ${MAX_NUMBER}, the largest there is; numbers start again at 1 once it leaves the queue (end it, or remove its ticket if it is not a real run)`,
+            EXIT.USAGE,
+          );
+        }
+      }
       const number = highest + 1;
       const ticket: Ticket = { ...draft, v: PROTOCOL_VERSION, number, startedAt: null };
       const name = ticketFileName(number, draft.token);
       const file = join(this.ticketsDir, name);
-      writeAtomic(this.ticketsDir, file, ticket);
+      writeAtomic(this.ticketsDir, file, draft.token, ticket);
       return {
         name,
         file,
@@ -134,12 +174,14 @@ export class Queue {
   read(): QueueState {
     // Bakery order: who is choosing first, then the numbers. Read the other way round, a contender that
     // writes its ticket and withdraws its marker between the two listings is seen in neither (two holders).
+    this.assertReal(this.above);
     const choosing: string[] = [];
     const deadMarkers: string[] = [];
-    for (const name of listDir(this.choosingDir)) {
+    const deadOverflow: string[] = [];
+    for (const name of this.list(this.choosingDir)) {
       const file = join(this.choosingDir, name);
       if (name.startsWith('.tmp-')) {
-        removeIfStale(file);
+        removeIfWriterDead(file, name);
         continue;
       }
       const parsed = parseMarkerName(name);
@@ -151,13 +193,19 @@ export class Queue {
     }
     const boot = processTable().bootId();
     const tickets: QueueEntry[] = [];
-    for (const name of listDir(this.ticketsDir)) {
+    for (const name of this.list(this.ticketsDir)) {
       const file = join(this.ticketsDir, name);
       if (name.startsWith('.tmp-')) {
-        removeIfStale(file);
+        removeIfWriterDead(file, name);
         continue;
       }
       const parsed = parseTicketName(name);
+      const overflow = parsed ? undefined : parseOverflowName(name);
+      if (overflow) {
+        if (!isAlive(overflow)) deadOverflow.push(file);
+        else this.warnOnce(name, `ignoring ${file}: its number has more than 12 digits`);
+        continue;
+      }
       if (!parsed) {
         this.warnOnce(name, `ignoring foreign file ${file}`);
         continue;
@@ -176,7 +224,7 @@ export class Queue {
       tickets.push({ name, file, number: parsed.number, token: parsed.token, owner, ticket, alive });
     }
     tickets.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { tickets, choosing, deadMarkers };
+    return { tickets, choosing, deadMarkers, deadOverflow };
   }
 
   /**
@@ -185,11 +233,11 @@ export class Queue {
    */
   async tidy(state: QueueState, reapRun: (token: string) => Promise<void>): Promise<QueueEntry[]> {
     for (const token of state.deadMarkers) unlinkQuiet(join(this.choosingDir, `${token}.json`));
+    for (const file of state.deadOverflow) this.removeFile(file);
     const dead = state.tickets.filter((t) => !t.alive);
     for (const entry of dead) {
       await reapRun(entry.token);
-      removeQuiet(entry.file);
-      removeQuiet(join(this.nestedDir, entry.token));
+      this.remove(entry);
     }
     return dead;
   }
@@ -219,11 +267,11 @@ export class Queue {
    */
   quickCheck(mine: QueueEntry, slots: number): { holding: false; ahead: string[] } | { holding: true } | undefined {
     let choosing = false;
-    for (const name of listDir(this.choosingDir)) {
+    for (const name of this.list(this.choosingDir)) {
       const parsed = parseMarkerName(name);
       if (parsed && parsed.token !== mine.token && isAlive(parsed)) choosing = true;
     }
-    const names = listDir(this.ticketsDir)
+    const names = this.list(this.ticketsDir)
       .filter((name) => parseTicketName(name) !== undefined)
       .sort();
     const index = names.indexOf(mine.name);
@@ -242,13 +290,45 @@ export class Queue {
   markStarted(mine: QueueEntry, startedAt = Date.now()): void {
     if (!mine.ticket) return;
     mine.ticket = { ...mine.ticket, startedAt };
-    writeAtomic(this.ticketsDir, mine.file, mine.ticket);
+    writeAtomic(this.ticketsDir, mine.file, mine.token, mine.ticket);
   }
 
-  /** Leaves the queue: our ticket and the nested queue of our run go. Idempotent. */
+  /**
+   * Leaves the queue (or removes a dead ticket): the ticket and the nested queue of its run go. Idempotent.
+   * Nothing is removed through a symbolic link: a nested/ that is not a real directory is left alone.
+   */
   remove(mine: Pick<QueueEntry, 'file' | 'token'>): void {
-    unlinkQuiet(mine.file);
-    removeQuiet(join(this.nestedDir, mine.token));
+    removeQuiet(mine.file); // a directory named like a ticket is garbage too
+    if (kindOf(this.nestedDir) === 'dir' && this.above.every((d) => kindOf(d) === 'dir'))
+      removeQuiet(join(this.nestedDir, mine.token));
+  }
+
+  /** Removes one file of this queue (a dead overflow ticket). */
+  removeFile(file: string): void {
+    unlinkQuiet(file);
+  }
+
+  /** The names in one of our directories; absent is empty, a symlink or a file there is damage. */
+  private list(dir: string): string[] {
+    this.assertReal([dir]);
+    try {
+      return readdirSync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      this.assertReal([dir]);
+      throw fileSystemError(`read ${dir}`, dir, error);
+    }
+  }
+
+  /** Each of `dirs` is absent or a real directory; anything else (a symlink above all) is refused. */
+  private assertReal(dirs: readonly string[]): void {
+    for (const d of dirs) {
+      const kind = kindOf(d);
+      if (kind === 'dir' || kind === 'absent') continue;
+      throw new SeqTestError(
+        `the queue dir ${this.dir} is damaged (${d} is ${kind === 'symlink' ? 'a symbolic link' : 'not a directory'}; seq-test never follows links in its state dir); remove it with rm -rf ${this.dir} (no run of this key may be active) and try again`,
+      );
+    }
   }
 
   private warnOnce(id: string, message: string): void {
@@ -258,42 +338,96 @@ export class Queue {
   }
 }
 
-/** Writers never expose a half-written file: write a temp file in the same directory, then rename. */
-export function writeAtomic(dir: string, file: string, data: unknown): void {
-  const temp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
-  writeFileSync(temp, `${JSON.stringify(data)}\n`, { mode: 0o600, flag: 'wx' });
-  try {
-    renameSync(temp, file);
-  } catch (error) {
-    unlinkQuiet(temp);
-    throw error;
+/**
+ * Writers never expose a half-written file: write a temp file named after the writer's token in the same
+ * directory, then rename. Readers remove a temp file only once its writer is dead (never by its age), but an
+ * older reader judged by mtime: a temp file that vanished before its rename is written again.
+ */
+export function writeAtomic(dir: string, file: string, writer: string, data: unknown): void {
+  const text = `${JSON.stringify(data)}\n`;
+  for (let attempt = 1; ; attempt++) {
+    const temp = join(dir, tempFileName(writer, randomBytes(8).toString('hex')));
+    try {
+      writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
+      renameSync(temp, file);
+      return;
+    } catch (error) {
+      unlinkQuiet(temp);
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < WRITE_ATTEMPTS && kindOf(dir) === 'dir')
+        continue;
+      throw fileSystemError(`write ${file}`, dir, error);
+    }
   }
 }
 
+/**
+ * A file-system failure in the state dir as one line naming a fix (the state dir is ours and private, so
+ * the chmod offered here touches nothing of anyone else's).
+ */
+function fileSystemError(what: string, dir: string, error: unknown): SeqTestError {
+  if (error instanceof SeqTestError) return error;
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  const fix =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? `the file system holding ${dir} is full: free some space, or set SEQ_TEST_STATE_DIR to a private directory on another one`
+      : code === 'EACCES' || code === 'EPERM'
+        ? `make it yours and writable again with chmod u+rwx ${dir}, or set SEQ_TEST_STATE_DIR to another private directory`
+        : code === 'EROFS'
+          ? `the file system is read-only: set SEQ_TEST_STATE_DIR to a private directory on a writable one`
+          : `check ${dir}, or set SEQ_TEST_STATE_DIR to another private directory`;
+  return new SeqTestError(`cannot ${what} (${code}); ${fix}`);
+}
+
+/** Ticket content, read without following a symlink and without blocking on a FIFO. */
 function readTicket(file: string): { ticket?: Ticket; problem?: string; gone?: boolean } {
   try {
-    if (!lstatSync(file).isFile()) return { problem: 'not a regular file; judged by its name only' };
-    const ticket = parseTicket(readFileSync(file, 'utf8'));
+    const text = readRegularFile(file);
+    if (text === undefined) return { problem: 'not a regular file; judged by its name only' };
+    const ticket = parseTicket(text);
     return ticket ? { ticket } : { problem: 'unreadable content (garbage or truncated); judged by its name only' };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { gone: true };
+    if (code === 'ELOOP') return { problem: 'not a regular file; judged by its name only' };
     return { problem: `cannot read (${code}); judged by its name only` };
   }
 }
 
-function listDir(dir: string): string[] {
+/** Largest file of ours worth reading (a ticket is well under 1 KB; the rest is garbage). */
+const MAX_READ_BYTES = 1 << 20;
+
+/**
+ * The content of a regular file, or undefined when `file` is something else (a directory, a FIFO, a device):
+ * opened with O_NOFOLLOW (a symlink fails with ELOOP) and O_NONBLOCK (a FIFO never blocks), then fstat'ed.
+ */
+export function readRegularFile(file: string): string | undefined {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    return readdirSync(dir);
-  } catch {
-    return [];
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return undefined;
+    const buffer = Buffer.alloc(Math.min(stats.size + 1, MAX_READ_BYTES));
+    let length = 0;
+    for (let n = 1; n > 0 && length < buffer.length; length += n)
+      n = readSync(fd, buffer, length, buffer.length - length, null);
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    closeSync(fd);
   }
 }
 
-function removeIfStale(file: string): void {
+/** A writer's temp file goes once its writer is dead; one without a token (older writers) is left alone. */
+function removeIfWriterDead(file: string, name: string): void {
+  const writer = parseTempName(name);
+  if (writer && !isAlive(writer)) unlinkQuiet(file);
+}
+
+function kindOf(path: string): 'dir' | 'absent' | 'symlink' | 'other' {
   try {
-    if (Date.now() - lstatSync(file).mtimeMs > STALE_TEMP_MS) unlinkSync(file);
-  } catch {}
+    const stats = lstatSync(path);
+    return stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : 'other';
+  } catch {
+    return 'absent';
+  }
 }
 
 /** Best effort: a damaged entry that cannot be removed must not stop anyone from leaving or joining. */

@@ -1,4 +1,5 @@
-import { lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SeqTestError } from '../errors.js';
 
@@ -12,33 +13,111 @@ export function stateDirPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.TMPDIR || '/tmp', `seq-test-${uid()}`);
 }
 
-/** Creates the state dir (0700) if needed and refuses one that others could tamper with. */
+/** Creates the state dir (0700) if needed and refuses one that others could tamper with. For `run`. */
 export function ensureStateDir(env: NodeJS.ProcessEnv = process.env): string {
   const dir = stateDirPath(env);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new SeqTestError(`cannot create the state dir ${dir}: ${(error as NodeJS.ErrnoException).code}`);
+    // A refusal explains more than EEXIST or ENOTDIR would (a file, a dangling symlink in the way).
+    if (kind(dir) !== 'absent') assertSafeDir(dir, env);
+    throw new SeqTestError(
+      `cannot create the state dir ${dir}: ${(error as NodeJS.ErrnoException).code}; ${privateDirFix(dir, env)}`,
+    );
   }
-  assertSafeDir(dir);
+  assertSafeDir(dir, env);
   return dir;
 }
 
-export function assertSafeDir(dir: string): void {
-  const stats = lstatSync(dir);
-  const fix = `remove it or set SEQ_TEST_STATE_DIR to a private directory`;
-  if (stats.isSymbolicLink()) throw new SeqTestError(`refusing state dir ${dir}: it is a symlink; ${fix}`);
-  if (!stats.isDirectory()) throw new SeqTestError(`refusing state dir ${dir}: it is not a directory; ${fix}`);
-  if (stats.uid !== uid()) {
+/**
+ * The state dir for commands that only look or clean up (status, reap, monitor, cancel): validated exactly as
+ * `run` validates it, but never created; undefined when it does not exist (nothing has ever queued).
+ */
+export function existingStateDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const dir = stateDirPath(env);
+  if (kind(dir) === 'absent') return undefined;
+  assertSafeDir(dir, env);
+  return dir;
+}
+
+/**
+ * Refuses a state dir that is a symlink, not a directory, someone else's, or writable by others. The message
+ * is "refusing state dir DIR: why; fix", and the fix is always safe to run as printed: `chmod 700` is
+ * offered only for the default state dir seq-test itself names and creates, never for a directory
+ * that SEQ_TEST_STATE_DIR points at (it may be /tmp, a project or a system directory).
+ */
+export function assertSafeDir(dir: string, env: NodeJS.ProcessEnv = process.env): void {
+  let stats: Stats;
+  try {
+    stats = lstatSync(dir);
+  } catch (error) {
     throw new SeqTestError(
-      `refusing state dir ${dir}: it belongs to uid ${stats.uid}, not to you (uid ${uid()}); ${fix}`,
+      `refusing state dir ${dir}: cannot inspect it (${(error as NodeJS.ErrnoException).code}); ${privateDirFix(dir, env)}`,
+    );
+  }
+  const refuse = (why: string, fix = privateDirFix(dir, env)) =>
+    new SeqTestError(`refusing state dir ${dir}: ${why}; ${fix}`);
+  if (stats.isSymbolicLink()) throw refuse(`it is a symlink (to ${linkTarget(dir)})`);
+  if (!stats.isDirectory()) throw refuse('it is not a directory');
+  if (stats.uid !== uid()) {
+    throw refuse(
+      `it belongs to ${userName(stats.uid)}, not to you (${userName(uid())}); another user may have created it to see or change your runs`,
     );
   }
   if ((stats.mode & 0o022) !== 0) {
-    throw new SeqTestError(
-      `refusing state dir ${dir}: mode ${(stats.mode & 0o777).toString(8)} lets others write to it; run chmod 700 ${dir}`,
-    );
+    const mode = (stats.mode & 0o7777).toString(8);
+    const ours = dir === defaultStateDir(env) && (stats.mode & 0o1000) === 0;
+    throw refuse(`mode ${mode} lets others write to it`, ours ? `run chmod 700 ${dir}` : undefined);
   }
+}
+
+/** The state dir seq-test picks when SEQ_TEST_STATE_DIR is not set. */
+function defaultStateDir(env: NodeJS.ProcessEnv): string {
+  return stateDirPath({ ...env, SEQ_TEST_STATE_DIR: '' });
+}
+
+/** The fix for a state dir we must not touch: point SEQ_TEST_STATE_DIR at a new private one (created 0700). */
+function privateDirFix(refused: string, env: NodeJS.ProcessEnv): string {
+  const candidates = [defaultStateDir(env), join(homedir(), '.cache', 'seq-test')];
+  const suggestion = candidates.find((c) => c !== refused && (kind(c) === 'absent' || isSafe(c))) ?? candidates[1];
+  return `set SEQ_TEST_STATE_DIR to a private directory of yours (seq-test creates it), e.g. export SEQ_TEST_STATE_DIR=${suggestion}`;
+}
+
+function isSafe(dir: string): boolean {
+  try {
+    const stats = lstatSync(dir);
+    return stats.isDirectory() && stats.uid === uid() && (stats.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+function kind(path: string): 'absent' | 'present' {
+  try {
+    lstatSync(path);
+    return 'present';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : 'present';
+  }
+}
+
+function linkTarget(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '?';
+  }
+}
+
+/** "user NAME (uid N)" from /etc/passwd (Node has no getpwuid), "uid N" when the name is unknown. */
+function userName(id: number): string {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , field] = line.split(':');
+      if (name && Number(field) === id && field !== '') return `user ${name} (uid ${id})`;
+    }
+  } catch {}
+  return `uid ${id}`;
 }
 
 function isOwnDir(dir: string): boolean {

@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { findLeftovers, type RunProcess, runProcesses } from '../ownership.js';
 import { keyDirName, projectKey } from './project-key.js';
-import { Queue, type QueueEntry } from './queue.js';
-import { stateDirPath } from './state-dir.js';
+import { Queue, type QueueEntry, readRegularFile } from './queue.js';
+import { existingStateDir, stateDirPath } from './state-dir.js';
 
 export interface TicketStatus {
   /** 1-based place in its queue. */
@@ -41,7 +41,10 @@ export interface StatusReport {
   leftovers: RunProcess[];
 }
 
-/** A read-only view of one key's queue (or all of them); nothing is removed or signalled. */
+/**
+ * A read-only view of one key's queue (or all of them); nothing is removed or signalled. The state dir is
+ * validated as `run` validates it (an unsafe one is an error, never shown as idle), but not created.
+ */
 export function readStatus(
   options: {
     key?: string | undefined;
@@ -52,7 +55,7 @@ export function readStatus(
   } = {},
 ): StatusReport {
   const env = options.env ?? process.env;
-  const stateDir = stateDirPath(env);
+  const stateDir = existingStateDir(env) ?? stateDirPath(env);
   const dirs: { key: string; dir: string }[] = [];
   if (options.allKeys) {
     for (const name of safeList(stateDir)) {
@@ -65,11 +68,10 @@ export function readStatus(
     dirs.push({ key, dir: join(stateDir, keyDirName(key)) });
   }
   const now = Date.now();
-  const queues = dirs.map(({ key, dir }) => ({
-    key,
-    dir,
-    tickets: existsSync(dir) ? describeQueue(new Queue(dir), now) : [],
-  }));
+  const queues = dirs.map(({ key, dir }) => {
+    const queue = new Queue(dir);
+    return { key, dir, tickets: queue.exists() ? describeQueue(queue, now) : [] };
+  });
   return { stateDir, queues, leftovers: options.withLeftovers === false ? [] : findLeftovers() };
 }
 
@@ -107,14 +109,15 @@ function describeTicket(queue: Queue, entry: QueueEntry, position: number, now: 
     heldMs: startedAt === null ? null : now - startedAt,
     rssBytes,
     processes,
-    nested: existsSync(nestedQueue.dir) ? describeQueue(nestedQueue, now) : [],
+    nested: nestedQueue.exists() ? describeQueue(nestedQueue, now) : [],
     file: entry.file,
   };
 }
 
+/** The key file's line; never follows a symlink or waits on a FIFO planted there. */
 function readKey(dir: string): string | undefined {
   try {
-    return readFileSync(join(dir, 'key'), 'utf8').trim();
+    return readRegularFile(join(dir, 'key'))?.trim() || undefined;
   } catch {
     return undefined;
   }
