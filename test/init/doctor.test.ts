@@ -95,7 +95,8 @@ describe('seq-test doctor', () => {
     const finding = (JSON.parse(result.stdout).findings as Finding[]).find((f) => f.check === 'state-dir.unsafe');
     expect(finding?.severity).toBe('error');
     expect(finding?.message).toContain(`refusing state dir ${stateDir}: mode 777 lets others write to it`);
-    expect(finding?.fix).toBe(`run chmod 700 ${stateDir}`);
+    // A directory SEQ_TEST_STATE_DIR names may be shared: the fix is a private one, never a chmod of it.
+    expect(finding?.fix).toMatch(/^set SEQ_TEST_STATE_DIR to a private directory .* export SEQ_TEST_STATE_DIR=\//);
   });
 
   it('a killed run: its ticket is reported (warning) and its leftovers in this project (error); seq-test reap clears both', async () => {
