@@ -261,14 +261,22 @@ describe('faults', () => {
     const key = `status-${sandbox.marker}`;
     const release = join(sandbox.dir, 'release');
     const env = { SEQ_TEST_KEY: key };
+    // Each duration status reports lies between two instants the test observed around the events it
+    // measures, whatever the machine's load: [asked - event seen, answered - event started].
+    const holderStarted = Date.now();
     const holder = sandbox.start(
       ['run', '--', 'bash', '-c', `sleep 300 & while [ ! -e ${release} ]; do sleep 0.05; done; kill %1`],
       { env },
     );
     await waitFor(() => tickets(keyDir(sandbox.stateDir, key)).length === 1, 20_000, 'holder');
+    const holdingSeen = Date.now();
+    const waiterStarted = Date.now();
     const waiter = sandbox.start(['run', '--', 'true'], { env });
     await waitFor(() => waiter.output.stderr.includes('waiting'), 20_000, 'waiter');
+    const waitingSeen = Date.now();
+    const asked = Date.now();
     const status = await sandbox.run(['status', '--json'], { env });
+    const answered = Date.now();
     expect(status.code).toBe(0);
     const report = JSON.parse(status.stdout);
     const [queue] = report.queues;
@@ -279,10 +287,12 @@ describe('faults', () => {
     expect(h.command).toContain('bash -c');
     expect(h.processes).toBeGreaterThanOrEqual(3);
     expect(h.rssBytes).toBeGreaterThan(0);
-    expect(h.heldMs).toBeGreaterThanOrEqual(0);
+    expect(h.heldMs).toBeGreaterThanOrEqual(asked - holdingSeen);
+    expect(h.heldMs).toBeLessThanOrEqual(answered - holderStarted);
     expect(w.pid).toBe(waiter.child.pid);
     expect(w.position).toBe(2);
-    expect(w.waitedMs).toBeGreaterThanOrEqual(0);
+    expect(w.waitedMs).toBeGreaterThanOrEqual(asked - waitingSeen);
+    expect(w.waitedMs).toBeLessThanOrEqual(answered - waiterStarted);
     expect(w.cwd).toBe(sandbox.dir);
     const text = await sandbox.run(['status'], { env });
     expect(text.stdout).toMatch(/holding {2}pid \d+/);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { readStatus, type TicketStatus } from '@seq-test/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, isAlive, type Started, TestSandbox, waitFor } from '../support/processes.js';
+import { available } from '../support/tools.js';
 
 /**
  * `seq-test monitor` driven for real in a tmux pane: a private tmux server per test (`-L <socket>`, killed
@@ -82,73 +83,79 @@ async function holderAndWaiter(s: ReturnType<typeof setup>): Promise<{ holder: S
   return { holder, waiter };
 }
 
+const TMUX = available('tmux');
+
 describe('seq-test monitor', () => {
-  it('shows holder and waiter, cancels only the selected waiter after y, and restores the terminal on q', async () => {
-    const s = setup();
-    const { holder, waiter } = await holderAndWaiter(s);
-    const holderPid = holder.child.pid as number;
-    const waiterPid = waiter.child.pid as number;
+  // Without tmux these two skip; the global setup has printed one line saying so.
+  it.skipIf(!TMUX)(
+    'shows holder and waiter, cancels only the selected waiter after y, and restores the terminal on q',
+    async () => {
+      const s = setup();
+      const { holder, waiter } = await holderAndWaiter(s);
+      const holderPid = holder.child.pid as number;
+      const waiterPid = waiter.child.pid as number;
 
-    const pane = s.startMonitor('first');
-    const first = await s.waitScreen(
-      pane,
-      (t) => t.includes(`pid ${waiterPid}`) || new RegExp(`waiting\\s+#2\\s+${waiterPid}`).test(t),
-      'the monitor to show the waiter',
-    );
-    expect(s.format(pane, '#{alternate_on}')).toBe('1');
-    expect(first).toContain('seq-test monitor');
-    expect(first).toContain(`KEY ${s.key}`);
-    expect(first).toMatch(new RegExp(`holding\\s+#1\\s+${holderPid}\\s.*sleep 30`));
-    expect(first).toMatch(new RegExp(`waiting\\s+#2\\s+${waiterPid}\\s.*\\btrue\\b`));
-    expect(first).toMatch(/STATE\s+POS\s+PID\s+WAITED\s+HELD\s+MEMORY\s+PROCS\s+COMMAND\s+CWD/);
-    expect(first).toContain('q or Ctrl-C quit');
+      const pane = s.startMonitor('first');
+      const first = await s.waitScreen(
+        pane,
+        (t) => t.includes(`pid ${waiterPid}`) || new RegExp(`waiting\\s+#2\\s+${waiterPid}`).test(t),
+        'the monitor to show the waiter',
+      );
+      expect(s.format(pane, '#{alternate_on}')).toBe('1');
+      expect(first).toContain('seq-test monitor');
+      expect(first).toContain(`KEY ${s.key}`);
+      expect(first).toMatch(new RegExp(`holding\\s+#1\\s+${holderPid}\\s.*sleep 30`));
+      expect(first).toMatch(new RegExp(`waiting\\s+#2\\s+${waiterPid}\\s.*\\btrue\\b`));
+      expect(first).toMatch(/STATE\s+POS\s+PID\s+WAITED\s+HELD\s+MEMORY\s+PROCS\s+COMMAND\s+CWD/);
+      expect(first).toContain('q or Ctrl-C quit');
 
-    // The holder is selected first: cancelling it is refused, and it is not signalled.
-    expect(first).toMatch(new RegExp(`▶ holding\\s+#1\\s+${holderPid}`));
-    s.tmux('send-keys', '-t', pane, 'c');
-    await s.waitScreen(pane, (t) => t.includes('the monitor cancels only waiting runs'), 'the refusal for a holder');
+      // The holder is selected first: cancelling it is refused, and it is not signalled.
+      expect(first).toMatch(new RegExp(`▶ holding\\s+#1\\s+${holderPid}`));
+      s.tmux('send-keys', '-t', pane, 'c');
+      await s.waitScreen(pane, (t) => t.includes('the monitor cancels only waiting runs'), 'the refusal for a holder');
 
-    // Select the waiter; "n" leaves it alone.
-    s.tmux('send-keys', '-t', pane, 'j');
-    await s.waitScreen(pane, (t) => new RegExp(`▶ waiting\\s+#2\\s+${waiterPid}`).test(t), 'the waiter selected');
-    s.tmux('send-keys', '-t', pane, 'c');
-    await s.waitScreen(pane, (t) => t.includes(`Cancel waiting run pid ${waiterPid}`), 'the confirmation');
-    s.tmux('send-keys', '-t', pane, 'n');
-    await s.waitScreen(pane, (t) => t.includes(`pid ${waiterPid} not cancelled`), 'the "no" answer');
-    expect(isAlive(waiterPid)).toBe(true);
+      // Select the waiter; "n" leaves it alone.
+      s.tmux('send-keys', '-t', pane, 'j');
+      await s.waitScreen(pane, (t) => new RegExp(`▶ waiting\\s+#2\\s+${waiterPid}`).test(t), 'the waiter selected');
+      s.tmux('send-keys', '-t', pane, 'c');
+      await s.waitScreen(pane, (t) => t.includes(`Cancel waiting run pid ${waiterPid}`), 'the confirmation');
+      s.tmux('send-keys', '-t', pane, 'n');
+      await s.waitScreen(pane, (t) => t.includes(`pid ${waiterPid} not cancelled`), 'the "no" answer');
+      expect(isAlive(waiterPid)).toBe(true);
 
-    // "y" cancels: the waiter withdraws its ticket and exits 143, the holder is untouched.
-    s.tmux('send-keys', '-t', pane, 'c');
-    await s.waitScreen(pane, (t) => t.includes(`Cancel waiting run pid ${waiterPid}`), 'the confirmation');
-    s.tmux('send-keys', '-t', pane, 'y');
-    const ended = await waiter.finished;
-    expect(ended.code).toBe(143);
-    expect(ended.stderr).toContain('interrupted by SIGTERM while waiting');
-    const left = s.tickets();
-    expect(left.map((t) => [t.pid, t.state])).toEqual([[holderPid, 'holding']]);
-    expect(isAlive(holderPid)).toBe(true);
-    expect(holder.child.exitCode).toBeNull();
-    const after = await s.waitScreen(
-      pane,
-      (t) => t.includes(`pid ${waiterPid} left the queue`),
-      'the monitor to see it',
-    );
-    expect(after).not.toMatch(new RegExp(`waiting\\s+#2\\s+${waiterPid}`));
-    expect(after).toMatch(new RegExp(`holding\\s+#1\\s+${holderPid}`));
+      // "y" cancels: the waiter withdraws its ticket and exits 143, the holder is untouched.
+      s.tmux('send-keys', '-t', pane, 'c');
+      await s.waitScreen(pane, (t) => t.includes(`Cancel waiting run pid ${waiterPid}`), 'the confirmation');
+      s.tmux('send-keys', '-t', pane, 'y');
+      const ended = await waiter.finished;
+      expect(ended.code).toBe(143);
+      expect(ended.stderr).toContain('interrupted by SIGTERM while waiting');
+      const left = s.tickets();
+      expect(left.map((t) => [t.pid, t.state])).toEqual([[holderPid, 'holding']]);
+      expect(isAlive(holderPid)).toBe(true);
+      expect(holder.child.exitCode).toBeNull();
+      const after = await s.waitScreen(
+        pane,
+        (t) => t.includes(`pid ${waiterPid} left the queue`),
+        'the monitor to see it',
+      );
+      expect(after).not.toMatch(new RegExp(`waiting\\s+#2\\s+${waiterPid}`));
+      expect(after).toMatch(new RegExp(`holding\\s+#1\\s+${holderPid}`));
 
-    // q quits with 0, leaves the alternate screen and gives back cooked mode.
-    s.tmux('send-keys', '-t', pane, 'q');
-    const shell = await s.waitShell(pane);
-    expect(shell).toContain('monitor exited 0');
-    expect(shell).not.toContain('seq-test monitor');
-    expect(shell).toMatch(/(^|\s)icanon(\s|$)/m);
-    expect(shell).toMatch(/(^|\s)echo(\s|$)/m);
-    expect(s.format(pane, '#{alternate_on}')).toBe('0');
-    expect(s.format(pane, '#{cursor_flag}')).toBe('1');
-    expect(isAlive(holderPid)).toBe(true);
-  });
+      // q quits with 0, leaves the alternate screen and gives back cooked mode.
+      s.tmux('send-keys', '-t', pane, 'q');
+      const shell = await s.waitShell(pane);
+      expect(shell).toContain('monitor exited 0');
+      expect(shell).not.toContain('seq-test monitor');
+      expect(shell).toMatch(/(^|\s)icanon(\s|$)/m);
+      expect(shell).toMatch(/(^|\s)echo(\s|$)/m);
+      expect(s.format(pane, '#{alternate_on}')).toBe('0');
+      expect(s.format(pane, '#{cursor_flag}')).toBe('1');
+      expect(isAlive(holderPid)).toBe(true);
+    },
+  );
 
-  it('quits on Ctrl-C with 0 and on SIGTERM with 143, restoring the terminal both times', async () => {
+  it.skipIf(!TMUX)('quits on Ctrl-C with 0 and on SIGTERM with 143, restoring the terminal both times', async () => {
     const s = setup();
     const ctrlC = s.startMonitor('first', ['--interval', '1']);
     await s.waitScreen(ctrlC, (t) => t.includes('idle: nobody holds or waits'), 'the idle monitor');

@@ -10,6 +10,7 @@ import {
   pytestOnPath,
   supportedByBridge,
 } from './python.js';
+import { available, OPTIONAL_TOOLS } from './tools.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -38,6 +39,11 @@ export default function setup(project: TestProject): void {
       `SKIPPED: the Python end-to-end tests (test/pytest, test/conformance): no Python >= ${BRIDGE_MIN_PYTHON.join('.')} ` +
         'with pytest on PATH (install pytest: apt-get install python3-pytest, or pip install pytest)',
     );
+  for (const [tool, { tests, install }] of Object.entries(OPTIONAL_TOOLS)) {
+    if (!available(tool as keyof typeof OPTIONAL_TOOLS)) out(`SKIPPED: ${tests}: no ${tool} on PATH (${install})`);
+  }
+  if (!matrix)
+    out('not in this tier: Jest 29/30, Vitest 3.0/3.2/5.1, Node 24 and the Pythons under pyenv: npm run test:matrix');
   const unsupported = pythons.filter((p) => !supportedByBridge(p));
   if (matrix && unsupported.length)
     out(

@@ -1,0 +1,12 @@
+// Optional tools some default-tier tests drive for real. Without one, those tests skip, and the global
+// setup prints one line saying which and how to get the tool; nothing skips silently.
+import { spawnSync } from 'node:child_process';
+
+export const OPTIONAL_TOOLS = {
+  tmux: { tests: 'test/monitor (the monitor in a real terminal)', install: 'apt-get install tmux' },
+} as const;
+
+/** Whether `command` is on PATH. */
+export function available(command: keyof typeof OPTIONAL_TOOLS): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
