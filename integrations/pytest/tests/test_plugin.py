@@ -350,11 +350,16 @@ class TestLeftovers:
         pids = os.path.join(sandbox.dir, "pids")
         support.write(
             os.path.join(root, "test_leave.py"),
-            "import os, subprocess\n"
+            "import os, subprocess, time\n"
+            "def became_sleep(p):\n"  # setsid execs sleep after Popen returns; under load, not yet
+            "    while open('/proc/' + str(p.pid) + '/comm').read().strip() != 'sleep':\n"
+            "        time.sleep(0.01)\n"
             "def test_leave():\n"
             "    subprocess.Popen(['sleep', '300'])\n"
-            "    subprocess.Popen(['setsid', 'sleep', '301'])\n"
-            "    subprocess.run(['sh', '-c', 'sleep 302 & echo $! >> %s'])\n"
+            "    became_sleep(subprocess.Popen(['setsid', 'sleep', '301']))\n"
+            # The shell returns only once its background child has become `sleep` (under load, a child
+            # reaped before its exec is still named `sh -c ...`).
+            "    subprocess.run(['sh', '-c', 'sleep 302 & until grep -qx sleep /proc/$!/comm; do sleep 0.01; done; echo $! >> %s'])\n"
             "    subprocess.Popen(['sleep', '303'], env={'PATH': os.environ['PATH']})  # no token: a child of pytest\n" % pids,
         )
         began = time.monotonic()

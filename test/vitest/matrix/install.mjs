@@ -2,23 +2,14 @@
 // Installs what the @seq-test/vitest compatibility tests need, from this repo alone, and only when missing:
 //   - each Vitest fixture (vitest-*/package.json + its own package-lock.json) with `npm ci`;
 //   - a Node >= 22.12 for Vitest 5 (the repo itself runs on Node 20): the current one if new enough, else
-//     the npm package node-<platform>-<arch>@24, unpacked into node/ (never committed).
+//     Node 24 from test/support/node-versions.mjs.
 // The tests call ensureMatrix() themselves; CI may run `node test/vitest/matrix/install.mjs` first to do it
 // up front. Safe to run concurrently (a lock directory serializes installers).
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureNode } from '../../support/node-versions.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = join(HERE, '..', '..', '..');
@@ -31,7 +22,6 @@ export const MATRIX = [
   { name: '5.1', dir: join(HERE, 'vitest-5.1'), node: '24' },
 ];
 
-const NODE_DIR = join(HERE, 'node');
 const NODE_MAJOR = 24;
 
 /** Path of the vitest package a matrix entry uses. */
@@ -67,32 +57,11 @@ function installFixture(entry, log) {
   });
 }
 
-/** A Node that Vitest 5 accepts (^22.12 || ^24 || >=26): this one if it qualifies, else a fetched Node 24. */
+/** A Node that Vitest 5 accepts (^22.12 || ^24 || >=26): this one if it qualifies, else Node 24. */
 function ensureModernNode(log) {
   const [major, minor] = process.versions.node.split('.').map(Number);
   if ((major === 22 && minor >= 12) || major >= 24) return process.execPath;
-  const binary = join(NODE_DIR, 'bin', 'node');
-  if (existsSync(binary)) return binary;
-  const pkg = `node-${process.platform}-${process.arch}@${NODE_MAJOR}`;
-  log(`fetching Node ${NODE_MAJOR} for the Vitest 5 tests (npm pack ${pkg})`);
-  const scratch = mkdtempSync(join(tmpdir(), 'seq-test-node-'));
-  try {
-    execFileSync('npm', ['pack', pkg, '--silent', '--pack-destination', scratch], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, npm_config_update_notifier: 'false' },
-    });
-    const tarball = readdirSync(scratch).find((name) => name.endsWith('.tgz'));
-    if (!tarball) throw new Error(`npm pack ${pkg} produced no tarball`);
-    execFileSync('tar', ['xzf', join(scratch, tarball), '-C', scratch, 'package/bin/node']);
-    mkdirSync(join(NODE_DIR, 'bin'), { recursive: true });
-    const staged = join(NODE_DIR, 'bin', `.node-${process.pid}`);
-    writeFileSync(staged, readFileSync(join(scratch, 'package', 'bin', 'node')), { mode: 0o755 });
-    execFileSync('mv', [staged, binary]);
-    writeFileSync(join(NODE_DIR, 'SOURCE'), `${tarball}\n`);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-  return binary;
+  return ensureNode(NODE_MAJOR, { log });
 }
 
 /** mkdir as a cross-process lock; a lock older than 10 minutes is a crashed installer's. */
