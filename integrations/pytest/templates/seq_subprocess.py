@@ -73,9 +73,10 @@ if hasattr(os, "register_at_fork"):
 class _Tree(object):
     """Which processes belong to one call: same rules as @seq-test/core's RunTracker.
 
-    Owned: started no earlier than the root, and in the root's session or process group, or a child of an
-    owned process, or carrying the call's token. Once owned, a process stays owned for its lifetime
-    (pid + start time), so a child that later calls setsid or is re-parented is still recognised.
+    Owned: started no earlier than the root, and in the root's session or process group (while that is
+    witnessed to be the call's: _group_witnessed), or a child of an owned process, or carrying the call's
+    token. Once owned, a process stays owned for its lifetime (pid + start time), so a child that later
+    calls setsid or is re-parented is still recognised.
     """
 
     def __init__(self, root_pid, token):
@@ -87,6 +88,7 @@ class _Tree(object):
         # The root is our child and we have not waited for it, so even if it already exited its entry (a
         # zombie) is still there, with its start time. Failing that, our own start bounds what can be ours.
         info = self.table.get(root_pid) if root_pid is not None else None
+        self.root_known = info is not None
         if info is not None:
             self.root_start = info.start
         else:
@@ -104,6 +106,7 @@ class _Tree(object):
         procs = self.table.list()
         by_pid = {p.pid: p for p in procs}
         verdict = {}
+        group_ours = self._group_witnessed(by_pid)
 
         def owned(info, depth=0):
             known = verdict.get(info.pid)
@@ -114,7 +117,7 @@ class _Tree(object):
                 result = False
             elif self.owned.get(info.pid) == info.start:
                 result = True
-            elif info.sid == self.root_pid or info.pgid == self.root_pid:
+            elif group_ours and (info.sid == self.root_pid or info.pgid == self.root_pid):
                 result = True
             else:
                 parent = by_pid.get(info.ppid)
@@ -137,6 +140,23 @@ class _Tree(object):
         self.tokenless = {k for k in self.tokenless if k[0] in by_pid}
         self.cost = time.monotonic() - began
         return alive
+
+    def _group_witnessed(self, by_pid):
+        """Whether the root's session/group id is still the call's: @seq-test/core's groupWitnessed rule.
+
+        The kernel never hands out a pid that is still a session's or group's id, so the id stays ours while
+        the session is never empty; once it has emptied, a stranger given the pid that calls setsid leads a
+        new session with the same id. So it counts only while a process already known to be ours (pid and
+        start time, from an earlier sample; the root itself, even as a zombie) is still in it.
+        """
+        known = dict(self.owned)
+        if self.root_known:
+            known[self.root_pid] = self.root_start
+        for pid, start in known.items():
+            p = by_pid.get(pid)
+            if p is not None and p.start == start and (p.sid == self.root_pid or p.pgid == self.root_pid):
+                return True
+        return False
 
     def command_line(self, pid):
         return self.table.command_line(pid)

@@ -66,6 +66,27 @@ export function runProcesses(query: RunQuery): RunProcess[] {
 }
 
 /**
+ * When a session or process group id is evidence that a process belongs to the run (docs/process-tree.md,
+ * "Session and group evidence"). The run's first process leads session and group G (its pid). The kernel
+ * never hands out a pid that is still some session's or group's id, so G stays the run's for as long as
+ * it is never empty; once it has emptied, the pid can be reused, and a stranger given it that calls setsid
+ * leads a new G. So G counts only while a process already known to be the run's (by pid and start time,
+ * from an earlier look: the first process itself to begin with) is still in it, which shows that G has not
+ * been empty since the run began. A zombie still holds its ids: it counts as a witness.
+ */
+export function groupWitnessed(
+  group: number,
+  known: Iterable<ProcessIdentity>,
+  lookup: (pid: number) => ProcessInfo | undefined,
+): boolean {
+  for (const p of known) {
+    const info = lookup(p.pid);
+    if (info?.start === p.start && (info.sid === group || info.pgid === group)) return true;
+  }
+  return false;
+}
+
+/**
  * The live descendants of `root` (none older than it: an older process under a reused pid is not its
  * child). Linux reads the children lists from `root` down (a few small reads); elsewhere, or without them,
  * one sweep of the table.

@@ -1,5 +1,5 @@
 import type { ProcessIdentity } from './identity.js';
-import { identityKey } from './ownership.js';
+import { groupWitnessed, identityKey } from './ownership.js';
 import { isGone, type PidCounter, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
 import { chainHas, TOKEN_ENV } from './token.js';
 
@@ -47,9 +47,10 @@ const key = identityKey;
 const MAX_WALK_ROUNDS = 8;
 
 /**
- * Decides which processes belong to a run. A process is owned when, started no earlier than the run,
- * it is in the run's session or process group, descends from an owned process, or carries the run's
- * token in its environment; once owned it stays owned for its lifetime (pid + start time), so a child
+ * Follows which processes belong to a run while it runs, by the rules of ownership.ts. A process is owned
+ * when, started no earlier than the run, it is in the run's session or process group (while that group is
+ * witnessed to be the run's: groupWitnessed), descends from an owned process, or carries the run's token
+ * in its environment; once owned it stays owned for its lifetime (pid + start time), so a child
  * that later calls setsid or is re-parented is still recognised.
  *
  * Two ways to find them:
@@ -230,6 +231,11 @@ export class RunTracker {
     const byPid = new Map<number, ProcessInfo>();
     for (const info of all) byPid.set(info.pid, info);
     const verdict = new Map<number, boolean>();
+    const group = this.options.sessionId;
+    // Checked against what was known before this sweep (a partial sweep lists only newer processes).
+    const groupIsOurs = groupWitnessed(group, this.owned.values(), (pid) =>
+      only ? (byPid.get(pid) ?? this.table.get(pid)) : byPid.get(pid),
+    );
     const isOwned = (info: ProcessInfo, depth: number): boolean => {
       const known = verdict.get(info.pid);
       if (known !== undefined) return known;
@@ -237,7 +243,7 @@ export class RunTracker {
       let result = false;
       if (info.pid === this.self || info.start < this.options.root.start) result = false;
       else if (this.owned.has(k)) result = true;
-      else if (info.sid === this.options.sessionId || info.pgid === this.options.sessionId) result = true;
+      else if (groupIsOurs && (info.sid === group || info.pgid === group)) result = true;
       else {
         const parent = byPid.get(info.ppid);
         if (parent && depth < 4096 && isOwned(parent, depth + 1)) result = true;

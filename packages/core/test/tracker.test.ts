@@ -96,6 +96,36 @@ describe('RunTracker ownership', () => {
     expect(alive()).toEqual([100, 101, 102, 103]);
   });
 
+  // Issue 13, item 1: once every process of the session has gone, its id (the first process's pid) can be
+  // handed out again, and a stranger that gets it and calls setsid leads a session with the same id.
+  it('a recycled session id is no evidence: the stranger leading it is not owned', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 101, ppid: 100, sid: 100, pgid: 100 });
+    expect(alive()).toEqual([100, 101]);
+    table.remove(100);
+    table.remove(101);
+    table.add({ pid: 100, ppid: 1, sid: 100, pgid: 100, start: 7000, comm: 'sleep' }); // setsid stranger
+    table.add({ pid: 150, ppid: 100, sid: 100, pgid: 100, start: 7001 }); // and its child
+    expect(alive()).toEqual([]);
+  });
+
+  it('the session stays evidence while a known member witnesses that it never emptied', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 101, ppid: 100, sid: 100, pgid: 100 });
+    expect(alive()).toEqual([100, 101]);
+    table.remove(100); // the first process exits; 101 keeps the session alive, so pid 100 cannot be reused
+    table.add({ pid: 101, ppid: 1, sid: 100, pgid: 100 });
+    table.add({ pid: 102, ppid: 1, sid: 100, pgid: 102, start: 6000 }); // orphaned, no token
+    expect(alive()).toEqual([101, 102]);
+  });
+
+  it('a zombie first process still holds the session id: it witnesses', () => {
+    const { table, alive } = setup();
+    table.add({ pid: 100, ppid: process.pid, sid: 100, pgid: 100, start: ROOT.start, state: 'Z' });
+    table.add({ pid: 103, ppid: 1, sid: 100, pgid: 100, start: 6000 });
+    expect(alive()).toEqual([103]);
+  });
+
   it('owns descendants that left the session, and keeps owning them once re-parented', () => {
     const { table, alive } = setup();
     table.add({ pid: 101, ppid: 100, sid: 100, pgid: 100 });

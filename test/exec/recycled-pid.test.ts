@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PYTHON } from '../pytest/helpers.js';
+import { isAlive, REPO, TestSandbox, waitFor } from '../support/processes.js';
+
+// Issue 13, item 1: without the subreaper helper (and in Python's seq_subprocess.run) the run's first
+// process leads its session. Once that session has emptied, its id can be handed out again: a stranger that
+// gets the pid and calls setsid leads a session with the same id, and must not count as part of the run.
+// Reusing a pid by forking 30,000 times is slow, so the test steers the kernel's next pid instead
+// (/proc/sys/kernel/ns_last_pid, root only): the file is written only here, and pids are handed out in
+// increasing order anyway, so the other processes of the machine see nothing but a jump in pid numbers.
+const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
+const canSteerPids = (() => {
+  try {
+    accessSync(NS_LAST_PID, constants.W_OK);
+    return process.getuid?.() === 0;
+  } catch {
+    return false;
+  }
+})();
+
+let sb: TestSandbox;
+const strangers: ChildProcess[] = [];
+beforeEach(() => {
+  sb = new TestSandbox();
+});
+afterEach(() => {
+  for (const child of strangers.splice(0)) child.kill('SIGKILL');
+  sb.cleanup();
+});
+
+/**
+ * Starts `sleep 120` in a session of its own (setsid, no run token) under pid `pid`, once that pid is free.
+ * Another process of the machine may take the pid first: then it tries again.
+ */
+async function strangerAt(pid: number): Promise<ChildProcess> {
+  await waitFor(() => !existsSync(`/proc/${pid}`), 30_000, `pid ${pid} to be free`);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    writeFileSync(NS_LAST_PID, String(pid - 1));
+    const child = spawn('sleep', ['120'], { detached: true, stdio: 'ignore', env: sb.env() });
+    strangers.push(child);
+    if (child.pid === pid) return child;
+    child.kill('SIGKILL');
+    await waitFor(() => !existsSync(`/proc/${pid}`), 30_000, `pid ${pid} to be free again`);
+  }
+  throw new Error(`could not start a process under pid ${pid}: other processes kept taking it`);
+}
+
+/** Once FIRST_PROCESS has exited: a stranger under its pid, then `go` for the child it left. */
+async function strangerAtFirstPid(): Promise<ChildProcess> {
+  const file = join(sb.dir, 'rootpid');
+  const pid = await waitFor(() => existsSync(file) && Number(readFileSync(file, 'utf8')), 30_000, 'the first process');
+  const stranger = await strangerAt(pid);
+  writeFileSync(join(sb.dir, 'go'), '');
+  return stranger;
+}
+
+/** sh -c script: records its pid, leaves a setsid child (with the token) that waits for `go`, and exits. */
+const FIRST_PROCESS = `echo $$ > rootpid; setsid sh -c 'while [ ! -e go ]; do sleep 0.02; done' & sleep 0.2`;
+
+describe.runIf(canSteerPids)('a recycled pid of the first process', () => {
+  it('without the helper, a stranger leading the reused session id is neither waited for nor signalled', async () => {
+    const run = sb.start(['exec', '--json', '--wait-all', '--timeout', '20', '--', 'sh', '-c', FIRST_PROCESS], {
+      env: { SEQ_TEST_NO_SUBREAPER: '1' },
+    });
+    const stranger = await strangerAtFirstPid();
+    const result = await run.finished;
+    const report = JSON.parse(result.stdout) as { exitCode: number; attempts: { reaped: { pid: number }[] }[] };
+    expect(report.exitCode, result.stderr).toBe(0);
+    expect(report.attempts[0]?.reaped).toEqual([]);
+    expect(isAlive(stranger.pid as number)).toBe(true);
+  });
+
+  it.runIf(PYTHON)('seq_subprocess.run: the stranger is not waited for and not among the leftovers', async () => {
+    const script = `
+import json, sys
+sys.path.insert(0, ${JSON.stringify(join(REPO, 'integrations', 'pytest', 'templates'))})
+import seq_subprocess
+try:
+    r = seq_subprocess.run(['sh', '-c', ${JSON.stringify(FIRST_PROCESS)}], timeout=20)
+    print(json.dumps({'code': r.returncode, 'leftovers': r.leftovers}))
+except seq_subprocess.TimeoutExpired:
+    print(json.dumps({'code': 'timeout'}))
+`;
+    const run = sb.start(['-c', script], { file: PYTHON?.path });
+    const stranger = await strangerAtFirstPid();
+    const result = await run.finished;
+    expect(JSON.parse(result.stdout), result.stderr).toEqual({ code: 0, leftovers: [] });
+    expect(isAlive(stranger.pid as number)).toBe(true);
+  });
+});
