@@ -1,93 +1,22 @@
-import { type LogFile, openAttemptLog } from '../attempt-log.js';
-import { identityOf, type ProcessIdentity, signalIdentity } from '../identity.js';
-import type { RunToken } from '../token.js';
-import { RunTracker } from '../tracker.js';
+import { openAttemptLog } from '../attempt-log.js';
+import { signalIdentity } from '../identity.js';
 import { formatBytes, formatDuration } from '../units.js';
-import { AttemptState } from './attempt-state.js';
 import { exitCodeOf, mainSignal } from './exit-code.js';
-import { type Launch, type ParkedHelper, spawnChild, startCommand } from './launch.js';
+import { startCommand } from './launch.js';
 import { awaitLeftovers } from './linger.js';
-import { MainWatch } from './main-process.js';
-import { OutputRelay } from './output.js';
-import { TreeSampler } from './sampling.js';
-import { TreeTermination } from './terminate.js';
+import { type AttemptPlan, wireForTurn } from './setup.js';
 import { armTimeout } from './timeout.js';
 import { pause } from './timers.js';
 import { type AttemptResult, DEFAULTS, type ExecOptions, plural } from './types.js';
-
-export interface AttemptPlan extends Launch {
-  token: RunToken;
-  attempt: number;
-  maxAttempts: number;
-  /** The helper started ahead of time for this attempt, if any. */
-  parked: ParkedHelper | undefined;
-  /** Settles when the attempt may start (true) or is given up (false); absent: start at once. */
-  turn: Promise<boolean> | undefined;
-  /** --log, shared by the attempts of a run. */
-  log: LogFile | undefined;
-}
 
 /** Runs one attempt to its end, leftovers included; undefined when its turn was given up before it started. */
 export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<AttemptResult | undefined> {
   const killSignal = options.killSignal ?? DEFAULTS.killSignal;
   const narrate = (line: string) => options.onNarrate?.(line);
   const notice = (line: string) => options.onNotice?.(line);
-  const withHelper = Boolean(plan.helperPath);
-  const parked = plan.parked && !plan.parked.gone ? plan.parked : undefined;
-  if (plan.parked && !parked) plan.parked.dismiss();
-  // Without a parked helper there is nothing to set up ahead: wait for the turn, then spawn.
-  if (!parked && plan.turn && !(await plan.turn)) return undefined;
-  const child = parked?.child ?? spawnChild(plan, withHelper);
-  const output = new OutputRelay(child, options);
-  const main = new MainWatch(child, withHelper);
-  const state = new AttemptState();
-
-  const rootPid = child.pid ?? 0;
-  const rootIdentity: ProcessIdentity = identityOf(rootPid) ?? {
-    pid: rootPid,
-    start: identityOf(process.pid)?.start ?? 0,
-  };
-  const tracker =
-    rootPid > 0
-      ? new RunTracker({
-          token: plan.token.value,
-          sessionId: rootPid,
-          root: rootIdentity,
-          helper: withHelper ? rootIdentity : undefined,
-        })
-      : undefined; // nothing was started (spawn failed): nothing to track, and session 0 is the kernel's
-  const sampler = new TreeSampler(tracker, () => main.helperFinished && main.helperIsSubreaper);
-  const termination = new TreeTermination({
-    tracker,
-    sampler,
-    state,
-    graceMs: options.graceMs ?? DEFAULTS.graceMs,
-    isMain: (pid) => pid === main.pid,
-    narrate,
-    notice,
-  });
-  const maxMemory = options.maxMemoryBytes;
-  if (maxMemory)
-    sampler.onSample = (sample) => {
-      if (sample.rssBytes <= maxMemory || termination.started) return;
-      notice(
-        `memory limit ${formatBytes(maxMemory)} exceeded: the tree uses ${formatBytes(sample.rssBytes)} in ${plural(sample.alive.length, 'process', 'processes')}; ending it`,
-      );
-      void termination.end(killSignal, 'memory');
-    };
-
-  // --- the turn --------------------------------------------------------------------------------------------
-  // Everything above ran while we waited (listeners set, this code compiled); starting is what is left.
-  // One sample now runs the sampling code once too (the parked helper has no children yet: it finds
-  // nothing), so that the end of the run, which the next run in the queue waits for, runs warm code.
-  if (parked && plan.turn) {
-    tracker?.sample({ full: true });
-    if (!(await plan.turn)) {
-      parked.dismiss();
-      output.close();
-      return undefined;
-    }
-  }
+  const wired = await wireForTurn(options, plan, notice, narrate, killSignal);
+  if (!wired) return undefined;
+  const { withHelper, child, output, main, state, rootPid, rootIdentity, tracker, sampler, termination } = wired;
   let timeout: { clear(): void } | undefined;
   try {
     tracker?.begin();

@@ -19,6 +19,8 @@ export interface ParkedHelper {
   child: ChildProcess;
   /** Whether it ended (or failed to start) while parked: it cannot be used then. */
   readonly gone: boolean;
+  /** Settles when it ends (or fails to start). */
+  readonly ended: Promise<void>;
   /** Ends it; nothing was started. */
   dismiss(): void;
 }
@@ -62,17 +64,20 @@ export function startParked(launch: Launch): ParkedHelper {
   // and the one that counts, the go byte, should not be it.
   control?.write('w');
   let gone = false;
-  child.once('exit', () => {
-    gone = true;
-  });
-  child.once('error', () => {
-    gone = true;
+  const ended = new Promise<void>((resolve) => {
+    const end = () => {
+      gone = true;
+      resolve();
+    };
+    child.once('exit', end);
+    child.once('error', end);
   });
   return {
     child,
     get gone() {
       return gone;
     },
+    ended,
     dismiss() {
       // It has started nothing and ignores TERM; it is still our unreaped child, so its pid is its own.
       if (!gone) child.kill('SIGKILL');
