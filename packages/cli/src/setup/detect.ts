@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, type HooksLayout, hooksLayout } from './git.js';
+import { type ConfigManager, detectConfigManager } from './hook-managers.js';
 
 export const VITEST_CONFIGS = ['ts', 'mts', 'cts', 'js', 'mjs', 'cjs'].map((ext) => `vitest.config.${ext}`);
 export const VITE_CONFIGS = ['ts', 'mts', 'cts', 'js', 'mjs', 'cjs'].map((ext) => `vite.config.${ext}`);
@@ -32,6 +33,8 @@ export interface Detection {
   pytest: { used: boolean; configFiles: string[]; reasons: string[] };
   preCommitConfig?: string;
   hooks?: HooksLayout;
+  /** simple-git-hooks or lefthook: hooks generated from a config of their own. */
+  hookManager?: ConfigManager;
   githubWorkflows: string[];
   gitlabCi?: string;
 }
@@ -72,6 +75,7 @@ export function detect(root: string): Detection {
     .map((f) => join('.github', 'workflows', f));
 
   const isGit = git(root, ['rev-parse', '--git-dir']) !== undefined;
+  const hookManager = isGit ? detectConfigManager(root, packageJson?.data) : undefined;
   return {
     root,
     isGit,
@@ -94,6 +98,7 @@ export function detect(root: string): Detection {
     pytest: { used: pytestReasons.length > 0, configFiles: pytestConfigs, reasons: pytestReasons },
     ...(existsSync(join(root, PRE_COMMIT_CONFIG)) ? { preCommitConfig: PRE_COMMIT_CONFIG } : {}),
     ...(isGit ? { hooks: hooksLayout(root) } : {}),
+    ...(hookManager ? { hookManager } : {}),
     githubWorkflows,
     ...(existsSync(join(root, '.gitlab-ci.yml')) ? { gitlabCi: '.gitlab-ci.yml' } : {}),
   };

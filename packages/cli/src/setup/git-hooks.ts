@@ -4,6 +4,7 @@ import { hasGuard, hookGuard, insertGuard, isShellScript, renderHook } from '@se
 import type { Detection } from './detect.js';
 import { PRE_COMMIT_CONFIG } from './detect.js';
 import type { HooksLayout } from './git.js';
+import { auditManagedHooks, planManagedHooks } from './hook-managers.js';
 import { addDevDependencies } from './package-json.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
 
@@ -23,6 +24,17 @@ export function planGitHook(ctx: StepContext, detection: Detection): StepOutcome
   const outcome: StepOutcome = { id: 'git-hook', status: 'done', messages: [], snippets: [] };
   const layout = detection.hooks;
   if (!detection.isGit || !layout) return { ...outcome, status: 'skipped', messages: ['not a git repository'] };
+  if (detection.hookManager) {
+    const managed = planManagedHooks(ctx, detection, detection.hookManager);
+    if (managed.status === 'changed' || managed.messages.some((m) => m.endsWith('already runs under seq-test'))) {
+      const added = addDevDependencies(ctx, detection, ['seq-test'], 'git-hook');
+      if (added.length > 0) {
+        managed.status = managed.status === 'manual' ? 'manual' : 'changed';
+        managed.messages.push('add seq-test to devDependencies, so that npx finds it');
+      }
+    }
+    return managed;
+  }
   if (layout.hooksPathScope === 'global') {
     return {
       ...outcome,
@@ -140,6 +152,7 @@ function isExecutable(file: string): boolean {
 export function auditGitHooks(detection: Detection, read: (file: string) => string | undefined): Finding[] {
   const layout = detection.hooks;
   if (!detection.isGit || !layout) return [];
+  if (detection.hookManager) return auditManagedHooks(detection, detection.hookManager);
   const findings: Finding[] = [];
   const root = detection.root;
   const show = (path: string) => relative(root, path) || path;

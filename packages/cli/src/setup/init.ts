@@ -66,7 +66,8 @@ export function defaultSteps(detection: Detection, options: InitOptions): StepId
   const hooks = detection.hooks;
   const hookExists =
     hooks !== undefined && ['pre-commit', 'pre-push'].some((h) => existsSync(join(hooks.scriptsDir, h)));
-  if (detection.isGit && (hookExists || options.hookCommand || detection.preCommitConfig)) steps.push('git-hook');
+  if (detection.isGit && (hookExists || options.hookCommand || detection.preCommitConfig || detection.hookManager))
+    steps.push('git-hook');
   if (detection.gitlabCi) steps.push('gitlab-ci');
   return steps;
 }
@@ -139,7 +140,9 @@ function describeDetection(detection: Detection): string[] {
   add('pre-commit', detection.preCommitConfig);
   const hooks = detection.hooks;
   const hookFiles = hooks ? ['pre-commit', 'pre-push'].filter((h) => existsSync(join(hooks.scriptsDir, h))) : [];
-  if (hooks && (hooks.hooksPath || hookFiles.length > 0)) {
+  if (detection.hookManager) {
+    add('git hooks', `${detection.hookManager.kind} (${detection.hookManager.config})`);
+  } else if (hooks && (hooks.hooksPath || hookFiles.length > 0)) {
     add(
       'git hooks',
       hooks.manager === 'husky'

@@ -12,12 +12,47 @@ import type { Finding, StepContext, StepOutcome } from './types.js';
 const HEAVY =
   /(^|[\s/_.:-])(pytest|py\.test|tox|nox|unittest|vitest|jest|mocha|ava|mypy|dmypy|pyright|basedpyright|pytype|pyre|tsc|vue-tsc|svelte-check|flow|typecheck|type-check)([\s_.:-]|$)|\b(npm|yarn|pnpm|bun)\s+(run\s+)?(test|typecheck|type-check)\b|\bcargo\s+(test|check|clippy)\b|\bgo\s+test\b|\bmake\s+(test|check)\b|\bseq-test\s+run\b/i;
 
+/**
+ * Settings that hook repositories' own manifests (.pre-commit-hooks.yaml) give their hooks, for repositories
+ * whose hooks look heavy. pre-commit merges these under the user's settings; doctor cannot fetch a manifest
+ * (it works offline), so it knows these from this table, copied from each repository's manifest.
+ */
+const KNOWN_MANIFESTS: Record<string, Record<string, { require_serial?: boolean; pass_filenames?: boolean }>> = {
+  'github.com/pre-commit/mirrors-mypy': { mypy: { require_serial: true } },
+  'github.com/robertcraigie/pyright-python': { pyright: { require_serial: true } },
+};
+
+function manifestDefaults(
+  repo: string,
+  id: string,
+): { require_serial?: boolean; pass_filenames?: boolean } | undefined {
+  const key = repo
+    .toLowerCase()
+    .replace(/^(https?:\/\/|git@|ssh:\/\/git@)/, '')
+    .replace(/^github\.com:/, 'github.com/')
+    .replace(/\.git$/, '')
+    .replace(/\/$/, '');
+  return KNOWN_MANIFESTS[key]?.[id];
+}
+
 export interface HookInfo {
   id: string;
-  /** Why it counts as heavy (which field matched). */
+  /** Runs a test suite or a type checker (by its id, name or entry). */
   heavy: boolean;
-  requireSerial: boolean | undefined;
+  /** require_serial as it takes effect: the user's value, else the hook manifest's (when known), else false. */
+  requireSerial: boolean;
+  /** The user's own require_serial, if set. */
+  ownRequireSerial: boolean | undefined;
+  /** pass_filenames as it takes effect (default true). With false, pre-commit makes exactly one invocation. */
+  passFilenames: boolean;
+  /** A hook from a remote repository whose manifest defaults are not in the table above. */
+  manifestUnknown: boolean;
   map: YAMLMap;
+}
+
+/** Whether require_serial changes what runs: only a heavy hook that pre-commit would split over processes. */
+function needsSerial(hook: HookInfo): boolean {
+  return hook.heavy && !hook.requireSerial && hook.passFilenames;
 }
 
 function hooksOf(text: string): { hooks: HookInfo[]; error?: string } {
@@ -28,6 +63,7 @@ function hooksOf(text: string): { hooks: HookInfo[]; error?: string } {
   if (!isSeq(repos)) return { hooks };
   for (const repo of repos.items) {
     if (!isMap(repo)) continue;
+    const url = String(repo.get('repo') ?? '');
     const list = repo.get('hooks');
     if (!isSeq(list)) continue;
     for (const hook of list.items) {
@@ -36,10 +72,24 @@ function hooksOf(text: string): { hooks: HookInfo[]; error?: string } {
         const value = hook.get(name);
         return typeof value === 'string' ? value : '';
       };
+      const flag = (name: string) => {
+        const value = hook.get(name);
+        return typeof value === 'boolean' ? value : undefined;
+      };
       const id = field('id');
       const heavy = [field('id'), field('name'), field('entry')].some((v) => v !== '' && HEAVY.test(v));
-      const rs = hook.get('require_serial');
-      hooks.push({ id, heavy, requireSerial: typeof rs === 'boolean' ? rs : undefined, map: hook });
+      const remote = url !== 'local' && url !== 'meta';
+      const manifest = remote ? manifestDefaults(url, id) : undefined;
+      const own = flag('require_serial');
+      hooks.push({
+        id,
+        heavy,
+        requireSerial: own ?? manifest?.require_serial ?? false,
+        ownRequireSerial: own,
+        passFilenames: flag('pass_filenames') ?? manifest?.pass_filenames ?? true,
+        manifestUnknown: remote && manifest === undefined,
+        map: hook,
+      });
     }
   }
   return { hooks };
@@ -55,7 +105,7 @@ export function addRequireSerial(text: string): { text: string; changed: string[
   const edits: { at: number; remove: number; insert: string }[] = [];
   const changed: string[] = [];
   for (const hook of hooks) {
-    if (!hook.heavy || hook.requireSerial === true) continue;
+    if (!needsSerial(hook)) continue;
     const map = hook.map;
     const range = map.range;
     if (!range) return { text, changed: [], error: `no position for hook ${hook.id}` };
@@ -102,7 +152,7 @@ export function addRequireSerial(text: string): { text: string; changed: string[
   const expected = structuredClone(before) as { repos?: { hooks?: Record<string, unknown>[] }[] };
   for (const repo of expected.repos ?? []) {
     for (const hook of repo.hooks ?? []) {
-      const info = hooks.find((h) => h.id === hook.id && h.heavy);
+      const info = hooks.find((h) => h.id === hook.id && needsSerial(h));
       if (info) hook.require_serial = true;
     }
   }
@@ -163,13 +213,11 @@ export function auditPreCommit(detection: Detection, read: (file: string) => str
       },
     ];
   }
-  return hooks
-    .filter((h) => h.heavy && h.requireSerial !== true)
-    .map((h) => ({
-      severity: 'warning' as const,
-      check: 'pre-commit.require-serial',
-      file: PRE_COMMIT_CONFIG,
-      message: `hook "${h.id}" runs tests or a type checker without require_serial: true: pre-commit starts one process per CPU, each over a slice of the files`,
-      fix: `seq-test init --pre-commit (adds require_serial: true to "${h.id}")`,
-    }));
+  return hooks.filter(needsSerial).map((h) => ({
+    severity: 'warning' as const,
+    check: 'pre-commit.require-serial',
+    file: PRE_COMMIT_CONFIG,
+    message: `hook "${h.id}" runs tests or a type checker over the staged files without require_serial: true: pre-commit starts one process per CPU, each over a slice of the files${h.manifestUnknown ? " (unless its repository's own hook manifest sets require_serial, which doctor cannot read offline)" : ''}`,
+    fix: `seq-test init --pre-commit (adds require_serial: true to "${h.id}")`,
+  }));
 }
