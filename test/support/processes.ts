@@ -111,16 +111,24 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The least time any waitFor gives its event. waitFor returns as soon as the event happens, so its timeout
+ * only bounds a failure: it must hold on a 2-core machine shared with other test runs (load 20 and more
+ * seen), where starting or ending a process can take seconds. A caller's shorter figure is raised to this.
+ */
+export const WAIT_AT_LEAST_MS = 60_000;
+
 export async function waitFor<T>(
   probe: () => T | undefined | false,
-  timeoutMs = 10_000,
+  timeoutMs = WAIT_AT_LEAST_MS,
   what = 'condition',
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const bound = Math.max(timeoutMs, WAIT_AT_LEAST_MS);
+  const deadline = Date.now() + bound;
   for (;;) {
     const value = probe();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${bound} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
