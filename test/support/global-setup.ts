@@ -43,7 +43,10 @@ export default function setup(project: TestProject): void {
     if (!available(tool as keyof typeof OPTIONAL_TOOLS)) out(`SKIPPED: ${tests}: no ${tool} on PATH (${install})`);
   }
   if (!matrix)
-    out('not in this tier: Jest 29/30, Vitest 3.0/3.2/5.1, Node 24 and the Pythons under pyenv: npm run test:matrix');
+    out(
+      'not in this tier (npm run test:matrix): Jest 29/30, Vitest 3.0/3.2/5.1, Node 22/24, and the pytest ' +
+        "bridge's own test suites under every Python found",
+    );
   const unsupported = pythons.filter((p) => !supportedByBridge(p));
   if (matrix && unsupported.length)
     out(
