@@ -34,7 +34,8 @@ const PROBE = [
   'info = {"version": "%d.%d.%d" % sys.version_info[:3], "executable": os.path.realpath(sys.executable)}',
   'for name, module in (("pytest", "pytest"), ("xdist", "xdist")):',
   '    try:',
-  '        info[name] = getattr(__import__(module), "__version__", "?")',
+  // A directory named pytest imports as an empty namespace package: only a module with a version counts.
+  '        info[name] = str(__import__(module).__version__)',
   '    except Exception:',
   '        pass',
   'print(json.dumps(info))',
