@@ -38,6 +38,9 @@ export class TestSandbox {
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, [MARKER_ENV]: this.marker, SEQ_TEST_STATE_DIR: this.stateDir };
     for (const key of Object.keys(env)) if (key.startsWith('SEQ_TEST_TOKEN')) delete env[key];
+    // The developer's terminal size must not reach the tools under test (pytest sizes its output by COLUMNS).
+    delete env.COLUMNS;
+    delete env.LINES;
     return { ...env, ...extra };
   }
 
