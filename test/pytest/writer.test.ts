@@ -148,7 +148,8 @@ describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
       const run = await sandbox.run(['-m', 'pytest', '-p', 'no:cacheprovider'], {
         file: PYTHON!.path,
         cwd: dir,
-        env: { PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1', PYTHONDONTWRITEBYTECODE: '1' },
+        // SEQ_TEST_VERBOSE: the header says the lock was held even though nothing else happened.
+        env: { PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1', PYTHONDONTWRITEBYTECODE: '1', SEQ_TEST_VERBOSE: '1' },
       });
       expect(run.code, run.stdout + run.stderr).toBe(0);
       expect(run.stdout).toMatch(/^seq-test: lock on .* held/m);

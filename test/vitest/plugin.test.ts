@@ -113,6 +113,36 @@ describe('the project lock', () => {
     expect(waited[0]!.stderr).toMatch(/^seq-test: our turn after /m);
   });
 
+  test('the plugin registered twice (and nested in a plugin array): one ticket, one run, said once', async () => {
+    const box = sandbox();
+    const config = `import { seqTest } from '@seq-test/vitest';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  plugins: [seqTest(), [seqTest()]],
+  test: { include: ['tests/**/*.test.ts'], setupFiles: ['tests/stamps.ts'], testTimeout: 30_000 },
+});
+`;
+    const project = prepareExample(box, REPO_VITEST, { files: { 'vitest.config.ts': config } });
+    const marker = join(box.dir, 'holder');
+    const holder = startSeqTestRun(box, project, holderCommand(marker));
+    await waitFor(() => existsSync(`${marker}.started`), 30_000, 'seq-test run to hold the lock');
+    const vitest = startVitest(box, project, ['run', '--maxWorkers', '4']);
+    await waitFor(() => /waiting for the lock/.test(vitest.output.stderr), 60_000, 'vitest to queue');
+    expect(tickets(box)).toHaveLength(2); // the holder's and one of Vitest's
+    writeFileSync(`${marker}.release`, '');
+    const result = await vitest.finished;
+    expect((await holder.finished).code).toBe(0);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(spans(project)).toHaveLength(EXAMPLE_FILES);
+    expect(overlaps(spans(project))).toEqual([]);
+    expect(result.stderr.match(/^seq-test: one test file at a time: .*$/gm)).toEqual([
+      'seq-test: one test file at a time: --maxWorkers 4 → 1',
+    ]);
+    expect(result.stderr.match(/^seq-test: waiting for the lock/gm)).toHaveLength(1);
+    expect(tickets(box)).toEqual([]);
+  });
+
   test('vitest queues behind `seq-test run`, printing the same queue line', async () => {
     const box = sandbox();
     const project = prepareExample(box, REPO_VITEST);

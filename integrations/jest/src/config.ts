@@ -1,4 +1,4 @@
-import { GLOBAL_SETUP, GLOBAL_TEARDOWN, REPORTER, RUNNER } from './paths.js';
+import { GLOBAL_SETUP, GLOBAL_TEARDOWN, isOurs, REPORTER, RUNNER } from './paths.js';
 import { registeredStashes, STASH_KEY, type Stash } from './state.js';
 import type { JestConfig } from './types.js';
 
@@ -45,11 +45,21 @@ function rewrite<T extends JestConfig>(config: T, options: SeqTestOptions): T {
       throw new TypeError(`withSeqTest(): ${field} must be a module path, got ${describe(value)}`);
     }
   }
+  // Wrapping an already wrapped config (a base config spread into withSeqTest({...base, ...})) unwraps it
+  // first: the user's hooks and settings come from the earlier stash, and ours are never taken for theirs.
+  const earlier = stashIn(config.globals);
   const stash: Stash = {};
-  if (config.globalSetup) stash.globalSetup = config.globalSetup;
-  if (config.globalTeardown) stash.globalTeardown = config.globalTeardown;
-  if (options.key !== undefined) stash.key = options.key;
-  if (config.maxWorkers !== undefined && String(config.maxWorkers) !== '1') stash.maxWorkers = config.maxWorkers;
+  const globalSetup = isOurs(config.globalSetup, 'global-setup') ? earlier?.globalSetup : config.globalSetup;
+  const globalTeardown = isOurs(config.globalTeardown, 'global-teardown')
+    ? earlier?.globalTeardown
+    : config.globalTeardown;
+  if (globalSetup) stash.globalSetup = globalSetup;
+  if (globalTeardown) stash.globalTeardown = globalTeardown;
+  const key = options.key ?? earlier?.key;
+  if (key !== undefined) stash.key = key;
+  const maxWorkers =
+    config.maxWorkers !== undefined && String(config.maxWorkers) !== '1' ? config.maxWorkers : earlier?.maxWorkers;
+  if (maxWorkers !== undefined) stash.maxWorkers = maxWorkers;
 
   const out: JestConfig = {
     ...config,
@@ -80,23 +90,30 @@ function rewrite<T extends JestConfig>(config: T, options: SeqTestOptions): T {
   if (customRunners.size > 0) stash.customRunners = [...customRunners];
   if (projectHooks.length > 0) stash.projectHooks = projectHooks;
   out.globals = withStash(config.globals, stash);
-  registeredStashes().push(stash);
+  // The outer wrap replaces the inner one's registration (path-given projects read the first registered).
+  const registered = registeredStashes();
+  const at = earlier ? registered.indexOf(earlier) : -1;
+  if (at >= 0) registered[at] = stash;
+  else registered.push(stash);
   return out as T;
 }
 
 /** Our runner replaces Jest's default one; another runner (jest-runner-eslint, …) is kept and reported. */
 function wrapRunner(runner: string | undefined, custom: Set<string>): string {
-  if (runner === undefined || runner === 'jest-runner' || runner === RUNNER) return RUNNER;
+  if (runner === undefined || runner === 'jest-runner' || isOurs(runner, 'runner')) return RUNNER;
   custom.add(runner);
   return runner;
 }
 
 function withReporter(reporters: JestConfig['reporters']): NonNullable<JestConfig['reporters']> {
   const list = reporters ?? ['default'];
-  const has = list.some(
-    (r) => (Array.isArray(r) ? r[0] : r) === REPORTER || (Array.isArray(r) ? r[0] : r) === '@seq-test/jest/reporter',
-  );
+  const has = list.some((r) => isOurs(Array.isArray(r) ? r[0] : r, 'reporter'));
   return has ? list : [...list, REPORTER];
+}
+
+function stashIn(globals: Record<string, unknown> | undefined): Stash | undefined {
+  const value = globals?.[STASH_KEY];
+  return value && typeof value === 'object' ? (value as Stash) : undefined;
 }
 
 function withStash(globals: Record<string, unknown> | undefined, stash: Stash): Record<string, unknown> {

@@ -1,6 +1,7 @@
 import { say } from './output.js';
+import { isOurs } from './paths.js';
 import { beginRun, finishRun } from './run.js';
-import { once, stashOf } from './state.js';
+import { once, shared, stashOf } from './state.js';
 import type { JestGlobalConfig, JestProjectConfig } from './types.js';
 import { runUserHook } from './user-hooks.js';
 
@@ -13,6 +14,10 @@ export default async function seqTestGlobalSetup(
   globalConfig: JestGlobalConfig,
   projectConfig: JestProjectConfig,
 ): Promise<void> {
+  const state = shared();
+  // Entered again from inside itself (a config that names our setup as "its own", however it got there):
+  // the outer call already holds the lock and runs the user's hook; going round again would never end.
+  if (state.inHook?.has('globalSetup')) return;
   const stash = stashOf(projectConfig);
   for (const runner of stash.customRunners ?? []) {
     if (once(`runner:${runner}`))
@@ -25,12 +30,15 @@ export default async function seqTestGlobalSetup(
       );
   }
   const run = await beginRun({ via: 'setup', rootDir: globalConfig.rootDir, key: stash.key });
-  if (!stash.globalSetup) return;
+  if (!stash.globalSetup || isOurs(stash.globalSetup, 'global-setup')) return;
+  state.inHook = new Set([...(state.inHook ?? []), 'globalSetup']);
   try {
     await runUserHook('globalSetup', stash.globalSetup, globalConfig, projectConfig);
   } catch (error) {
     // Jest stops here without its teardown (and stays up in watch mode): do not keep the lock.
     await finishRun(run);
     throw error;
+  } finally {
+    state.inHook.delete('globalSetup');
   }
 }

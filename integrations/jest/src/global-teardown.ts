@@ -1,3 +1,4 @@
+import { isOurs } from './paths.js';
 import { finishRun } from './run.js';
 import { shared, stashOf } from './state.js';
 import type { JestGlobalConfig, JestProjectConfig } from './types.js';
@@ -12,10 +13,19 @@ export default async function seqTestGlobalTeardown(
   globalConfig: JestGlobalConfig,
   projectConfig: JestProjectConfig,
 ): Promise<void> {
+  const state = shared();
+  if (state.inHook?.has('globalTeardown')) return; // entered from inside itself: see global-setup.ts
   const stash = stashOf(projectConfig);
-  const run = shared().run;
+  const run = state.run;
   try {
-    if (stash.globalTeardown) await runUserHook('globalTeardown', stash.globalTeardown, globalConfig, projectConfig);
+    if (stash.globalTeardown && !isOurs(stash.globalTeardown, 'global-teardown')) {
+      state.inHook = new Set([...(state.inHook ?? []), 'globalTeardown']);
+      try {
+        await runUserHook('globalTeardown', stash.globalTeardown, globalConfig, projectConfig);
+      } finally {
+        state.inHook.delete('globalTeardown');
+      }
+    }
   } finally {
     if (run && !run.finished && run.via === 'setup') await finishRun(run);
   }

@@ -18,7 +18,7 @@ import {
 } from '@seq-test/core';
 import { say, WaitLine } from './output.js';
 import { type RunState, type Summary, shared } from './state.js';
-import { describeSummary } from './summary.js';
+import { describeSummary, isJestWorker, worthSaying } from './summary.js';
 
 /**
  * One Jest run under the lock, owned by Jest's main process (the owner in every ticket and token is
@@ -143,7 +143,7 @@ function finishRunSync(run: RunState, cause: Summary['cause'], graceMs = run.gra
     say(`warning: could not end the run's processes: ${(error as Error).message}`);
   }
   const summary = leave(run, ended, cause);
-  say(describeSummary(summary)); // not through the reporter: stderr must be written before Node exits
+  if (worthSaying(summary)) say(describeSummary(summary)); // not through the reporter: stderr must be written before Node exits
   return summary;
 }
 
@@ -169,12 +169,13 @@ function leave(run: RunState, ended: Summary['ended'], cause: Summary['cause']):
     waitedMs: run.lock?.waitedMs ?? 0,
     nested: run.lock?.nested ?? false,
     disabled: run.disabled,
-    ended,
+    ended: ended.filter((p) => !isJestWorker(p.command)),
     cause,
   };
 }
 
 function report(summary: Summary): void {
+  if (!worthSaying(summary)) return;
   const reporter = shared().reporter;
   if (reporter) reporter.printSummary(summary);
   else say(describeSummary(summary));

@@ -1,18 +1,23 @@
 import { interopDefault, jestRequire } from './jest-modules.js';
-import { say } from './output.js';
+import { say, verbose } from './output.js';
 import { beginRun, finishRun } from './run.js';
 import { shared, stashOf } from './state.js';
 import type { JestGlobalConfig, JestTest } from './types.js';
 
 /**
- * Jest's own runner (jest-runner, of the Jest that is running), made serial: the scheduler then runs every
- * test file of the project in band, one after another in Jest's main process, whatever -w/--maxWorkers
- * says. This is the only lever that wins over the command line (maxWorkers in a config or preset loses to
- * -w, and the global config is frozen by the time a global setup runs) and it works per project, so inside
- * projects[] too.
+ * Jest's own runner (jest-runner, of the Jest that is running), limited to ONE worker process: test files
+ * run one after another in a single child process, as they would under plain Jest with workers (each sees
+ * the worker's own process.argv, process.exit ends only the worker, process.cwd() and process.env changes
+ * stay out of Jest's main process). In band (inside Jest's main process) only where the user asked for it:
+ * `-i`/`--runInBand`, or `--detectOpenHandles`, which Jest only supports in band.
  *
- * `isSerial` must be an own property set after super(): jest-runner declares it as a class field, which
- * would shadow a getter on our prototype.
+ * Jest's scheduler decides "in band" itself (shouldRunInBand: one worker, one test file, or a few fast files
+ * with timings) and passes it as `options.serial`; jest-runner then either runs files in its own process or
+ * starts a jest-worker pool of `globalConfig.maxWorkers` processes. So this runner
+ *  - hands jest-runner a copy of the global config with `maxWorkers: 1` (the only place jest-runner reads
+ *    the pool size; it wins over `-w` on the command line, which the frozen global config keeps), and
+ *  - overrides `options.serial` unless the user asked for in-band.
+ * Both work per project, so inside projects[] too.
  *
  * If our global setup did not run (a config that uses the preset but sets its own globalSetup), the runner
  * takes the lock itself for the time the test files run.
@@ -28,18 +33,28 @@ const TestRunner = interopDefault<new (...args: RunnerArgs) => JestTestRunner>(j
 
 export default class SeqTestRunner extends TestRunner {
   private readonly seqGlobalConfig: JestGlobalConfig;
+  private readonly inBand: boolean;
 
-  constructor(...args: RunnerArgs) {
-    super(...args);
-    this.isSerial = true;
-    this.seqGlobalConfig = args[0];
+  constructor(globalConfig: JestGlobalConfig, ...rest: [context: unknown, options?: unknown]) {
+    super({ ...globalConfig, maxWorkers: 1 }, ...rest);
+    this.seqGlobalConfig = globalConfig;
+    this.inBand = askedInBand(globalConfig);
+    // jest-runner declares isSerial as a class field: an own property set after super() is what counts.
+    this.isSerial = this.inBand;
   }
 
   override async runTests(tests: JestTest[], watcher: unknown, ...rest: unknown[]): Promise<void> {
     const stash = stashOf(tests[0]?.context.config);
     const asked = Number(this.seqGlobalConfig.maxWorkers) > 1 ? this.seqGlobalConfig.maxWorkers : stash.maxWorkers;
-    if (asked !== undefined && String(asked) !== '1' && tests.length > 1) {
-      say(`running test files one at a time in Jest's process (maxWorkers ${asked} overridden)`);
+    if (asked !== undefined && String(asked) !== '1' && tests.length > 1 && !this.inBand) {
+      say(`one test file at a time, in one worker process (maxWorkers ${asked} → 1)`);
+    }
+    // The last argument is the scheduler's { serial } (Jest 29 and 30, with or without event emitters).
+    const last = rest.length - 1;
+    const options = rest[last];
+    if (options && typeof options === 'object' && 'serial' in options) {
+      rest[last] = { ...options, serial: this.inBand };
+      if (this.inBand) verbose('test files run in band, in Jest’s own process (--runInBand/--detectOpenHandles)');
     }
     const current = shared().run;
     let own: Awaited<ReturnType<typeof beginRun>> | undefined;
@@ -55,4 +70,18 @@ export default class SeqTestRunner extends TestRunner {
       if (own) await finishRun(own);
     }
   }
+}
+
+/**
+ * In band only on the user's word: `--runInBand`/`-i` (Jest 30 keeps it in the global config; Jest 29 only
+ * turns it into maxWorkers 1, so its command line is read), or `--detectOpenHandles` (Jest runs in band for it).
+ */
+export function askedInBand(globalConfig: JestGlobalConfig, argv: readonly string[] = process.argv.slice(2)): boolean {
+  if (globalConfig.runInBand === true || globalConfig.detectOpenHandles === true) return true;
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (arg === '-i' || arg === '--runInBand' || arg === '--run-in-band') return true;
+    if (/^--(runInBand|run-in-band)=(true|1)$/.test(arg)) return true;
+  }
+  return false;
 }

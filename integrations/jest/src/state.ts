@@ -47,6 +47,8 @@ interface Shared {
   reporter?: SummaryPrinter;
   exitHandler?: boolean;
   said: Set<string>;
+  /** Our global hooks currently running the user's hook (a guard against running ourselves as theirs). */
+  inHook?: Set<'globalSetup' | 'globalTeardown'>;
 }
 
 const KEY = Symbol.for('@seq-test/jest');

@@ -1,5 +1,25 @@
 import { formatDuration } from '@seq-test/core';
+import { isVerbose } from './output.js';
 import type { Summary } from './state.js';
+
+/** Jest's own worker process (jest-worker's processChild, Jest 29 and 30 paths). */
+const JEST_WORKER = /[/\\]jest-worker[/\\]build[/\\](?:workers[/\\])?processChild\.js(?:\s|$)/;
+
+/**
+ * A Jest worker still alive when the run ends early (a signal, --bail on Jest 29) is ended with the run's
+ * processes, but it is Jest's, not a leftover of the tests: the summary does not name it.
+ */
+export function isJestWorker(command: string): boolean {
+  return JEST_WORKER.test(command);
+}
+
+/**
+ * Whether the end of a run is worth a line: something was ended. A wait already had its own lines (the
+ * queue line and "our turn after …"); SEQ_TEST_VERBOSE=1 prints the line for every run.
+ */
+export function worthSaying(summary: Summary): boolean {
+  return summary.ended.length > 0 || isVerbose();
+}
 
 /**
  * The line printed when a run ends, e.g.

@@ -56,14 +56,23 @@ def _seconds(name, value, default):
     return seconds
 
 
+def _verbose(config):
+    """SEQ_TEST_VERBOSE=1 or `seq_test_verbose = true`: header lines also when nothing changed."""
+    return _truthy(os.environ.get("SEQ_TEST_VERBOSE", "")) or bool(config.getini("seq_test_verbose"))
+
+
 class _Session(object):
-    """What the plugin holds for one pytest config (one per in-process pytest run)."""
+    """What the plugin holds for one pytest config (one per in-process pytest run).
+
+    Header lines are (text, notable): a notable line says something changed (parallelism turned off, no lock,
+    subprocess patched) and is always shown; the others only with SEQ_TEST_VERBOSE=1 / seq_test_verbose."""
 
     def __init__(self, config):
         self.config = config
         self.sequential_line = None
         self.lock_line = None
         self.patch_line = None
+        self.notable = set()
         self.lock = None
         self.token = None
         self.previous_env = {}
@@ -108,6 +117,12 @@ def pytest_addoption(parser):
         "seq_test_reap_grace",
         default="2",
         help="seq-test: seconds between SIGTERM and SIGKILL for processes the session left running (default 2)",
+    )
+    parser.addini(
+        "seq_test_verbose",
+        type="bool",
+        default=False,
+        help="seq-test: header lines on every run, also when nothing changed (or SEQ_TEST_VERBOSE=1)",
     )
     parser.addini(
         "seq_test_patch_subprocess",
@@ -163,6 +178,7 @@ def pytest_configure(config):
         state.sequential_line = "seq-test: sequential: pytest-xdist parallelism turned off (%s ignored)" % ", ".join(
             requested
         )
+        state.notable.add("sequential_line")
     elif xdist:
         state.sequential_line = "seq-test: sequential (pytest-xdist installed, parallelism off)"
     else:
@@ -217,6 +233,7 @@ def pytest_sessionstart(session):
         return
     if not _lock.platform_supported():
         state.lock_line = "seq-test: " + _lock.unsupported_message()
+        state.notable.add("lock_line")
         return
     state.reap_grace = _seconds("seq_test_reap_grace", config.getini("seq_test_reap_grace"), 2.0)
     _install_signal_handlers(state)
@@ -236,6 +253,8 @@ def pytest_sessionstart(session):
         else:
             state.token = _lock.create_token()
             state.lock_line = "seq-test: no lock (%s); leftovers are still reaped" % skip
+            if skip.startswith("SEQ_TEST_DISABLE") or skip.startswith("seq_test_lock"):
+                state.notable.add("lock_line")
     except _lock.SeqTestError as error:
         pytest.exit("seq-test: error: %s" % error, returncode=error.exit_code)
     chain = state.lock.chain if state.lock else _lock.extend_chain(os.environ.get(_lock.TOKEN_ENV), state.token)
@@ -251,6 +270,7 @@ def pytest_sessionstart(session):
             seq_subprocess.patch()
             state.patched = True
             state.patch_line = "seq-test: subprocess.run is seq_subprocess.run (waits for whole process trees)"
+            state.notable.add("patch_line")
 
 
 def _acquire(config):
@@ -306,7 +326,10 @@ def pytest_report_header(config):
     state = _state(config)
     if state is None:
         return None
-    return [line for line in (state.sequential_line, state.lock_line, state.patch_line) if line]
+    verbose = _verbose(config)
+    names = ("sequential_line", "lock_line", "patch_line")
+    lines = [getattr(state, name) for name in names if verbose or name in state.notable]
+    return [line for line in lines if line] or None
 
 
 # --- end of the session -----------------------------------------------------------------------------------
