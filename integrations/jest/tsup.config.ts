@@ -19,6 +19,7 @@ export default defineConfig([
       'global-teardown': 'src/global-teardown.ts',
       runner: 'src/runner.ts',
       reporter: 'src/reporter.ts',
+      'early-lock-worker': 'src/early-lock-worker.ts',
     },
     format: ['cjs'],
     sourcemap: true,

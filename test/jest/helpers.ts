@@ -54,6 +54,8 @@ export interface Stamp {
 export class JestRun {
   readonly stamps: string;
   readonly started: Started;
+  /** Jest's --cacheDirectory for this run (its haste map is written there once built). */
+  readonly cacheDir: string;
 
   constructor(
     readonly sandbox: TestSandbox,
@@ -72,12 +74,13 @@ export class JestRun {
     } = {},
   ) {
     this.stamps = join(sandbox.dir, `stamps-${options.name ?? 'run'}.jsonl`);
+    this.cacheDir = options.freshCache ? join(sandbox.dir, `jest-cache-${options.name ?? 'run'}`) : this.jest.cacheDir;
     const jestArgs = [
       this.jest.bin,
       '--config',
       options.config ?? EXAMPLE_CONFIG,
       '--cacheDirectory',
-      options.freshCache ? join(sandbox.dir, `jest-cache-${options.name ?? 'run'}`) : this.jest.cacheDir,
+      this.cacheDir,
       ...args,
     ];
     const env = {

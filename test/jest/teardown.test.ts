@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { aliveProbe } from '../support/probes.js';
@@ -18,6 +18,11 @@ import {
 // The cases where Jest runs no global teardown, or exits under it: SIGINT/SIGTERM (jest#6029), --bail
 // (Jest 29 calls process.exit straight away), --forceExit, and a Jest killed outright. In each, the lock
 // must be released (or recovered by the next run) and nothing the tests started may survive.
+
+/** Haste map files Jest has written to a cache directory (none until it has built one). */
+function hasteMaps(cacheDir: string): string[] {
+  return existsSync(cacheDir) ? readdirSync(cacheDir).filter((name) => name.startsWith('haste-map')) : [];
+}
 
 describe.each(VERSIONS)('%s', (name) => {
   let jest: JestInstall;
@@ -62,21 +67,27 @@ describe.each(VERSIONS)('%s', (name) => {
     });
   }
 
-  it('SIGINT while waiting in the queue: the ticket is withdrawn and the holder is not disturbed', async () => {
+  it('SIGINT while waiting in the queue: Jest dies of it at once, the holder is not disturbed, the dead ticket goes', async () => {
     const release = join(sb.dir, 'release');
     const holder = new JestRun(sb, jest, [], { name: 'holder', env: { EXAMPLE_HOLD_FILE: release } });
     await holder.waitFor(() => holder.hook('globalSetup'), 'the first run to hold the lock');
-    const waiter = new JestRun(sb, jest, [], { name: 'waiter' });
+    const waiter = new JestRun(sb, jest, [], { name: 'waiter', freshCache: true });
     await waiter.waitFor(() => waiter.output.includes('waiting for the lock'), 'the second run to queue');
     expect(ticketsLeft(sb)).toHaveLength(2);
+    // It waits while Jest evaluates its config, before the haste map (which Jest writes to its cache dir).
+    expect(hasteMaps(waiter.cacheDir)).toEqual([]);
     waiter.started.child.kill('SIGINT');
     const interrupted = await waiter.done();
     expect(interrupted.signal, waiter.output).toBe('SIGINT');
     expect(waiter.hook('globalSetup')).toBeUndefined(); // the project's setup never ran
-    expect(ticketsLeft(sb)).toHaveLength(1);
     writeFileSync(release, '');
     const held = await holder.done();
     expect(held.code, holder.output).toBe(0);
+    // Its ticket died with it (no JavaScript runs while the config waits); the next reader of the queue
+    // removes it, here a `seq-test run` that then holds at once.
+    const next = await sb.run(['run', '--', 'true'], { env: { SEQ_TEST_KEY: `jest-e2e-${sb.marker}` } });
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).not.toContain('waiting for the lock');
     await nothingLeft(sb);
     expect(ticketsLeft(sb)).toEqual([]);
   });
@@ -138,7 +149,9 @@ describe.each(VERSIONS)('%s', (name) => {
   it('process.exit in a test: a run queued behind starts only after the TERM-ignoring leftover is gone', async () => {
     const pidFile = join(sb.dir, 'child.pid');
     const go = join(sb.dir, 'go');
-    const run = new JestRun(sb, jest, [], {
+    // In band (-i): the test's process.exit(3) must end Jest's main process itself (in a worker it would
+    // end only the worker, and Jest would go on to its global teardown).
+    const run = new JestRun(sb, jest, ['-i'], {
       config: join(FIXTURES, 'exit-order', 'exit-order.config.cjs'),
       env: { EXIT_ORDER_PID: pidFile, EXIT_ORDER_GO: go },
     });

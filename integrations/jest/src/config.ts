@@ -1,3 +1,4 @@
+import { waitEarly } from './early-lock.js';
 import { GLOBAL_SETUP, GLOBAL_TEARDOWN, isOurs, REPORTER, RUNNER } from './paths.js';
 import { registeredStashes, STASH_KEY, type Stash } from './state.js';
 import type { JestConfig } from './types.js';
@@ -60,6 +61,9 @@ function rewrite<T extends JestConfig>(config: T, options: SeqTestOptions): T {
   const maxWorkers =
     config.maxWorkers !== undefined && String(config.maxWorkers) !== '1' ? config.maxWorkers : earlier?.maxWorkers;
   if (maxWorkers !== undefined) stash.maxWorkers = maxWorkers;
+
+  // Jest's CLI evaluating this config while another run holds the lock: wait here, before Jest's haste map.
+  waitEarly({ key });
 
   const out: JestConfig = {
     ...config,

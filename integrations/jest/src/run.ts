@@ -16,6 +16,7 @@ import {
   runProcesses,
   TOKEN_ENV,
 } from '@seq-test/core';
+import { adoptEarlyLock } from './early-lock.js';
 import { say, WaitLine } from './output.js';
 import { type RunState, type Summary, shared } from './state.js';
 import { describeSummary, isJestWorker, worthSaying } from './summary.js';
@@ -78,9 +79,17 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
     if (self) startRun(run, createToken(self));
     return run;
   }
+  const key = options.key ?? (process.env.SEQ_TEST_KEY || settings.key);
+  const early = adoptEarlyLock(key, options.rootDir); // taken while Jest evaluated the config
+  if (early) {
+    run.lock = early;
+    run.key = early.key;
+    startRun(run, early.token);
+    return run;
+  }
   const waitLine = new WaitLine();
   const acquiring = acquireLock({
-    key: options.key ?? (process.env.SEQ_TEST_KEY || settings.key),
+    key,
     cwd: options.rootDir,
     slots: settings.slots,
     command: commandLine(),

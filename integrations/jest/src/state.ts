@@ -46,6 +46,8 @@ interface Shared {
   run?: RunState;
   reporter?: SummaryPrinter;
   exitHandler?: boolean;
+  /** The lock taken while Jest evaluated the config (early-lock.ts), until our global setup adopts it. */
+  early?: LockHandle;
   said: Set<string>;
   /** Our global hooks currently running the user's hook (a guard against running ourselves as theirs). */
   inHook?: Set<'globalSetup' | 'globalTeardown'>;

@@ -1,7 +1,8 @@
 import type { EndedProcess } from '@seq-test/core';
 import { describe, expect, it } from 'vitest';
+import { askedInBand } from '../src/in-band.js';
 import type { Summary } from '../src/state.js';
-import { describeSummary } from '../src/summary.js';
+import { describeSummary, isJestWorker, worthSaying } from '../src/summary.js';
 
 const leftover = (pid: number, command: string): EndedProcess =>
   ({ pid, command, signal: 'SIGTERM' }) as unknown as EndedProcess;
@@ -32,5 +33,45 @@ describe('describeSummary', () => {
     const line = describeSummary(summary([leftover(7, `echo ${'x'.repeat(200)}`)]));
     expect(line).toMatch(/: 7 echo x+…$/);
     expect(line.length).toBeLessThan(200);
+  });
+});
+
+describe('worthSaying', () => {
+  it('is silent for a run that ended nothing, unless SEQ_TEST_VERBOSE=1', () => {
+    const previous = process.env.SEQ_TEST_VERBOSE;
+    try {
+      delete process.env.SEQ_TEST_VERBOSE;
+      expect(worthSaying(summary([]))).toBe(false);
+      expect(worthSaying({ ...summary([]), waitedMs: 2500, cause: 'SIGINT' })).toBe(false);
+      expect(worthSaying(summary([leftover(7, 'sleep 300')]))).toBe(true);
+      process.env.SEQ_TEST_VERBOSE = '1';
+      expect(worthSaying(summary([]))).toBe(true);
+    } finally {
+      if (previous === undefined) delete process.env.SEQ_TEST_VERBOSE;
+      else process.env.SEQ_TEST_VERBOSE = previous;
+    }
+  });
+});
+
+describe('isJestWorker', () => {
+  it('knows jest-worker’s child of Jest 29 and 30, and nothing else', () => {
+    expect(isJestWorker('/usr/bin/node /p/node_modules/jest-worker/build/workers/processChild.js')).toBe(true);
+    expect(isJestWorker('/usr/bin/node /p/node_modules/jest-worker/build/processChild.js')).toBe(true);
+    expect(isJestWorker('node /p/test/processChild.js')).toBe(false);
+    expect(isJestWorker('sleep 300')).toBe(false);
+  });
+});
+
+describe('askedInBand', () => {
+  const config = (extra: Record<string, unknown> = {}) => ({ rootDir: '/p', maxWorkers: 1, bail: 0, ...extra });
+  it('only on the user’s word: -i, --runInBand (any spelling), or --detectOpenHandles', () => {
+    for (const argv of [['-i'], ['--runInBand'], ['--run-in-band'], ['--runInBand=true'], ['--ci', '-i', 'path']]) {
+      expect(askedInBand(config(), argv), argv.join(' ')).toBe(true);
+    }
+    expect(askedInBand(config({ runInBand: true }), [])).toBe(true);
+    expect(askedInBand(config({ detectOpenHandles: true }), [])).toBe(true);
+    for (const argv of [[], ['-w', '1'], ['--maxWorkers=1'], ['--ci'], ['--', '-i'], ['--runInBand=false']]) {
+      expect(askedInBand(config(), argv), argv.join(' ')).toBe(false);
+    }
   });
 });

@@ -78,8 +78,8 @@ describe('withSeqTest()', () => {
   it('wrapping a wrapped config changes nothing: the user’s hooks stay theirs, one stash is registered', () => {
     const registry = (globalThis as unknown as Record<symbol, unknown[]>)[Symbol.for('@seq-test/jest.stashes')] ?? [];
     const before = registry.length;
-    const once = withSeqTest({ globalSetup: './setup.js', maxWorkers: 4 }, { key: 'k' });
-    const twice = withSeqTest({ ...once, verbose: true });
+    const once = withSeqTest<JestConfig>({ globalSetup: './setup.js', maxWorkers: 4 }, { key: 'k' });
+    const twice = withSeqTest<JestConfig>({ ...once, verbose: true });
     expect(twice).toMatchObject({ globalSetup: GLOBAL_SETUP, globalTeardown: GLOBAL_TEARDOWN, runner: RUNNER });
     expect(twice.reporters).toEqual(['default', REPORTER]);
     expect(twice.globals).toEqual({ [STASH]: { globalSetup: './setup.js', key: 'k', maxWorkers: 4 } });
@@ -87,7 +87,7 @@ describe('withSeqTest()', () => {
     expect(registered?.length).toBe(before + 1);
     expect(registered?.at(-1)).toBe(twice.globals?.[STASH]);
     // Another copy of @seq-test/jest's paths (or the package subpaths) count as ours too.
-    const other = withSeqTest({
+    const other = withSeqTest<JestConfig>({
       globalSetup: '@seq-test/jest/global-setup',
       runner: '@seq-test/jest/runner',
       reporters: ['default', '@seq-test/jest/reporter'],
