@@ -12,6 +12,7 @@ import { auditConfig } from './config-step.js';
 import { detect, readText } from './detect.js';
 import { isInside, projectRoot } from './git.js';
 import { auditGitHooks } from './git-hooks.js';
+import { auditHelper, type HelperReport, renderHelper } from './helper.js';
 import { auditJest } from './jest.js';
 import { auditPreCommit } from './pre-commit.js';
 import { auditPytest } from './pytest.js';
@@ -29,6 +30,8 @@ export interface DoctorReport {
   ok: boolean;
   counts: Record<Severity, number>;
   findings: Finding[];
+  /** The subreaper helper runs would use (Linux), and why. */
+  helper: HelperReport;
 }
 
 /** The lock's state for this project: unsafe state dir, dead tickets, leftovers of dead runs. */
@@ -108,7 +111,9 @@ export function runDoctor(options: { cwd?: string; strict?: boolean; env?: NodeJ
   const root = projectRoot(options.cwd ?? process.cwd());
   const detection = detect(root);
   const read = (file: string) => readText(isAbsolute(file) ? file : join(root, file));
+  const helper = auditHelper(env);
   const findings: Finding[] = [
+    ...helper.findings,
     ...auditConfig(root),
     ...auditVitest(detection, read),
     ...auditJest(detection, read),
@@ -122,11 +127,11 @@ export function runDoctor(options: { cwd?: string; strict?: boolean; env?: NodeJ
   const counts = { error: 0, warning: 0, info: 0 };
   for (const f of findings) counts[f.severity]++;
   const ok = counts.error === 0 && (!options.strict || counts.warning === 0);
-  return { version: 1, root, stateDir: stateDirPath(env), ok, counts, findings };
+  return { version: 1, root, stateDir: stateDirPath(env), ok, counts, findings, helper: helper.helper };
 }
 
 export function renderDoctor(report: DoctorReport): string {
-  const lines: string[] = [`seq-test doctor in ${report.root}`];
+  const lines: string[] = [`seq-test doctor in ${report.root}`, renderHelper(report.helper)];
   if (report.findings.length === 0) {
     lines.push('no problems found');
     return `${lines.join('\n')}\n`;
