@@ -4,11 +4,12 @@ import { defineConfig } from 'vitest/config';
 //   default (`npm test`): packages/*/test (projects core, cli) and test/** (project e2e): needs only what
 //     `npm ci` installs, plus whatever Python is on PATH; offline.
 //   matrix (`npm run test:matrix`): files whose name ends in matrix.test.ts and everything under test/jest/ (Jest is not
-//     installed by `npm ci`: each version is its own fixture): other runner versions, other Nodes, every Python.
+//     installed by `npm ci`: each version is its own fixture): other runner versions, other Nodes, every Python;
+//     and test/install/ (every package packed and installed from the registry into a fresh project: ~2 min).
 //   reliability (`npm run test:reliability`): test/reliability/run.mjs, not a Vitest file.
 // They spawn real processes, so e2e files run one at a time (fileParallelism off) and each test cleans up
 // what it started, by pid.
-const MATRIX = ['test/**/*matrix.test.ts', 'test/jest/**/*.test.ts'];
+const MATRIX = ['test/**/*matrix.test.ts', 'test/jest/**/*.test.ts', 'test/install/**/*.test.ts'];
 const GLOBAL_SETUP = ['test/support/global-setup.ts'];
 
 export default defineConfig({
