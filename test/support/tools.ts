@@ -3,7 +3,10 @@
 import { spawnSync } from 'node:child_process';
 
 export const OPTIONAL_TOOLS = {
-  tmux: { tests: 'test/monitor (the monitor in a real terminal)', install: 'apt-get install tmux' },
+  tmux: {
+    tests: 'test/monitor (the monitor in a real terminal), test/exec/hangup* (a terminal hangup)',
+    install: 'apt-get install tmux',
+  },
 } as const;
 
 /** Whether `command` is on PATH. */
