@@ -370,3 +370,33 @@ describe('hardening: an interrupt before the turn', () => {
     },
   );
 });
+
+describe('hardening: a cwd whose path is not valid UTF-8', () => {
+  let sandbox: TestSandbox;
+  afterEach(() => {
+    expect(sandbox.cleanup()).toBe(0);
+  });
+
+  // Node names such a directory only with U+FFFD in place of the bad byte, so the real path cannot be looked
+  // up from process.cwd(); the key is found from "." and decoded as the Python lock decodes it.
+  it('status finds the queue a Python holder joined there (same key in both languages)', async () => {
+    sandbox = new TestSandbox();
+    const base = Buffer.from(sandbox.dir);
+    const dir = Buffer.concat([base, Buffer.from('/bad-'), Buffer.from([0xff]), Buffer.from('-dir')]);
+    mkdirSync(dir);
+    const release = join(sandbox.dir, 'release');
+    // Started through a shell that changes into the directory: a JS string cannot name it as a cwd.
+    const cd = (argv: string[]) => ['-c', `cd "bad-$(printf '\\377')-dir" && exec "$@"`, 'sh', ...argv];
+    const holder = sandbox.start(cd([PYTHON, CONTENDER, '--hold-until', release]), { file: 'sh' });
+    await waitFor(() => holder.output.stdout.includes('TICKET'), 20_000, 'the Python holder');
+    const status = await sandbox.start(cd([process.execPath, CLI, 'status', '--json']), { file: 'sh' }).finished;
+    expect(status.stderr).not.toMatch(/internal error/);
+    expect(status.code).toBe(0);
+    const report = JSON.parse(status.stdout);
+    expect(report.queues).toHaveLength(1);
+    expect(report.queues[0].tickets.map((t: { state: string }) => t.state)).toEqual(['holding']);
+    expect(report.queues[0].key).toBe(dir.toString('utf8'));
+    writeFileSync(release, '');
+    expect((await holder.finished).code).toBe(0);
+  });
+});

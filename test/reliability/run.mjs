@@ -42,8 +42,13 @@ function baseEnv(extra = {}) {
 }
 
 /** Starts seq-test; resolves with code, signal and output when the process exits. */
-function cli(argv, { env = baseEnv(), timeoutMs = 60_000 } = {}) {
-  const child = spawn(process.execPath, [CLI, ...argv], { env, cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+function cli(argv, options = {}) {
+  return proc(process.execPath, [CLI, ...argv], options);
+}
+
+/** Starts any program the way cli() starts seq-test (tracked, output kept, killed when it hangs). */
+function proc(file, argv, { env = baseEnv(), timeoutMs = 60_000 } = {}) {
+  const child = spawn(file, argv, { env, cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(child.pid);
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (d) => (out.stdout += d));
@@ -568,6 +573,216 @@ async function badInput() {
   record(scenario, 'tickets left behind', leftTickets, 0);
 }
 
+/** The Python lock (the pytest plugin's) joining like `seq-test run`: test/conformance/py_contender.py. */
+const PY_CONTENDER = join(ROOT, 'test', 'conformance', 'py_contender.py');
+const isRoot = process.getuid?.() === 0;
+/** `unshare` options that give the command its own time namespace, boottime shifted by 1000 s. */
+const TIME_NS = [...(isRoot ? [] : ['--user', '--map-root-user']), '--time', '--boottime', '1000'];
+/** Each participant, run as `prefix` + its argv: the CLI and the Python lock. */
+const participants = {
+  cli: (argv) => [process.execPath, CLI, 'run', '--', ...argv],
+  python: (argv) => ['python3', PY_CONTENDER, '--', ...argv],
+};
+const startTicks = (pid) => Number(readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ')[19]);
+
+/**
+ * Issue 13 items 2, 4, 5, 6 and 11, in both languages, the cases that need real privileges or real kernel
+ * features: a state dir planted by another user (chown: root), a holder in another time namespace, a full
+ * file system (a tmpfs in a private mount namespace), a writer whose rename is delayed (strace) while an
+ * old-style reader removes its temp file by mtime, the ticket-number limit.
+ */
+async function lockHardening() {
+  const scenario =
+    'lock hardening, CLI and Python (planted state dirs, time namespaces, full disk, delayed rename, number limit)';
+  const gate = (name) => join(work, `hardening-${name}`);
+
+  // 1. A state dir planted by another user, as in the issue: a symlink to their directory holding a dead
+  //    ticket, `nested` -> a directory of ours, `key` -> a file only we may read. Then a plain directory
+  //    owned by another uid (root only: chown).
+  let followed = 0;
+  let notRefused = 0;
+  {
+    const victim = gate('victim');
+    const dead = `4123456.1.${randomBytes(6).toString('hex')}`;
+    mkdirSync(join(victim, dead), { recursive: true });
+    writeFileSync(join(victim, dead, 'precious'), 'keep');
+    writeFileSync(gate('secret'), 'SECRET-CONTENT', { mode: 0o600 });
+    const theirs = gate('theirs');
+    const q = keyDir(theirs, 'planted');
+    mkdirSync(join(q, 'tickets'), { recursive: true });
+    mkdirSync(join(q, 'choosing'));
+    writeFileSync(join(q, 'tickets', `000000000001-${dead}.json`), '{}');
+    symlinkSync(victim, join(q, 'nested'));
+    symlinkSync(gate('secret'), join(q, 'key'));
+    const planted = gate('planted-state');
+    symlinkSync(theirs, planted);
+    const owned = gate('owned-state');
+    mkdirSync(owned, { mode: 0o700 });
+    if (isRoot) {
+      for (const path of [theirs, q, join(q, 'tickets'), join(q, 'choosing')]) chownSync(path, 65534, 65534);
+      chownSync(owned, 65534, 65534);
+    }
+    const states = isRoot ? [planted, owned] : [planted];
+    if (!isRoot)
+      console.error('reliability: lock-hardening: not root, the state dir owned by another uid is not tried');
+    for (const stateDir of states) {
+      const env = baseEnv({ SEQ_TEST_STATE_DIR: stateDir, SEQ_TEST_KEY: 'planted' });
+      const runs = [
+        ...['status --all-keys', 'status', 'reap', 'reap --dry-run', 'monitor', 'run -- true'].map((a) =>
+          cli(a.split(' '), { env }),
+        ),
+        proc('python3', [PY_CONTENDER, '--', 'true'], { env }),
+      ];
+      for (const { exited } of runs) {
+        const r = await exited;
+        if (r.stdout.includes('SECRET')) followed++;
+        const why = stateDir === owned ? /belongs to user \S+ \(uid 65534\), not to you/ : /it is a symlink/;
+        if (r.code !== 125 || !why.test(r.stderr) || !/export SEQ_TEST_STATE_DIR=\//.test(r.stderr)) {
+          notRefused++;
+          console.error(`lock-hardening: planted state dir ${stateDir}: exit ${r.code}\n${r.stderr}`);
+        }
+      }
+    }
+    if (!existsSync(join(victim, dead, 'precious'))) followed++;
+  }
+  record(scenario, 'commands that read or removed through a planted state dir', followed, 0);
+  record(scenario, 'commands that did not refuse it with the owner and a safe fix', notRefused, 0);
+
+  // 2. Time namespaces: a holder inside `unshare --time --boottime 1000` and waiters outside, then the other
+  //    way round. A waiter that misjudges the holder dead ends its command and runs beside it.
+  let overlaps = 0;
+  let holdersEnded = 0;
+  for (const [holderInside, lang] of [
+    [true, 'cli'],
+    [true, 'python'],
+    [false, 'cli'],
+    [false, 'python'],
+  ]) {
+    const key = `timens-${holderInside}-${lang}-${marker}`;
+    const stateDir = join(work, 'state');
+    const release = gate(`release-${key}`);
+    const log = gate(`log-${key}`);
+    const env = baseEnv({ SEQ_TEST_KEY: key });
+    const wrap = (inside, argv) => (inside ? ['unshare', [...TIME_NS, ...argv]] : [argv[0], argv.slice(1)]);
+    const holderArgv = participants.cli([
+      'bash',
+      '-c',
+      `echo holder-start >> ${log}; while [ ! -e ${release} ]; do sleep 0.05; done; echo holder-end >> ${log}`,
+    ]);
+    const holder = proc(...wrap(holderInside, holderArgv), { env });
+    await waitFor(() => existsSync(log));
+    const waiter = proc(...wrap(!holderInside, participants[lang](['bash', '-c', `echo waiter >> ${log}`])), { env });
+    await waitFor(() => /waiting/.test(waiter.out.stderr) || ticketsLeft(stateDir) >= 2);
+    // Ten of the waiter's 100 ms liveness checks, and its reap grace: time to misjudge, were it to.
+    await sleep(1500);
+    const before = readFileSync(log, 'utf8');
+    if (before.includes('waiter')) overlaps++;
+    writeFileSync(release, '');
+    const [h, w] = [await holder.exited, await waiter.exited];
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    if (h.code !== 0 || !lines.includes('holder-end')) holdersEnded++;
+    if (w.code !== 0 || lines.join(' ') !== 'holder-start holder-end waiter') {
+      console.error(
+        `lock-hardening: time namespace ${holderInside ? 'holder' : 'waiter'} inside (${lang}): holder ${h.code}, waiter ${w.code}, log ${lines.join(' ')}\n${h.stderr}${w.stderr}`,
+      );
+      if (!before.includes('waiter')) overlaps += w.code === 0 ? 0 : 1;
+    }
+    endOurs();
+  }
+  record(scenario, 'runs beside a holder in another time namespace (of 4)', overlaps, 0);
+  record(scenario, 'holders in another time namespace ended by a waiter (of 4)', holdersEnded, 0);
+
+  // 3. A full file system: the state dir on a tmpfs filled to the last block (private mount namespace).
+  let fullUnclear = 0;
+  let fullLeft = 0;
+  for (const lang of ['cli', 'python']) {
+    const mnt = gate(`tmpfs-${lang}`);
+    mkdirSync(mnt);
+    const script =
+      'mount -t tmpfs -o size=256k tmpfs "$0" && dd if=/dev/zero of="$0/fill" bs=4k 2>/dev/null; ' +
+      '"$@"; rc=$?; echo "left $(find "$0/state" -name "*.json" -o -name ".tmp-*" | wc -l)" >&2; exit $rc';
+    const unshare = isRoot ? ['-m'] : ['--user', '--map-root-user', '-m'];
+    const { exited } = proc('unshare', [...unshare, 'sh', '-c', script, mnt, ...participants[lang](['true'])], {
+      env: baseEnv({ SEQ_TEST_STATE_DIR: join(mnt, 'state'), SEQ_TEST_KEY: 'full' }),
+    });
+    const r = await exited;
+    const lines = r.stderr.trim().split('\n');
+    if (r.code !== 125 || lines.length !== 2 || !/^seq-test: error: cannot write .*\(ENOSPC\); /.test(lines[0])) {
+      fullUnclear++;
+      console.error(`lock-hardening: full disk (${lang}): exit ${r.code}\n${r.stderr}`);
+    }
+    if (lines.at(-1) !== 'left 0') fullLeft++;
+  }
+  record(scenario, 'full state dir: runs without one clear error line and exit 125 (of 2)', fullUnclear, 0);
+  record(scenario, 'full state dir: runs that left a file behind (of 2)', fullLeft, 0);
+
+  // 4. A writer whose rename is delayed 1.5 s (strace) while a reader of the old protocol revision, with a
+  //    clock 9.5 s ahead, removes every temp file older than 0.5 s by its mtime.
+  let crashed = 0;
+  for (const lang of ['cli', 'python']) {
+    const key = `slowrename-${lang}-${marker}`;
+    const q = keyDir(join(work, 'state'), key);
+    const ran = gate(`ran-${key}`);
+    let stop = false;
+    const oldReader = (async () => {
+      while (!stop) {
+        for (const d of ['tickets', 'choosing']) {
+          for (const name of existsSync(join(q, d)) ? readdirSync(join(q, d)) : []) {
+            const file = join(q, d, name);
+            try {
+              if (name.startsWith('.tmp-') && Date.now() - lstatSync(file).mtimeMs > 500) rmSync(file);
+            } catch {}
+          }
+        }
+        await sleep(20);
+      }
+    })();
+    const renames = 'rename,renameat,renameat2';
+    const traced = [
+      '-f',
+      '-qq',
+      '-o',
+      '/dev/null',
+      '-e',
+      `trace=${renames}`,
+      '-e',
+      `inject=${renames}:delay_enter=1500000:when=1`,
+    ];
+    const r = await proc('strace', [...traced, ...participants[lang](['touch', ran])], {
+      env: baseEnv({ SEQ_TEST_KEY: key }),
+    }).exited;
+    stop = true;
+    await oldReader;
+    if (r.code !== 0 || !existsSync(ran) || /internal error|Traceback|ENOENT/.test(r.stderr)) {
+      crashed++;
+      console.error(`lock-hardening: delayed rename (${lang}): exit ${r.code}\n${r.stderr}`);
+    }
+  }
+  record(scenario, 'writers that failed when an old reader removed their temp file (of 2)', crashed, 0);
+
+  // 5. The ticket-number limit: a live ticket numbered 999999999999. Each participant must refuse at once.
+  let spun = 0;
+  for (const lang of ['cli', 'python']) {
+    const key = `limit-${lang}-${marker}`;
+    const q = keyDir(join(work, 'state'), key);
+    mkdirSync(join(q, 'tickets'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(q, 'choosing'), { mode: 0o700 });
+    const owner = proc('sleep', ['60']);
+    const pid = owner.child.pid;
+    writeFileSync(join(q, 'tickets', `999999999999-${pid}.${startTicks(pid)}.abcdef012345.json`), '{}');
+    const [file, ...argv] = participants[lang](['true']);
+    const r = await proc(file, argv, { env: baseEnv({ SEQ_TEST_KEY: key }), timeoutMs: 20_000 }).exited;
+    if (r.hung || r.code !== 125 || !/used up its ticket numbers/.test(r.stderr)) {
+      spun++;
+      console.error(`lock-hardening: number limit (${lang}): exit ${r.code}${r.hung ? ' (hung)' : ''}\n${r.stderr}`);
+    }
+    owner.child.kill('SIGKILL');
+    await owner.exited;
+  }
+  record(scenario, 'joiners at the ticket-number limit that did not refuse at once (of 2)', spun, 0);
+  endOurs();
+}
+
 // --- main -----------------------------------------------------------------------------------------------
 
 const scenarios = {
@@ -577,6 +792,7 @@ const scenarios = {
   escapees,
   'hostile-state-dirs': hostileStateDirs,
   'bad-input': badInput,
+  'lock-hardening': lockHardening,
 };
 if (only && !(only in scenarios)) {
   console.error(`reliability: unknown scenario "${only}"; one of: ${Object.keys(scenarios).join(', ')}`);

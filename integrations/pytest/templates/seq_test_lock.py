@@ -1313,8 +1313,11 @@ def write_key_file(directory, key):
     path = os.path.join(directory, "key")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(key + "\n")
+        try:
+            # The key's bytes as they are (a path that is not valid UTF-8 included): the file is for people.
+            os.write(fd, os.fsencode(key) + b"\n")
+        finally:
+            os.close(fd)
     except OSError:
         pass
 
