@@ -163,7 +163,8 @@ describe.skipIf(NO_PYTHON)('conformance: TypeScript and Python share one queue',
       expect(result.code).toBe(0);
       const detectionMs = (spans(log)[0]!.start - killedAt) / 1000;
       console.log(`SIGKILLed ${victimLang} holder -> ${other} waiter started after ${detectionMs.toFixed(0)} ms`);
-      expect(detectionMs).toBeLessThan(5000);
+      // Promptly, not a figure (bench/ measures it): generous for a loaded 2-core machine.
+      expect(detectionMs).toBeLessThan(30_000);
       expect(result.stderr).toMatch(/a run that died left \d+ process\(es\) behind; ended: .*sleep 300/);
       await waitFor(() => !isAliveProc(leftover), 10_000, "the dead run's leftover to be gone");
       expect(ticketsIn(sandbox.stateDir, key)).toEqual([]);
