@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, type HooksLayout, hooksLayout } from './git.js';
 import { type ConfigManager, detectConfigManager } from './hook-managers.js';
+import { findRunnerConfigs, projectFiles, type RunnerConfigs } from './test-configs.js';
 
 export const VITEST_CONFIGS = ['ts', 'mts', 'cts', 'js', 'mjs', 'cjs'].map((ext) => `vitest.config.${ext}`);
 export const VITE_CONFIGS = ['ts', 'mts', 'cts', 'js', 'mjs', 'cjs'].map((ext) => `vite.config.${ext}`);
@@ -20,6 +21,16 @@ export interface PackageJson {
   };
 }
 
+/** How a test runner is used: every config a test command loads, and where one runs without a config. */
+export interface RunnerUse extends RunnerConfigs {
+  used: boolean;
+  /** The root's config file, if any (kept for messages about the root). */
+  configFile?: string;
+  reasons: string[];
+  /** Config files the root config loads as projects (covered by the root config's integration). */
+  projects: string[];
+}
+
 /** What a repository uses, found by looking at files only (nothing is run but `git rev-parse`/`git config`). */
 export interface Detection {
   root: string;
@@ -28,8 +39,8 @@ export interface Detection {
   packageManager: 'npm' | 'pnpm' | 'yarn' | 'bun';
   /** `scripts.test` of package.json, when it is not npm's placeholder. */
   testScript?: string;
-  vitest: { used: boolean; configFile?: string; reasons: string[] };
-  jest: { used: boolean; configFile?: string; inPackageJson: boolean; reasons: string[] };
+  vitest: RunnerUse;
+  jest: RunnerUse & { inPackageJson: boolean };
   pytest: { used: boolean; configFiles: string[]; reasons: string[] };
   preCommitConfig?: string;
   hooks?: HooksLayout;
@@ -53,6 +64,8 @@ export function detect(root: string): Detection {
   if ('vitest' in deps) vitestReasons.push('vitest in package.json dependencies');
   if (/\bvitest\b/.test(scriptText)) vitestReasons.push('a package.json script runs vitest');
   if (vitestConfig) vitestReasons.push(vitestConfig);
+  const vitestConfigs = findRunnerConfigs(root, 'vitest');
+  if (vitestConfigs.configs.some((c) => c.file.includes('/'))) vitestReasons.push('configs of workspace packages');
   const vitestUsed = vitestReasons.length > 0;
 
   const jestConfig = JEST_CONFIGS.find((f) => existsSync(join(root, f)));
@@ -61,6 +74,8 @@ export function detect(root: string): Detection {
   if (/\bjest\b/.test(scriptText)) jestReasons.push('a package.json script runs jest');
   if (jestConfig) jestReasons.push(jestConfig);
   if (packageJson?.data.jest !== undefined) jestReasons.push('package.json "jest"');
+  const jestConfigs = findRunnerConfigs(root, 'jest');
+  if (jestConfigs.configs.some((c) => c.file.includes('/'))) jestReasons.push('configs of workspace packages');
 
   const pytestConfigs = PYTEST_CONFIGS.filter((f) => pytestConfigIn(join(root, f)));
   const pytestReasons = [...pytestConfigs];
@@ -88,12 +103,16 @@ export function detect(root: string): Detection {
         ? { configFile: vitestConfig ?? (viteConfig as string) }
         : {}),
       reasons: vitestReasons,
+      ...vitestConfigs,
+      projects: projectFiles(root, 'vitest'),
     },
     jest: {
       used: jestReasons.length > 0,
       ...(jestConfig ? { configFile: jestConfig } : {}),
       inPackageJson: packageJson?.data.jest !== undefined,
       reasons: jestReasons,
+      ...jestConfigs,
+      projects: projectFiles(root, 'jest'),
     },
     pytest: { used: pytestReasons.length > 0, configFiles: pytestConfigs, reasons: pytestReasons },
     ...(existsSync(join(root, PRE_COMMIT_CONFIG)) ? { preCommitConfig: PRE_COMMIT_CONFIG } : {}),

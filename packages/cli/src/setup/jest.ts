@@ -23,6 +23,7 @@ import {
 import { parseJsonFile, setJsonValue } from './json-edit.js';
 import { addDevDependencies } from './package-json.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
+import { packageOf, planEachConfig, unconfiguredFindings } from './vitest.js';
 
 export const JEST_PACKAGE = '@seq-test/jest';
 const WRAPPER = 'withSeqTest';
@@ -134,15 +135,29 @@ function configObject(mod: Module, node: Node): Node | undefined {
   return current?.type === 'ObjectExpression' ? current : undefined;
 }
 
+/**
+ * Every Jest config a test command loads is wrapped (or given the preset); a package where a script runs Jest
+ * without a config gets the preset in its package.json. Configs the root runs as `projects` are covered by
+ * the root config.
+ */
 export function planJest(ctx: StepContext, detection: Detection): StepOutcome {
+  return planEachConfig('jest', detection.jest, {
+    file: (file, dir) => planJestConfig(ctx, detection, file, dir),
+    missing: (dir) => planJestConfig(ctx, detection, undefined, dir),
+    integration: 'wrapper',
+  });
+}
+
+function planJestConfig(ctx: StepContext, detection: Detection, file: string | undefined, dir: string): StepOutcome {
   const outcome: StepOutcome = { id: 'jest', status: 'changed', messages: [], snippets: [] };
+  const withDeps = (ctx: StepContext, detection: Detection, outcome: StepOutcome) =>
+    withDepsIn(ctx, detection, outcome, dir);
   const manual = (file: string, why: string): StepOutcome => ({
     ...outcome,
     status: 'manual',
     messages: [`cannot edit ${file} safely: ${why}; wrap the config by hand`],
     snippets: [{ title: 'jest.config.js', text: SNIPPET_CJS }],
   });
-  const file = detection.jest.configFile;
   if (file && !file.endsWith('.json')) {
     const path = join(ctx.root, file);
     const code = ctx.overlay.read(path) ?? '';
@@ -185,15 +200,16 @@ export function planJest(ctx: StepContext, detection: Detection): StepOutcome {
   }
   // JSON configs: jest.config.json or package.json "jest". A preset is the only way in, and a preset loses
   // to the project's own globalSetup/globalTeardown, so those cases are left to the user.
-  const jsonFile = file ?? (detection.jest.inPackageJson || detection.packageJson ? 'package.json' : undefined);
+  const pkgJson = join(dir, 'package.json');
+  const jsonFile = file ?? (ctx.overlay.exists(join(ctx.root, pkgJson)) ? pkgJson : undefined);
   if (!jsonFile) {
-    const path = join(ctx.root, 'jest.config.cjs');
+    const path = join(ctx.root, dir, 'jest.config.cjs');
     ctx.overlay.write(
       path,
       `const { withSeqTest } = require('${JEST_PACKAGE}');\n\n// withSeqTest(): every run of this suite waits its turn in the project's seq-test queue.\nmodule.exports = withSeqTest({});\n`,
       'jest',
     );
-    outcome.messages.push('create jest.config.cjs wrapped with withSeqTest()');
+    outcome.messages.push(`create ${join(dir, 'jest.config.cjs')} wrapped with withSeqTest()`);
     return outcome;
   }
   const path = join(ctx.root, jsonFile);
@@ -201,11 +217,11 @@ export function planJest(ctx: StepContext, detection: Detection): StepOutcome {
   let config: Record<string, unknown>;
   try {
     const parsed = parseJsonFile(text, jsonFile) as Record<string, unknown>;
-    config = (jsonFile === 'package.json' ? (parsed.jest ?? {}) : parsed) as Record<string, unknown>;
+    config = (isPackageJson(jsonFile) ? (parsed.jest ?? {}) : parsed) as Record<string, unknown>;
   } catch (error) {
     return manual(jsonFile, (error as Error).message);
   }
-  const where = jsonFile === 'package.json' ? 'package.json "jest"' : jsonFile;
+  const where = isPackageJson(jsonFile) ? `${jsonFile} "jest"` : jsonFile;
   if (PRESETS.has(String(config.preset ?? ''))) {
     outcome.status = 'done';
     outcome.messages.push(`${where} already uses the ${JEST_PACKAGE} preset`);
@@ -221,14 +237,18 @@ export function planJest(ctx: StepContext, detection: Detection): StepOutcome {
       `it sets ${conflicts.join(', ')}, which would replace the preset's (presets do not chain); move the config to jest.config.js and wrap it with ${WRAPPER}()`,
     );
   }
-  const next = setJsonValue(text, jsonFile === 'package.json' ? ['jest', 'preset'] : ['preset'], JEST_PACKAGE);
+  const next = setJsonValue(text, isPackageJson(jsonFile) ? ['jest', 'preset'] : ['preset'], JEST_PACKAGE);
   ctx.overlay.write(path, next, 'jest');
   outcome.messages.push(`set "preset": "${JEST_PACKAGE}" in ${where}`);
   return withDeps(ctx, detection, outcome);
 }
 
-function withDeps(ctx: StepContext, detection: Detection, outcome: StepOutcome): StepOutcome {
-  const added = addDevDependencies(ctx, detection, [JEST_PACKAGE], 'jest');
+function isPackageJson(file: string): boolean {
+  return file === 'package.json' || file.endsWith('/package.json');
+}
+
+function withDepsIn(ctx: StepContext, detection: Detection, outcome: StepOutcome, dir: string): StepOutcome {
+  const added = addDevDependencies(ctx, detection, [JEST_PACKAGE], 'jest', dir);
   if (added.length > 0) {
     outcome.status = 'changed';
     outcome.messages.push(`add ${added.join(', ')} to devDependencies (then run your package manager's install)`);
@@ -238,8 +258,22 @@ function withDeps(ctx: StepContext, detection: Detection, outcome: StepOutcome):
 
 export function auditJest(detection: Detection, read: (file: string) => string | undefined): Finding[] {
   if (!detection.jest.used) return [];
+  const { configs, unconfigured, packages } = detection.jest;
   const findings: Finding[] = [];
-  const file = detection.jest.configFile;
+  findings.push(...unconfiguredFindings('jest', unconfigured, JEST_PACKAGE));
+  if (configs.length === 0 && unconfigured.length === 0) {
+    return packages.length > 1 ? findings : auditJestConfig(detection, undefined, read);
+  }
+  for (const { file } of configs) findings.push(...auditJestConfig(detection, file, read));
+  return findings;
+}
+
+function auditJestConfig(
+  detection: Detection,
+  file: string | undefined,
+  read: (file: string) => string | undefined,
+): Finding[] {
+  const findings: Finding[] = [];
   let integrated = false;
   let maxWorkers: unknown;
   let where = file ?? 'package.json "jest"';
@@ -258,11 +292,17 @@ export function auditJest(detection: Detection, read: (file: string) => string |
     try {
       const text = read(file ?? 'package.json') ?? '{}';
       const parsed = JSON.parse(text) as Record<string, unknown>;
-      config = ((file ? parsed : parsed.jest) ?? {}) as Record<string, unknown>;
+      config = ((file && !isPackageJson(file) ? parsed : parsed.jest) ?? {}) as Record<string, unknown>;
     } catch {}
     integrated = PRESETS.has(String(config.preset ?? ''));
     maxWorkers = config.maxWorkers;
-    where = file ?? (detection.jest.inPackageJson ? 'package.json "jest"' : 'package.json');
+    where = file
+      ? isPackageJson(file)
+        ? `${file} "jest"`
+        : file
+      : detection.jest.inPackageJson
+        ? 'package.json "jest"'
+        : 'package.json';
   }
   if (!integrated) {
     findings.push({

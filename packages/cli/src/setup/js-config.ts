@@ -370,7 +370,8 @@ export function insertTopLevelLine(code: string, line: string): Edit {
       break;
     }
   }
-  return { at: code.lastIndexOf('\n', at - 1) + 1, insert: `${line}\n` };
+  // The first import of a file without any: a blank line keeps it apart from the code, as imports usually are.
+  return { at: code.lastIndexOf('\n', at - 1) + 1, insert: `${line}\n\n` };
 }
 
 /** `import { a } from 'x'` or `const { a } = require('x')` in the file's quote and semicolon style. */

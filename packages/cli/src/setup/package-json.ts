@@ -3,10 +3,20 @@ import type { Detection } from './detect.js';
 import { setJsonValue } from './json-edit.js';
 import type { StepContext } from './types.js';
 
-/** Declares packages in devDependencies unless package.json lists them already; returns those added. */
-export function addDevDependencies(ctx: StepContext, detection: Detection, names: string[], step: string): string[] {
-  if (!detection.packageJson) return [];
-  const path = join(ctx.root, 'package.json');
+/**
+ * Declares packages in devDependencies of the package.json in `dir` (the root by default: the package whose
+ * config imports them, so that strict layouts such as pnpm's resolve them) unless it lists them already;
+ * returns those added.
+ */
+export function addDevDependencies(
+  ctx: StepContext,
+  detection: Detection,
+  names: string[],
+  step: string,
+  dir = '',
+): string[] {
+  if (dir === '' && !detection.packageJson) return [];
+  const path = join(ctx.root, dir, 'package.json');
   let text = ctx.overlay.read(path);
   if (text === null) return [];
   const data = JSON.parse(text) as Record<string, Record<string, string> | undefined>;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { Detection } from './detect.js';
+import { splitArgs } from './shell-words.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
 
 export const PYTEST_PACKAGE = '@seq-test/pytest';
@@ -209,37 +210,6 @@ export function iniValue(text: string, section: string, key: string): string | u
     }
   }
   return value?.trim();
-}
-
-/** Splits like a POSIX shell (quotes, backslashes), enough for pytest's addopts. */
-export function splitArgs(text: string): string[] {
-  const args: string[] = [];
-  let current = '';
-  let quote: '"' | "'" | undefined;
-  let has = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (quote) {
-      if (c === quote) quote = undefined;
-      else if (c === '\\' && quote === '"' && i + 1 < text.length) current += text[++i];
-      else current += c;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-      has = true;
-    } else if (c === '\\' && i + 1 < text.length) {
-      current += text[++i];
-      has = true;
-    } else if (/\s/.test(c)) {
-      if (has || current) args.push(current);
-      current = '';
-      has = false;
-    } else {
-      current += c;
-      has = true;
-    }
-  }
-  if (has || current) args.push(current);
-  return args;
 }
 
 /** Whether pytest loads the seq-test plugin: `pytest_plugins` in the root conftest.py, or `-p seq_test_plugin`. */

@@ -59,3 +59,21 @@ export interface Finding {
   /** The command to run, or the edit to make, to fix it. */
   fix?: string;
 }
+
+/** One outcome for a step made of several parts (one per config file): manual wins over changed over done. */
+export function mergeOutcomes(id: StepId, parts: StepOutcome[]): StepOutcome {
+  const statuses = new Set(parts.map((p) => p.status));
+  const status = statuses.has('manual')
+    ? 'manual'
+    : statuses.has('changed')
+      ? 'changed'
+      : statuses.has('done')
+        ? 'done'
+        : 'skipped';
+  return {
+    id,
+    status,
+    messages: parts.flatMap((p) => p.messages),
+    snippets: parts.flatMap((p) => p.snippets),
+  };
+}

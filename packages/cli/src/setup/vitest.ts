@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Detection } from './detect.js';
+import { type Detection, type RunnerUse, readText } from './detect.js';
 import {
   appendItem,
   applyEdits,
@@ -20,7 +20,7 @@ import {
   variableInit,
 } from './js-config.js';
 import { addDevDependencies } from './package-json.js';
-import type { Finding, StepContext, StepOutcome } from './types.js';
+import { type Finding, mergeOutcomes, type StepContext, type StepOutcome } from './types.js';
 
 export const VITEST_PACKAGE = '@seq-test/vitest';
 const IMPORTED = 'seqTest';
@@ -77,21 +77,94 @@ function pluginCall(mod: Module, object: Node | undefined): Node | undefined {
   );
 }
 
+/**
+ * Every Vitest config a test command loads gets the plugin; a directory where a script runs Vitest without a
+ * config gets a new one. A new root config is written only for a single-package repository, where a plain
+ * `vitest` loads it; in a workspace nothing is created where no test command would load it.
+ */
 export function planVitest(ctx: StepContext, detection: Detection): StepOutcome {
+  return planEachConfig('vitest', detection.vitest, {
+    file: (file, dir) => planVitestFile(ctx, detection, file, dir),
+    missing: (dir) => createVitestConfig(ctx, detection, dir),
+    integration: 'plugin',
+  });
+}
+
+function createVitestConfig(ctx: StepContext, detection: Detection, dir: string): StepOutcome {
   const outcome: StepOutcome = { id: 'vitest', status: 'changed', messages: [], snippets: [] };
-  const file = detection.vitest.configFile;
-  if (!file) {
-    const ts = existsSync(join(ctx.root, 'tsconfig.json')) || 'typescript' in devDeps(detection);
-    const name = ts ? 'vitest.config.ts' : 'vitest.config.mjs';
-    ctx.overlay.write(
-      join(ctx.root, name),
-      `import { seqTest } from '${VITEST_PACKAGE}';\nimport { defineConfig } from 'vitest/config';\n\n// seqTest(): every run of this suite waits its turn in the project's seq-test queue.\nexport default defineConfig({\n  plugins: [seqTest()],\n});\n`,
-      'vitest',
-    );
-    outcome.messages.push(`create ${name} with the seqTest() plugin`);
-    addDeps(ctx, detection, outcome);
-    return outcome;
+  const ts = existsSync(join(ctx.root, dir, 'tsconfig.json')) || 'typescript' in devDeps(detection);
+  const name = join(dir, ts ? 'vitest.config.ts' : 'vitest.config.mjs');
+  ctx.overlay.write(
+    join(ctx.root, name),
+    `import { seqTest } from '${VITEST_PACKAGE}';\nimport { defineConfig } from 'vitest/config';\n\n// seqTest(): every run of this suite waits its turn in the project's seq-test queue.\nexport default defineConfig({\n  plugins: [seqTest()],\n});\n`,
+    'vitest',
+  );
+  const by = detection.vitest.unconfigured.find((u) => u.dir === dir)?.loadedBy ?? [];
+  outcome.messages.push(
+    `create ${name} with the seqTest() plugin${by.length > 0 ? ` (loaded by ${by.join(', ')})` : ''}`,
+  );
+  addDeps(ctx, detection, outcome, dir);
+  return outcome;
+}
+
+/** The workspace package a file belongs to: the longest package dir that contains it ('' for the root). */
+export function packageOf(packages: string[], file: string): string {
+  let best = '';
+  for (const dir of packages) if (dir && file.startsWith(`${dir}/`) && dir.length > best.length) best = dir;
+  return best;
+}
+
+/** doctor: a package where a script runs the runner with no config, so without the integration. */
+export function unconfiguredFindings(
+  runner: 'vitest' | 'jest',
+  unconfigured: RunnerUse['unconfigured'],
+  integration: string,
+): Finding[] {
+  return unconfigured.map(({ dir, loadedBy }) => ({
+    severity: 'error',
+    check: `${runner}.integration`,
+    file: join(dir, 'package.json'),
+    message: `${loadedBy.join(', ')} run${loadedBy.length === 1 ? 's' : ''} ${runner} in ${dir || 'the root'} with no config there, so without ${integration}: those runs do not queue`,
+    fix: `seq-test init --${runner}`,
+  }));
+}
+
+/**
+ * One step over every config a runner's test commands load (`file`), and every package dir where a script
+ * runs it without a config (`missing`); a single-package repository without either gets `missing('')`.
+ */
+export function planEachConfig(
+  id: 'vitest' | 'jest',
+  use: RunnerUse,
+  plan: {
+    file: (file: string, dir: string) => StepOutcome;
+    missing: (dir: string) => StepOutcome;
+    integration: string;
+  },
+): StepOutcome {
+  const parts = use.configs.map((c) => plan.file(c.file, packageOf(use.packages, c.file)));
+  const dirs = use.unconfigured.map((u) => u.dir);
+  if (use.configs.length === 0 && dirs.length === 0 && use.packages.length === 1) dirs.push('');
+  parts.push(...dirs.map((dir) => plan.missing(dir)));
+  if (parts.length === 0) {
+    return {
+      id,
+      status: 'skipped',
+      messages: [`no package.json script runs ${id} and no package has a ${id} config: nothing would load one`],
+      snippets: [],
+    };
   }
+  const outcome = mergeOutcomes(id, parts);
+  if (use.projects.length > 0) {
+    outcome.messages.push(
+      `projects run through the root config (its ${plan.integration} covers them): ${use.projects.join(', ')}`,
+    );
+  }
+  return outcome;
+}
+
+function planVitestFile(ctx: StepContext, detection: Detection, file: string, dir: string): StepOutcome {
+  const outcome: StepOutcome = { id: 'vitest', status: 'changed', messages: [], snippets: [] };
   const path = join(ctx.root, file);
   const code = ctx.overlay.read(path) ?? '';
   const manual = (why: string): StepOutcome => ({
@@ -108,7 +181,7 @@ export function planVitest(ctx: StepContext, detection: Detection): StepOutcome 
   if (state.imported && state.inPlugins) {
     outcome.status = 'done';
     outcome.messages.push(`${file} already uses seqTest()`);
-    addDeps(ctx, detection, outcome);
+    addDeps(ctx, detection, outcome, dir);
     return outcome;
   }
   const taken = topLevelNames(mod);
@@ -143,15 +216,17 @@ export function planVitest(ctx: StepContext, detection: Detection): StepOutcome 
   if (!check || !checkObject || !pluginState(check, checkObject).inPlugins) return manual('the edit did not verify');
   ctx.overlay.write(path, next, 'vitest');
   outcome.messages.push(`add seqTest() to the plugins of ${file}`);
-  addDeps(ctx, detection, outcome);
+  addDeps(ctx, detection, outcome, dir);
   return outcome;
 }
 
-function addDeps(ctx: StepContext, detection: Detection, outcome: StepOutcome): void {
-  const added = addDevDependencies(ctx, detection, [VITEST_PACKAGE], 'vitest');
+function addDeps(ctx: StepContext, detection: Detection, outcome: StepOutcome, dir: string): void {
+  const added = addDevDependencies(ctx, detection, [VITEST_PACKAGE], 'vitest', dir);
   if (added.length > 0) {
     outcome.status = 'changed';
-    outcome.messages.push(`add ${added.join(', ')} to devDependencies (then run your package manager's install)`);
+    outcome.messages.push(
+      `add ${added.join(', ')} to devDependencies of ${join(dir, 'package.json')} (then run your package manager's install)`,
+    );
   }
 }
 
@@ -160,15 +235,29 @@ function singleWorkerOff(mod: Module, object: Node): boolean {
   return literal(property(unwrap(call?.arguments[0]), 'singleWorker')) === false;
 }
 
+/** Whether the package.json in `dir` declares `name` (any kind of dependency); true when there is none. */
+function declares(root: string, dir: string, name: string): boolean {
+  const text = readText(join(root, dir, 'package.json'));
+  if (text === undefined) return true;
+  try {
+    const pkg = JSON.parse(text) as Record<string, Record<string, string> | undefined>;
+    return name in { ...pkg.dependencies, ...pkg.devDependencies, ...pkg.peerDependencies };
+  } catch {
+    return true;
+  }
+}
+
 function devDeps(detection: Detection): Record<string, string> {
   return { ...detection.packageJson?.data.dependencies, ...detection.packageJson?.data.devDependencies };
 }
 
 export function auditVitest(detection: Detection, read: (file: string) => string | undefined): Finding[] {
   if (!detection.vitest.used) return [];
+  const { configs, unconfigured, packages } = detection.vitest;
   const findings: Finding[] = [];
-  const file = detection.vitest.configFile;
-  if (!file) {
+  findings.push(...unconfiguredFindings('vitest', unconfigured, 'the seqTest() plugin'));
+  if (configs.length === 0 && unconfigured.length === 0) {
+    if (packages.length > 1) return findings;
     return [
       {
         severity: 'error',
@@ -178,6 +267,17 @@ export function auditVitest(detection: Detection, read: (file: string) => string
       },
     ];
   }
+  for (const { file } of configs) findings.push(...auditVitestFile(detection, file, packageOf(packages, file), read));
+  return findings;
+}
+
+function auditVitestFile(
+  detection: Detection,
+  file: string,
+  dir: string,
+  read: (file: string) => string | undefined,
+): Finding[] {
+  const findings: Finding[] = [];
   const code = read(file) ?? '';
   const mod = parse(code);
   const object = mod ? configObject(mod).object : undefined;
@@ -190,13 +290,13 @@ export function auditVitest(detection: Detection, read: (file: string) => string
       message: `${file} does not use the seqTest() plugin: Vitest runs do not wait for each other`,
       fix: 'seq-test init --vitest',
     });
-  } else if (!(VITEST_PACKAGE in devDeps(detection)) && detection.packageJson) {
+  } else if (!declares(detection.root, dir, VITEST_PACKAGE)) {
     findings.push({
       severity: 'warning',
       check: 'vitest.dependency',
-      file: 'package.json',
-      message: `${file} imports ${VITEST_PACKAGE}, which package.json does not list`,
-      fix: `npm install -D ${VITEST_PACKAGE}`,
+      file: join(dir, 'package.json'),
+      message: `${file} imports ${VITEST_PACKAGE}, which ${join(dir, 'package.json')} does not list`,
+      fix: `${detection.packageManager === 'npm' ? 'npm install -D' : `${detection.packageManager} add -D`} ${VITEST_PACKAGE}${dir ? ` (in ${dir})` : ''}`,
     });
   }
   // The plugin runs one test file at a time unless it is given `singleWorker: false`.
