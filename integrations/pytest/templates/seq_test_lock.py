@@ -35,6 +35,9 @@ EXIT_LOCK_BUSY = 123
 EXIT_USAGE = 125
 
 POLL_SECONDS = 0.1  # the protocol's bound: re-evaluate at least this often (a SIGKILLed holder changes no file)
+# ... when next; a waiter further back (a live waiter between it and every holder) only needs to notice the
+# death of the waiter just ahead, and does within this (docs/PROTOCOL.md, "Deciding")
+IDLE_POLL_SECONDS = 2.0
 WAIT_REPORT_SECONDS = 0.25
 WRITE_ATTEMPTS = 5  # a writer whose temp file vanished before its rename (an older reader removed it) retries
 NUMBER_DIGITS = 12
@@ -1082,8 +1085,8 @@ class Waker(object):
         except Exception:
             self.fd = None
 
-    def wait(self, max_seconds):
-        timeout = max(0.001, min(self.poll, max_seconds))
+    def wait(self, max_seconds, idle=False):
+        timeout = max(0.001, min(IDLE_POLL_SECONDS if idle else self.poll, max_seconds))
         if self.fd is None:
             time.sleep(timeout)
             return
@@ -1462,7 +1465,9 @@ def acquire(
             if waker is None:
                 waker = Waker([queue.tickets_dir, queue.choosing_dir], poll)
                 continue  # look again: a change before the watch existed would be missed otherwise
-            waker.wait(min(remaining, WAIT_REPORT_SECONDS))
+            # Further back than next, the wait (and the wait line with it) wakes on a change or every 2 s.
+            idle = len(decision.ahead) > slots
+            waker.wait(min(remaining, IDLE_POLL_SECONDS if idle else WAIT_REPORT_SECONDS), idle=idle)
     except BaseException:
         # An interrupt may land anywhere, even between writing the ticket and knowing its name: withdraw
         # by token, and if a held Lock was already made, release it too.

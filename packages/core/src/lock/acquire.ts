@@ -70,6 +70,14 @@ export interface LockHandle {
 }
 
 const WAIT_REPORT_MS = 250;
+/**
+ * How often a waiter that is not next (more than `slots` tickets ahead) re-evaluates without a change: its wait
+ * ends only when the ticket just ahead goes or starts holding (both watched), or when that ticket's owner
+ * dies — rare, and then noticed within this. Dead holders are the next waiter's to notice, within `pollMs`.
+ */
+const IDLE_POLL_MS = 2000;
+/** How often such a waiter reads the whole queue when nobody watches a live wait line. */
+const IDLE_FULL_READ_MS = 10_000;
 
 /**
  * Joins the FIFO queue of a key and resolves once we hold a slot. A process that runs inside a holder's
@@ -147,13 +155,16 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       // Between full reads (at least one per report interval), a wake-up that cannot change our answer
       // costs two directory listings and a /proc read or two.
       const sinceFull = performance.now() - fullReadAt;
-      const quick = sinceFull < reportEveryMs && !options.noWait ? queue.quickCheck(mine, slots) : undefined;
+      // Without a live line (reports far apart), a waiter that is not next reads the queue in full rarely:
+      // it can only tidy what others ahead of it will tidy first, and its report would say the same.
+      const fullEveryMs = wake.idle && reportEveryMs >= IDLE_POLL_MS ? IDLE_FULL_READ_MS : reportEveryMs;
+      const quick = sinceFull < fullEveryMs && !options.noWait ? queue.quickCheck(mine, slots) : undefined;
       if (quick?.holding) return await hold(true);
       if (quick) {
         wake.watchFor(quick.ahead, slots);
         const waited = performance.now() - began;
         if (options.waitTimeoutMs === undefined || waited < options.waitTimeoutMs) {
-          await wake.next(Math.min(reportEveryMs - sinceFull, (options.waitTimeoutMs ?? Infinity) - waited));
+          await wake.next(Math.min(fullEveryMs - sinceFull, (options.waitTimeoutMs ?? Infinity) - waited));
           if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
           continue;
         }
@@ -257,13 +268,16 @@ function describeAhead(ahead: QueueEntry[]): string {
 
 /**
  * Resolves when something we watch changes (inotify on Linux, FSEvents/kqueue on macOS), after `pollMs`
- * at most (a SIGKILLed holder changes no file, so liveness is polled), or when aborted.
+ * at most when we are next (a SIGKILLed holder changes no file, so liveness is polled), after IDLE_POLL_MS
+ * further back, or when aborted.
  */
 class Waker {
   private readonly tickets = new Map<string, FSWatcher>();
   private choosing: FSWatcher | undefined;
   private pending: (() => void) | undefined;
   private dirty = false;
+  /** More than `slots` tickets ahead: a live waiter stands between us and every holder. */
+  idle = false;
 
   constructor(
     private readonly queue: Queue,
@@ -279,6 +293,7 @@ class Waker {
    * when fewer than `slots` + 1 are ahead (a newcomer choosing its number holds us back once we are next).
    */
   watchFor(ahead: string[], slots: number): void {
+    this.idle = ahead.length > slots;
     const wanted = new Set(slots === 1 ? ahead.slice(-1) : ahead);
     for (const [name, watcher] of this.tickets) {
       if (wanted.has(name)) continue;
@@ -296,8 +311,8 @@ class Waker {
   }
 
   /**
-   * A ticket's watch ends when the file goes (wake up) or is replaced by its owner's rewrite (startedAt
-   * set when it begins to hold: watch the new file, nothing to check).
+   * A ticket's watch ends when the file goes (wake up) or is replaced by its owner's rewrite (startedAt set
+   * when it begins to hold: watch the new file, and look again, as we may be next now and must poll).
    */
   private watchTicket(name: string): void {
     const path = join(this.queue.ticketsDir, name);
@@ -307,7 +322,7 @@ class Waker {
       if (this.tickets.get(name) !== watcher) return;
       this.tickets.delete(name);
       if (existsSync(path)) this.watchTicket(name);
-      else this.fire();
+      this.fire();
     });
     if (typeof watcher === 'object') this.tickets.set(name, watcher);
     else if (watcher === 'gone') this.fire();
@@ -318,7 +333,7 @@ class Waker {
       this.dirty = false;
       return;
     }
-    const timeout = Math.max(1, Math.min(this.pollMs, maxMs));
+    const timeout = Math.max(1, Math.min(this.idle ? IDLE_POLL_MS : this.pollMs, maxMs));
     // A plain timer, cleared when the watch fires first: a left-over timer would hold the process open.
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {

@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// What idle waiters cost (issue 13, item 12): N queued `seq-test run` against N `flock(1)` waiters, in the same
+// run. A holder takes the lock (`seq-test run -- sleep`, `flock FILE sleep`), N waiters queue behind it, and
+// once all are queued each waiter's tree (the process and everything below it: for seq-test its parked
+// subreaper helper) is measured:
+// - PSS from /proc/PID/smaps_rollup (shared pages divided among the processes sharing them), summed per tree;
+// - CPU time (utime + stime of /proc/PID/stat, in clock ticks) over a window of --seconds while nothing changes.
+//
+//   node bench/idle-waiters.mjs [--waiters 50] [--seconds 30] [--write]
+//
+// Everything runs with a private SEQ_TEST_STATE_DIR and key; every process started is ended by pid.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLI, cleanupOnExit, endStarted, markdownTable, remember, waitForBuild, writeResults } from './lib/harness.mjs';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+const WAITERS = option('--waiters', 50);
+const SECONDS = option('--seconds', 30);
+const TICKS = 100; // USER_HZ
+const MIB = 1024 * 1024;
+if (process.platform !== 'linux') {
+  console.error('bench: idle-waiters reads /proc; skipped on', process.platform);
+  process.exit(0);
+}
+if (!(await waitForBuild())) {
+  console.error('bench: build first (npx turbo run build)');
+  process.exit(2);
+}
+cleanupOnExit();
+
+const work = mkdtempSync(join(tmpdir(), 'seq-test-idle-'));
+const env = { ...process.env, SEQ_TEST_STATE_DIR: join(work, 'state'), SEQ_TEST_KEY: `idle-${process.pid}` };
+delete env.SEQ_TEST_TOKEN;
+
+function start(file, argv) {
+  const child = spawn(file, argv, { env, stdio: 'ignore' });
+  remember(child.pid);
+  return child.pid;
+}
+
+/** The pid and every descendant (through /proc/PID/task/TID/children). */
+function tree(pid) {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
+        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
+        if (kids) out.push(...kids.split(' ').map(Number));
+      }
+    } catch {}
+  }
+  return out;
+}
+
+const pss = (pid) =>
+  Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+const rss = (pid) =>
+  Number(/^Rss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+const cpuTicks = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14 and 15)
+};
+const sum = (pids, f) =>
+  pids.reduce((total, pid) => {
+    try {
+      return total + f(pid);
+    } catch {
+      return total; // gone
+    }
+  }, 0);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function measure(label, holderArgv, waiterArgv, queued) {
+  start(...holderArgv);
+  await sleep(1000);
+  const waiters = Array.from({ length: WAITERS }, () => start(...waiterArgv));
+  const deadline = Date.now() + 300_000;
+  while (!queued(waiters) && Date.now() < deadline) await sleep(200);
+  await sleep(3000); // settle: every waiter past its start-up
+  const trees = waiters.map(tree);
+  for (const t of trees) for (const pid of t) remember(pid);
+  const before = trees.map((t) => sum(t, cpuTicks));
+  await sleep(SECONDS * 1000);
+  const after = trees.map((t) => sum(t, cpuTicks));
+  const cpu = after.map((a, i) => a - (before[i] ?? 0));
+  const pssPer = trees.map((t) => sum(t, pss));
+  const rssPer = trees.map((t) => sum(t, rss));
+  const totalCpuSeconds = cpu.reduce((a, b) => a + b, 0) / TICKS;
+  endStarted();
+  await sleep(500);
+  return {
+    label,
+    processesPerWaiter: median(trees.map((t) => t.length)),
+    pssMiBPerWaiter: median(pssPer) / MIB,
+    pssMiBTotal: pssPer.reduce((a, b) => a + b, 0) / MIB,
+    rssMiBTotal: rssPer.reduce((a, b) => a + b, 0) / MIB,
+    cpuPercentOfOneCore: (100 * totalCpuSeconds) / SECONDS,
+    cpuTicksTotal: cpu.reduce((a, b) => a + b, 0),
+  };
+}
+
+const lockFile = join(work, 'flock');
+const ticketCount = () => {
+  try {
+    const q = readdirSync(env.SEQ_TEST_STATE_DIR).find((n) => n.startsWith('q-'));
+    return readdirSync(join(env.SEQ_TEST_STATE_DIR, q, 'tickets')).filter((n) => /^\d{12}-/.test(n)).length;
+  } catch {
+    return 0;
+  }
+};
+const results = [];
+try {
+  results.push(
+    await measure(
+      `${WAITERS} × seq-test run`,
+      [process.execPath, [CLI, 'run', '--quiet', '--', 'sleep', '3600']],
+      [process.execPath, [CLI, 'run', '--quiet', '--', 'true']],
+      () => ticketCount() >= WAITERS + 1,
+    ),
+  );
+  // flock waiters block in flock(2) at once; a second's grace is plenty for them to get there.
+  results.push(
+    await measure(
+      `${WAITERS} × flock`,
+      ['flock', [lockFile, 'sleep', '3600']],
+      ['flock', [lockFile, 'true']],
+      () => true,
+    ),
+  );
+} finally {
+  endStarted();
+  rmSync(work, { recursive: true, force: true });
+}
+
+const table = markdownTable(
+  ['waiters', 'processes each', 'PSS each (median)', 'PSS total', 'RSS total', `CPU over ${SECONDS} s (of one core)`],
+  results.map((r) => [
+    r.label,
+    String(r.processesPerWaiter),
+    `${r.pssMiBPerWaiter.toFixed(1)} MiB`,
+    `${r.pssMiBTotal.toFixed(0)} MiB`,
+    `${r.rssMiBTotal.toFixed(0)} MiB`,
+    `${r.cpuPercentOfOneCore.toFixed(2)} % (${r.cpuTicksTotal} ticks)`,
+  ]),
+);
+console.log(table);
+if (args.includes('--write'))
+  console.log(`written: ${writeResults('idle-waiters', { waiters: WAITERS, seconds: SECONDS, results })}`);
