@@ -40,7 +40,8 @@ export function prepareExec(options: ExecOptions): PreparedExec {
   checkOptions('execTree', options, EXEC_OPTION_RULES);
   const [file, ...args] = options.command;
   if (file === undefined) throw new SeqTestError('no command given: put it after --, e.g. seq-test exec -- npm test');
-  const cwd = options.cwd ?? process.cwd();
+  // No cwd given: the command inherits ours as the kernel knows it (process.cwd() can be a lossy string).
+  const cwd = options.cwd;
   const resolved = resolveCommand(file, cwd, (options.env ?? process.env).PATH);
   const self = identityOf(process.pid);
   if (!self) throw new SeqTestError('cannot read our own process entry (is /proc mounted?)');

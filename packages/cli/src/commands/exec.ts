@@ -67,6 +67,8 @@ export function toJson(result: ExecResult) {
     reaped: result.attempts.flatMap((a) => a.reaped.map((p) => ({ attempt: a.attempt, ...p }))),
     stdout: last?.stdout ?? '',
     stderr: last?.stderr ?? '',
+    stdoutDroppedBytes: last?.stdoutDroppedBytes ?? 0,
+    stderrDroppedBytes: last?.stderrDroppedBytes ?? 0,
     attempts: result.attempts,
   };
 }

@@ -67,7 +67,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
   const slots = parseCount('--slots', raw.slots ?? '1', 1);
   const waitTimeoutMs = raw.waitTimeout === undefined ? undefined : parseSeconds('--wait-timeout', raw.waitTimeout);
   if (raw.key !== undefined && raw.key.trim() === '') throw new SeqTestError('--key expects a non-empty name');
-  resolveCommand(command[0] ?? '', process.cwd());
+  resolveCommand(command[0] ?? '');
 
   if (process.env.SEQ_TEST_DISABLE === '1') {
     say('SEQ_TEST_DISABLE=1: running without the lock');

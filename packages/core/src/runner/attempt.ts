@@ -22,7 +22,13 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
     tracker?.begin();
     const startedAt = new Date();
     const began = performance.now();
-    if (plan.log) output.log = openAttemptLog(plan.log, { ...plan, command: [plan.file, ...plan.args], startedAt });
+    if (plan.log)
+      output.log = openAttemptLog(plan.log, {
+        ...plan,
+        cwd: plan.cwd ?? process.cwd(),
+        command: [plan.file, ...plan.args],
+        startedAt,
+      });
     narrate(
       `attempt ${plan.attempt}/${plan.maxAttempts}: ${[plan.file, ...plan.args].join(' ')} (token ${plan.token.value}, ${withHelper ? 'subreaper helper' : 'no subreaper helper'})`,
     );
@@ -114,8 +120,12 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
       reaped: [...reaped.values()],
     };
     if (options.capture) {
-      result.stdout = output.text('stdout');
-      result.stderr = output.text('stderr');
+      const stdout = output.captured('stdout');
+      const stderr = output.captured('stderr');
+      result.stdout = stdout.text;
+      result.stderr = stderr.text;
+      result.stdoutDroppedBytes = stdout.droppedBytes;
+      result.stderrDroppedBytes = stderr.droppedBytes;
     }
     narrate(
       `attempt ${plan.attempt} finished: exit ${exitCode} in ${formatDuration(durationMs)}; peak ${formatBytes(peakRssBytes)} in ${plural(peakProcesses, 'process', 'processes')}; ${reaped.size} ended by seq-test`,

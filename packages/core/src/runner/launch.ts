@@ -1,12 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { outputPipes } from './pipes.js';
 
 /** How every attempt of one run is started. */
 export interface Launch {
   file: string;
   resolved: string;
   args: string[];
-  cwd: string;
+  /** undefined: ours. */
+  cwd: string | undefined;
   /** The command's environment, run token included. */
   env: NodeJS.ProcessEnv;
   helperPath: string | undefined;
@@ -27,25 +30,49 @@ export interface ParkedHelper {
 
 /**
  * Spawns the command in a session of its own: through the subreaper helper when there is one (parked when
- * `park`: it waits for the go byte, see startCommand), else directly.
+ * `park`: it waits for the go byte, see startCommand), else directly. When its output goes through us, it
+ * writes to real pipes (see outputPipes), whose read ends become the child's stdout and stderr.
  */
 export function spawnChild(launch: Launch, park: boolean): ChildProcess {
-  const output = launch.piped ? 'pipe' : 'inherit';
-  if (!launch.helperPath)
-    return spawn(launch.resolved, launch.args, {
-      cwd: launch.cwd,
-      env: launch.env,
-      argv0: launch.file,
-      detached: true,
-      stdio: ['inherit', output, output],
-    });
-  // fd 3 is a socket pair: the helper reports on it, and reads the go byte from it when parked.
-  return spawn(launch.helperPath, [...(park ? ['--park'] : []), launch.resolved, launch.file, ...launch.args], {
-    cwd: launch.cwd,
-    env: launch.env,
-    detached: true,
-    stdio: ['inherit', output, output, 'pipe'],
-  });
+  const pipes = launch.piped ? outputPipes() : undefined;
+  const output = (index: 0 | 1) => pipes?.[index].write ?? (launch.piped ? 'pipe' : 'inherit');
+  const stdio: StdioOptions = ['inherit', output(0), output(1)];
+  let child: ChildProcess;
+  try {
+    child = launch.helperPath
+      ? // fd 3 is a socket pair: the helper reports on it, and reads the go byte from it when parked.
+        spawn(launch.helperPath, [...(park ? ['--park'] : []), launch.resolved, launch.file, ...launch.args], {
+          cwd: launch.cwd,
+          env: launch.env,
+          detached: true,
+          stdio: [...stdio, 'pipe'],
+        })
+      : spawn(launch.resolved, launch.args, {
+          cwd: launch.cwd,
+          env: launch.env,
+          argv0: launch.file,
+          detached: true,
+          stdio,
+        });
+  } catch (error) {
+    for (const pipe of pipes ?? []) pipe.read.destroy();
+    throw error;
+  } finally {
+    // The child has its copies of the write ends: ours would keep the pipes from ever ending.
+    for (const pipe of pipes ?? []) closeSync(pipe.write);
+  }
+  if (pipes) {
+    child.stdout = pipes[0].read;
+    child.stderr = pipes[1].read;
+  }
+  return child;
+}
+
+/** Closes every stream of a child we no longer follow (stdio, and the pipes spawnChild made). */
+export function closeStreams(child: ChildProcess): void {
+  child.stdout?.destroy();
+  child.stderr?.destroy();
+  for (const stream of child.stdio) stream?.destroy();
 }
 
 /** The helper's control channel (fd 3), if it has one. */
@@ -81,7 +108,7 @@ export function startParked(launch: Launch): ParkedHelper {
     dismiss() {
       // It has started nothing and ignores TERM; it is still our unreaped child, so its pid is its own.
       if (!gone) child.kill('SIGKILL');
-      for (const stream of child.stdio) stream?.destroy();
+      closeStreams(child);
     },
   };
 }

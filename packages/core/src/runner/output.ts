@@ -4,6 +4,40 @@ import { pause } from './timers.js';
 
 type StreamName = 'stdout' | 'stderr';
 
+/** How much of each stream --json keeps (the end of it): the document must stay one string V8 can build. */
+export const CAPTURE_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/** The last `limit` bytes of a stream, and how many came before them. */
+class TailBuffer {
+  private chunks: Buffer[] = [];
+  private kept = 0;
+  private droppedBytes = 0;
+
+  constructor(private readonly limit: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.kept += chunk.length;
+    // Whole chunks that fall out of the window go at once; the one it cuts is trimmed at the end.
+    while (this.chunks.length > 1 && this.kept - (this.chunks[0] as Buffer).length >= this.limit) {
+      const first = this.chunks.shift() as Buffer;
+      this.kept -= first.length;
+      this.droppedBytes += first.length;
+    }
+  }
+
+  /** The kept bytes as UTF-8 (invalid bytes, a character cut at the start included, become U+FFFD). */
+  text(): string {
+    const all = Buffer.concat(this.chunks);
+    const cut = Math.max(0, all.length - this.limit);
+    return all.subarray(cut).toString('utf8');
+  }
+
+  get dropped(): number {
+    return this.droppedBytes + Math.max(0, this.kept - this.limit);
+  }
+}
+
 export interface OutputOptions {
   capture?: boolean | undefined;
   echoStdout?: boolean | undefined;
@@ -18,7 +52,10 @@ export interface OutputOptions {
 export class OutputRelay {
   /** Set once the attempt starts. */
   log: AttemptLog | undefined;
-  private readonly captured = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  private readonly captures = {
+    stdout: new TailBuffer(CAPTURE_LIMIT_BYTES),
+    stderr: new TailBuffer(CAPTURE_LIMIT_BYTES),
+  };
   private readonly closed: Promise<void>[] = [];
   // When our own stdout/stderr breaks (`seq-test exec --log f -- cmd | head`), stop echoing and close the
   // command's pipe too, so that its next write fails as it would have without seq-test in between
@@ -36,7 +73,7 @@ export class OutputRelay {
       if (!stream) continue;
       stream.on('data', (chunk: Buffer) => {
         if (echoes[name] && !this.broken[name]) process[name].write(chunk);
-        if (options.capture) this.captured[name].push(chunk);
+        if (options.capture) this.captures[name].push(chunk);
         this.log?.output(name, chunk);
       });
       this.closed.push(new Promise((resolve) => stream.once('close', () => resolve())));
@@ -68,7 +105,8 @@ export class OutputRelay {
     for (const [target, onError] of this.targetErrors) target.off('error', onError);
   }
 
-  text(name: StreamName): string | undefined {
-    return this.options.capture ? Buffer.concat(this.captured[name]).toString('utf8') : undefined;
+  /** What was captured of a stream (its last CAPTURE_LIMIT_BYTES), and how many bytes before that were dropped. */
+  captured(name: StreamName): { text: string; droppedBytes: number } {
+    return { text: this.captures[name].text(), droppedBytes: this.captures[name].dropped };
   }
 }

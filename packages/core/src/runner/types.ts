@@ -69,8 +69,12 @@ export interface AttemptResult extends RunOutcome {
   startedAt: string;
   /** Processes seq-test ended: leftovers after the main command (reason "linger") and the tree on timeout, memory or interrupt. */
   reaped: ReapedProcess[];
+  /** With `capture`: the end of each stream, CAPTURE_LIMIT_BYTES (16 MiB) at most. */
   stdout?: string;
   stderr?: string;
+  /** With `capture`: how many bytes of the stream came before what `stdout`/`stderr` kept. */
+  stdoutDroppedBytes?: number;
+  stderrDroppedBytes?: number;
 }
 
 export interface ExecResult extends RunOutcome {
