@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, existsSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -86,9 +87,10 @@ export function probeHelper(path: string): string | undefined {
 
 function runHandshake(path: string): string | undefined {
   // Output goes to a file, not a pipe: something the binary leaves running cannot hold the probe open.
-  const dir = mkdtempSync(join(tmpdir(), 'seq-test-probe-'));
-  const outFile = join(dir, 'out');
-  const out = openSync(outFile, 'w+');
+  // Created exclusively and owner-only, and unlinked at once: nothing is left behind, whatever happens.
+  const outFile = join(tmpdir(), `seq-test-probe-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const out = openSync(outFile, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+  unlinkSync(outFile);
   const self = identityOf(process.pid);
   const token = self ? createToken(self) : undefined;
   try {
@@ -98,7 +100,8 @@ function runHandshake(path: string): string | undefined {
       timeout: HANDSHAKE_TIMEOUT_MS,
       killSignal: 'SIGKILL',
     });
-    const text = readFileSync(outFile, 'utf8').slice(0, 400);
+    const head = Buffer.alloc(400);
+    const text = head.subarray(0, readSync(out, head, 0, 400, 0)).toString('utf8');
     const answer = text.trim().split('\n')[0] ?? '';
     const problem = judge(path, result, answer, text);
     // A real helper starts nothing here; anything else gets no benefit of the doubt.
@@ -106,7 +109,6 @@ function runHandshake(path: string): string | undefined {
     return problem;
   } finally {
     closeSync(out);
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
