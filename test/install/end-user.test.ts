@@ -98,6 +98,12 @@ function escapeeAlive(pid: number, marker: string): boolean {
   }
 }
 
+/** Whether the escapee is gone within a generous bound (a killed process takes a moment to die under load). */
+async function escapeeEnded(pid: number, marker: string): Promise<boolean> {
+  for (let waited = 0; waited < 10_000 && escapeeAlive(pid, marker); waited += 20) await sleep(20);
+  return !escapeeAlive(pid, marker);
+}
+
 /** A marker no one else uses: the escapee is `sleep <marker>`, long enough to be a leftover. */
 function marker(): string {
   counter += 1;
@@ -224,7 +230,7 @@ const timer = setInterval(() => { if (existsSync(process.argv[3])) { clearInterv
     expect(doctor.helper).toMatchObject({ path: helperBinary, source: 'platform-package' });
   });
 
-  it('seq-test exec runs the command with its exit code and ends the escapee it left', () => {
+  it('seq-test exec runs the command with its exit code and ends the escapee it left', async () => {
     const sleepFor = marker();
     const pidFile = join(project, `exec-${sleepFor}.pid`);
     const result = run(bin('seq-test'), ['exec', '--linger', '0', '--', 'node', 'escape.mjs', sleepFor, pidFile, '3']);
@@ -232,7 +238,7 @@ const timer = setInterval(() => { if (existsSync(process.argv[3])) { clearInterv
     escapees.push(escapee);
     expect(result.status, result.stderr).toBe(3);
     expect(result.stderr).not.toMatch(/warning/);
-    expect(escapeeAlive(escapee, sleepFor)).toBe(false);
+    expect(await escapeeEnded(escapee, sleepFor)).toBe(true);
   });
 
   it('seq-test run queues: the second run starts only after the first ends', async () => {
@@ -274,7 +280,7 @@ test('leaves an escapee', () => {
     expect(await runner.done, runner.stderr()).toBe(0);
     const escapee = Number(readFileSync(pidFile, 'utf8'));
     escapees.push(escapee);
-    expect(escapeeAlive(escapee, sleepFor)).toBe(false);
+    expect(await escapeeEnded(escapee, sleepFor)).toBe(true);
   }
 
   it('a Vitest run with the plugin waits its turn and ends the escapee its test left', async () => {
@@ -347,7 +353,7 @@ const { writeFileSync } = require('node:fs');`;
 
     it.each(breakages)(
       '$name: the command runs, one warning, the escapee still ended, doctor names it',
-      ({ cause, breakIt }) => {
+      async ({ cause, breakIt }) => {
         breakIt();
         try {
           const sleepFor = marker();
@@ -374,7 +380,7 @@ const { writeFileSync } = require('node:fs');`;
           expect(warnings[0]).toMatch(cause);
           expect(warnings[0]).toMatch(/Fix: /);
           // The setsid'd escapee keeps the run's token: the token layer ends it without the helper.
-          expect(escapeeAlive(escapee, sleepFor)).toBe(false);
+          expect(await escapeeEnded(escapee, sleepFor)).toBe(true);
           const doctor = JSON.parse(run(bin('seq-test'), ['doctor', '--json']).stdout);
           expect(doctor.helper.path).toBeNull();
           expect(doctor.findings).toContainEqual(

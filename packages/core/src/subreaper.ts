@@ -7,7 +7,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, SeqTestError } from './errors.js';
 import { identityOf } from './identity.js';
-import { endProcessesSync, runProcesses } from './ownership.js';
+import { endProcessesSync, runProcesses, sleepSync } from './ownership.js';
 import { createToken, TOKEN_ENV } from './token.js';
 
 /**
@@ -105,10 +105,23 @@ function runHandshake(path: string): string | undefined {
     const answer = text.trim().split('\n')[0] ?? '';
     const problem = judge(path, result, answer, text);
     // A real helper starts nothing here; anything else gets no benefit of the doubt.
-    if (problem && token) endProcessesSync(runProcesses({ tokens: [token.value] }), 0);
+    if (problem && token) endProbeLeftovers(token.value);
     return problem;
   } finally {
     closeSync(out);
+  }
+}
+
+/**
+ * Ends what a failed handshake left. Swept until two sweeps in a row find nothing: a process caught in the
+ * middle of execve() may have no readable environment for that instant and is only seen by a later sweep.
+ */
+function endProbeLeftovers(token: string): void {
+  for (let round = 0, quiet = 0; round < 20 && quiet < 2; round++) {
+    const found = runProcesses({ tokens: [token] });
+    quiet = found.length === 0 ? quiet + 1 : 0;
+    endProcessesSync(found, 0);
+    if (quiet < 2) sleepSync(10);
   }
 }
 
