@@ -85,7 +85,40 @@ export function probeHelper(path: string): string | undefined {
   return problem;
 }
 
+/**
+ * Why this file must not even be started, from its first bytes. Starting a file the kernel cannot run is
+ * not harmless: on ENOEXEC, execvp() (what Node's spawn uses) hands it to /bin/sh, which then runs the
+ * binary's bytes as shell commands (a foreign-architecture helper "printed shell garbage", and can create
+ * files). So only an ELF file of this machine with its loader present, or a #! script, is started.
+ */
+function refuseBeforeRunning(path: string): string | undefined {
+  const elf = readElf(path);
+  const machine = MACHINES[process.arch];
+  if (elf && machine !== undefined && elf.machine !== machine)
+    return `is built for ${MACHINE_NAMES[elf.machine] ?? `ELF machine ${elf.machine}`}, but this machine is ${process.arch} (wrong architecture)`;
+  if (elf?.interpreter && !existsSync(elf.interpreter))
+    return `needs the loader ${elf.interpreter}, which this system does not have (a dynamically linked build from another libc)`;
+  if (!elf && !startsWithShebang(path))
+    return 'is not a program for this machine (neither an ELF file of this machine nor a #! script)';
+  return undefined;
+}
+
+function startsWithShebang(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(2);
+    return readSync(fd, head, 0, 2, 0) === 2 && head.toString('latin1') === '#!';
+  } catch {
+    return true; // unreadable: let the kernel say why (EACCES)
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 function runHandshake(path: string): string | undefined {
+  const refused = refuseBeforeRunning(path);
+  if (refused) return refused;
   // Output goes to a file, not a pipe: something the binary leaves running cannot hold the probe open.
   // Created exclusively and owner-only, and unlinked at once: nothing is left behind, whatever happens.
   const outFile = join(tmpdir(), `seq-test-probe-${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -95,6 +128,7 @@ function runHandshake(path: string): string | undefined {
   const token = self ? createToken(self) : undefined;
   try {
     const result = spawnSync(path, ['--handshake'], {
+      cwd: tmpdir(), // not the project: a binary that is not ours gets nowhere to write by accident
       stdio: ['ignore', out, out],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(token ? { [TOKEN_ENV]: token.value } : {}) },
       timeout: HANDSHAKE_TIMEOUT_MS,
@@ -103,7 +137,7 @@ function runHandshake(path: string): string | undefined {
     const head = Buffer.alloc(400);
     const text = head.subarray(0, readSync(out, head, 0, 400, 0)).toString('utf8');
     const answer = text.trim().split('\n')[0] ?? '';
-    const problem = judge(path, result, answer, text);
+    const problem = judge(result, answer, text);
     // A real helper starts nothing here; anything else gets no benefit of the doubt.
     if (problem && token) endProbeLeftovers(token.value);
     return problem;
@@ -125,17 +159,11 @@ function endProbeLeftovers(token: string): void {
   }
 }
 
-function judge(path: string, result: ReturnType<typeof spawnSync>, answer: string, text: string): string | undefined {
+function judge(result: ReturnType<typeof spawnSync>, answer: string, text: string): string | undefined {
   if (answer === `${BINARY} ${HELPER_PROTOCOL} ready` && result.status === 0) return undefined;
   const error = result.error as NodeJS.ErrnoException | undefined;
-  const elf = readElf(path);
-  const machine = MACHINES[process.arch];
-  if (elf && machine !== undefined && elf.machine !== machine)
-    return `is built for ${MACHINE_NAMES[elf.machine] ?? `ELF machine ${elf.machine}`}, but this machine is ${process.arch} (wrong architecture)`;
   if (error?.code === 'ETIMEDOUT') return `did not answer the handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`;
   if (error?.code === 'EACCES') return 'is not executable (permission denied)';
-  if (error?.code === 'ENOENT' && elf?.interpreter && !existsSync(elf.interpreter))
-    return `needs the loader ${elf.interpreter}, which this system does not have (a dynamically linked build from another libc)`;
   if (error) return `cannot be started (${error.code ?? error.message})`;
   const refused = new RegExp(`^${BINARY} (\\d+) error subreaper (\\d+)$`).exec(answer);
   if (refused)

@@ -1,6 +1,7 @@
 import {
   chmodSync,
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -24,8 +25,8 @@ import { buildDenySyscalls } from './fixtures/deny-syscalls.js';
  */
 
 const CORE = join(dirname(fileURLToPath(import.meta.url)), '..');
-const NATIVE_HELPER = join(CORE, '..', 'helpers', `linux-${process.arch}`, 'seq-test-subreaper');
-const ARM64_HELPER = join(CORE, '..', 'helpers', 'linux-arm64', 'seq-test-subreaper');
+// The helper `npm run build` compiles with cc; every case here needs nothing more.
+const NATIVE_HELPER = join(CORE, 'dist', 'seq-test-subreaper');
 
 let dir: string;
 let deny: string;
@@ -76,6 +77,14 @@ describe.runIf(process.platform === 'linux')('SEQ_TEST_SUBREAPER', () => {
     const notExecutable = join(dir, 'not-executable');
     copyFileSync(NATIVE_HELPER, notExecutable);
     chmodSync(notExecutable, 0o644);
+    // The same binary claiming another machine in its ELF header (e_machine): what the kernel refuses.
+    const foreign = join(dir, 'foreign-helper');
+    const elf = readFileSync(NATIVE_HELPER);
+    elf.writeUInt16LE(process.arch === 'x64' ? 183 : 62, 18);
+    writeFileSync(foreign, elf, { mode: 0o755 });
+    // Bytes the kernel cannot run: never started, or execvp() would hand them to /bin/sh.
+    const plainFile = join(dir, 'plain-file');
+    writeFileSync(plainFile, 'touch pwned\n', { mode: 0o755 });
     const folder = join(dir, 'folder');
     mkdirSync(folder, { recursive: true });
     const cases: [string, RegExp][] = [
@@ -83,15 +92,19 @@ describe.runIf(process.platform === 'linux')('SEQ_TEST_SUBREAPER', () => {
       [join(dir, 'absent'), /does not exist/],
       [folder, /is not a file/],
       [notExecutable, /is not executable/],
-      [ARM64_HELPER, /built for aarch64, but this machine is x64 \(wrong architecture\)/],
+      [foreign, /built for (aarch64|x86-64), but this machine is \w+ \(wrong architecture\)/],
+      [plainFile, /is not a program for this machine \(neither an ELF file of this machine nor a #! script\)/],
       [script('fake', 'echo hello; exit 0'), /did not answer the handshake \(printed "hello", exited 0\)/],
       [script('old', 'echo "seq-test-subreaper 0 ready"'), /speaks helper protocol 0/],
     ];
+    const before = new Set(readdirSync(dir));
     for (const [value, cause] of cases) {
-      if (value === ARM64_HELPER && process.arch !== 'x64') continue;
       expect(choose(value)).toThrow(new RegExp(`^SEQ_TEST_SUBREAPER=${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `));
       expect(choose(value)).toThrow(cause);
     }
+    // Nothing ran the bytes as shell commands (here, in the probe's directory, or in ours).
+    expect(new Set(readdirSync(dir))).toEqual(before);
+    for (const where of [process.cwd(), tmpdir()]) expect(existsSync(join(where, 'pwned'))).toBe(false);
   });
 
   it('leaves nothing running when a hostile binary starts something during the handshake', async () => {
