@@ -16,14 +16,20 @@ export const FIXTURES = join(REPO, 'test', 'pytest', 'fixtures');
  */
 export const PYTHON: Python | null = inject('pytestOnPath') ?? null;
 export const PYTHONS: Python[] = inject('pythons') ?? [];
+/** The first Python >= 3.8 on PATH, with or without pytest (null when there is none). */
+export const ANY_PYTHON: Python | null = inject('pythonOnPath') ?? null;
 
 /**
  * Runs the bridge's own Python tests (integrations/pytest/tests) under `python`: with pytest when it has
- * pytest, else the stdlib-only modules under unittest. Nothing may be skipped but the xdist tests, and those
+ * pytest (unless `unitOnly`), else the stdlib-only modules under unittest. Nothing may be skipped but the xdist tests, and those
  * only when the interpreter has no pytest-xdist. Returns the summary line.
  */
-export async function bridgeSuite(sandbox: TestSandbox, python: Python): Promise<string> {
-  if (python.pytest) {
+export async function bridgeSuite(
+  sandbox: TestSandbox,
+  python: Python,
+  { unitOnly = false }: { unitOnly?: boolean } = {},
+): Promise<string> {
+  if (python.pytest && !unitOnly) {
     const result = await sandbox.run(['-m', 'pytest', 'tests', '-q', '-rs', '-p', 'no:cacheprovider'], {
       file: python.path,
       cwd: BRIDGE,

@@ -6,6 +6,7 @@ import {
   BRIDGE_MIN_PYTHON,
   describePython,
   discoverPythons,
+  firstOnPath,
   type Python,
   pytestOnPath,
   supportedByBridge,
@@ -18,6 +19,8 @@ declare module 'vitest' {
     pythons: Python[];
     /** The default tier's Python: the first one on PATH with pytest; null when there is none. */
     pytestOnPath: Python | null;
+    /** The first supported Python on PATH, pytest or not; null when there is none. */
+    pythonOnPath: Python | null;
   }
 }
 
@@ -27,6 +30,8 @@ export default function setup(project: TestProject): void {
   const chosen = pytestOnPath(pythons) ?? null;
   project.provide('pythons', pythons);
   project.provide('pytestOnPath', chosen);
+  const plain = firstOnPath(pythons) ?? null;
+  project.provide('pythonOnPath', plain);
   const out = (line: string) => process.stdout.write(`[${project.name}] ${line}\n`);
   out(
     pythons.length
@@ -46,6 +51,10 @@ export default function setup(project: TestProject): void {
     out(
       'not in this tier (npm run test:matrix): Jest 29/30, Vitest 3.0/3.2/5.1, Node 22/24, and the pytest ' +
         "bridge's own test suites under every Python found",
+    );
+  if (!matrix && !plain)
+    out(
+      `SKIPPED: the pytest bridge's stdlib-only unit tests (test/pytest/python-suites.test.ts): no Python >= ${BRIDGE_MIN_PYTHON.join('.')} on PATH`,
     );
   const unsupported = pythons.filter((p) => !supportedByBridge(p));
   if (matrix && unsupported.length)

@@ -131,6 +131,11 @@ export function discoverPythons({ everywhere }: { everywhere: boolean }): Python
   return pythons;
 }
 
+/** The first Python on PATH that the bridge supports, pytest or not (its stdlib-only modules need none). */
+export function firstOnPath(pythons: Python[]): Python | undefined {
+  return pythons.find((p) => p.source === 'PATH' && supportedByBridge(p));
+}
+
 /** The default tier's Python: the first one on PATH that has pytest and that the bridge supports. */
 export function pytestOnPath(pythons: Python[]): Python | undefined {
   return pythons.find((p) => p.source === 'PATH' && p.pytest && supportedByBridge(p));
