@@ -217,7 +217,8 @@ class StateDirAndKeyTest(SandboxCase):
         open_dir = os.path.join(self.sandbox.dir, "open")
         os.mkdir(open_dir)
         os.chmod(open_dir, 0o777)
-        with self.assertRaisesRegex(L.SeqTestError, "chmod 700"):
+        # Not the default state dir: the fix offered is a private one, never a chmod of someone's directory.
+        with self.assertRaisesRegex(L.SeqTestError, "mode 777 .*SEQ_TEST_STATE_DIR to a private directory"):
             L.ensure_state_dir({"SEQ_TEST_STATE_DIR": open_dir})
         a_file = os.path.join(self.sandbox.dir, "file")
         support.write(a_file, "")
@@ -314,7 +315,7 @@ class QueueTest(SandboxCase):
         mine = q.enqueue(self.draft(*L.identity_of(os.getpid())))
         other = self.sleeper()
         token = L.create_token(*L.identity_of(other.pid))
-        L.write_atomic(q.choosing_dir, os.path.join(q.choosing_dir, token + ".json"), {"v": 1})
+        L.write_atomic(q.choosing_dir, os.path.join(q.choosing_dir, token + ".json"), token, {"v": 1})
         d = q.decide(q.read(), mine, 1)
         self.assertTrue(d.blocked_by_choosing)
         self.assertFalse(d.holding)
@@ -357,16 +358,21 @@ class QueueTest(SandboxCase):
         newer = self.draft(*L.identity_of(os.getpid()), token=newer_token)
         newer.update({"v": 2, "number": 4})
         support.write(os.path.join(q.tickets_dir, L.ticket_file_name(4, newer_token)), json.dumps(newer))
-        stale = os.path.join(q.tickets_dir, ".tmp-0123456789abcdef")
+        # Temp files are judged by their writer: a dead writer's goes, a live writer's and a token-less one
+        # (an older writer's) stay, however old.
+        stale = os.path.join(q.tickets_dir, ".tmp-%s-0123456789abcdef" % L.create_token(*dead_identity(self.sandbox)))
         support.write(stale, "{")
-        os.utime(stale, (time.time() - 60, time.time() - 60))
-        fresh = os.path.join(q.tickets_dir, ".tmp-fedcba9876543210")
+        fresh = os.path.join(q.tickets_dir, ".tmp-%s-fedcba9876543210" % token)
         support.write(fresh, "{")
+        tokenless = os.path.join(q.tickets_dir, ".tmp-0123456789abcdef")
+        support.write(tokenless, "{")
+        os.utime(tokenless, (time.time() - 60, time.time() - 60))
         state = q.read()
         q.read()  # warnings are given once
         self.assertEqual([(e.number, e.alive, e.ticket is None) for e in state.tickets], [(3, True, True), (4, True, False)])
         self.assertFalse(os.path.exists(stale))
         self.assertTrue(os.path.exists(fresh))
+        self.assertTrue(os.path.exists(tokenless))
         self.assertEqual(len(warnings), 3, warnings)
         self.assertTrue(any("garbage" in w for w in warnings))
         self.assertTrue(any("foreign" in w for w in warnings))
