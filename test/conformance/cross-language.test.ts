@@ -194,7 +194,8 @@ def test_calls_seq_test_run():
   it('`seq-test run -- pytest` does not deadlock, and a test calling `seq-test run` inside it neither', async () => {
     sandbox = new TestSandbox();
     const root = pytestProject(sandbox, { 'test_inner.py': INNER_TEST });
-    const env = { NODE: process.execPath, CLI, PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1' };
+    // SEQ_TEST_VERBOSE: the plugin prints its lock line only when asked (or when something changed).
+    const env = { NODE: process.execPath, CLI, PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1', SEQ_TEST_VERBOSE: '1' };
     const result = await sandbox.run(
       ['run', '--timeout', '240', '--', PYTHON, '-m', 'pytest', '-s', '-p', 'no:cacheprovider'],
       {
