@@ -35,6 +35,10 @@ export async function ensureJest(name: string): Promise<JestInstall> {
   return jest;
 }
 
+/** A parent that starts `node <its arguments>` on the same output and waits for ever (an npx stand-in). */
+const WAITING_PARENT =
+  "require('node:child_process').spawn(process.execPath, process.argv.slice(1), { stdio: 'inherit' }); setInterval(() => {}, 1e9);";
+
 /** A stamp written by the example (test/stamps.js, test/global-setup.js, test/global-teardown.js). */
 export interface Stamp {
   file?: string;
@@ -66,6 +70,8 @@ export class JestRun {
       env?: NodeJS.ProcessEnv;
       name?: string;
       viaCli?: boolean;
+      /** Started by a parent process that only waits for it (as npx does): `started` is that parent. */
+      viaParent?: boolean;
       /**
        * An empty Jest cache: no timings of earlier runs, so plain Jest does start workers for a few fast
        * files when -w allows (with timings it may run them in band on its own, proving nothing).
@@ -93,7 +99,9 @@ export class JestRun {
     };
     this.started = options.viaCli
       ? sandbox.start(['run', '--', process.execPath, ...jestArgs], { env, cwd: REPO })
-      : sandbox.start(jestArgs, { env, cwd: REPO, file: process.execPath });
+      : options.viaParent
+        ? sandbox.start(['-e', WAITING_PARENT, ...jestArgs], { env, cwd: REPO, file: process.execPath })
+        : sandbox.start(jestArgs, { env, cwd: REPO, file: process.execPath });
   }
 
   /** Resolves when the Jest process itself has exited (its output pipes may stay open in its leftovers). */

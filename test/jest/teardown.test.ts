@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { aliveProbe } from '../support/probes.js';
-import { isAlive, TestSandbox } from '../support/processes.js';
+import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
 import {
   ensureJest,
   FIXTURES,
@@ -88,6 +88,19 @@ describe.each(VERSIONS)('%s', (name) => {
     const next = await sb.run(['run', '--', 'true'], { env: { SEQ_TEST_KEY: `jest-e2e-${sb.marker}` } });
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).not.toContain('waiting for the lock');
+    await nothingLeft(sb);
+    expect(ticketsLeft(sb)).toEqual([]);
+  });
+
+  it('the process that started Jest is killed (`timeout 60 npx jest`): Jest ends its run and releases the lock', async () => {
+    const run = new JestRun(sb, jest, [], { viaParent: true, env: { EXAMPLE_HOLD_FILE: join(sb.dir, 'never') } });
+    const setup = await run.waitFor(() => run.hook('globalSetup'), 'Jest to hold the lock');
+    await run.waitFor(() => leftoverSleeps(sb).length > 0, 'the leaky test to start `sleep 300`');
+    run.started.child.kill('SIGKILL'); // the parent (npx) only: Jest is re-parented
+    await run.exited();
+    await waitFor(() => !isAlive(setup.pid), 60_000, 'the orphaned Jest to end its run');
+    expect(run.output).toContain(`seq-test: the process that started Jest (pid ${run.pid}) is gone: ending the run`);
+    expect(run.output).toMatch(/ended \d+ process(es)? the tests left running: .*sleep 300.*\(on SIGTERM\)/);
     await nothingLeft(sb);
     expect(ticketsLeft(sb)).toEqual([]);
   });

@@ -183,6 +183,31 @@ export default defineConfig({
     expect(result.code, result.stdout + result.stderr).toBe(0);
   });
 
+  test('the process that started Vitest is killed (`timeout 60 npx vitest`): the run ends, the lock goes', async () => {
+    const box = sandbox();
+    const project = prepareExample(box, REPO_VITEST, { files: { 'tests/hold.test.ts': HOLD_TEST } });
+    // A parent that only starts Vitest and waits (an npx stand-in), then is killed on its own.
+    const parent = box.start(
+      [
+        '-e',
+        "require('node:child_process').spawn(process.execPath, process.argv.slice(1), { stdio: 'inherit' }); setInterval(() => {}, 1e9);",
+        join(project.install.vitest, 'vitest.mjs'),
+        'run',
+        'tests/hold.test.ts',
+      ],
+      { file: project.install.node, cwd: project.dir, env: vitestEnv(project, { env: { EXAMPLE_HOLD_MS: '600000' } }) },
+    );
+    await waitFor(() => existsSync(join(project.stamps, 'run.holding')), 60_000, 'the hold test to start');
+    expect(tickets(box)).toHaveLength(1);
+    parent.child.kill('SIGKILL');
+    await parent.exited;
+    await waitFor(() => tickets(box).length === 0, 60_000, 'the orphaned Vitest to leave the queue');
+    await waitFor(() => box.ours().length === 0, 60_000, 'the orphaned Vitest and its leftovers to end');
+    expect(parent.output.stderr).toContain(
+      `seq-test: the process that started Vitest (pid ${parent.child.pid}) is gone: ending the run`,
+    );
+  });
+
   test('`seq-test run` queues behind vitest', async () => {
     const box = sandbox();
     const project = prepareExample(box, REPO_VITEST, { files: { 'tests/hold.test.ts': HOLD_TEST } });

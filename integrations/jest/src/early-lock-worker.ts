@@ -12,6 +12,7 @@ interface Data {
   cwd: string;
   command: string;
   tty: boolean;
+  parent: number;
   flag: Int32Array;
   out: Uint8Array;
 }
@@ -21,11 +22,23 @@ const stderr = { isTTY: data.tty, write: (text: string) => writeSync(2, text) } 
 const say = (line: string) => stderr.write(`seq-test: ${line}\n`);
 
 function hand(result: object): void {
+  if (parentWatch) clearInterval(parentWatch);
   const bytes = Buffer.from(JSON.stringify(result));
   data.out.set(bytes.subarray(0, data.out.length));
   Atomics.store(data.flag, 0, 1);
   Atomics.notify(data.flag, 0);
 }
+
+// The main thread sleeps, so its parent watch cannot run: if the process that started Jest goes while we
+// wait, end Jest (no handler is installed yet: SIGTERM's default action) instead of queueing for nobody.
+const parentWatch =
+  data.parent > 1 && process.env.SEQ_TEST_ORPHAN !== 'keep'
+    ? setInterval(() => {
+        if (process.ppid === data.parent) return;
+        say(`the process that started Jest (pid ${data.parent}) is gone: leaving the queue`);
+        process.kill(process.pid, 'SIGTERM');
+      }, 500)
+    : undefined;
 
 const waitLine = new WaitLine(stderr);
 acquireLock({

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
+  ignoresHangup,
   type LockHandle,
   loadProjectConfig,
   onProcessExit,
@@ -72,7 +73,15 @@ export function waitEarly(options: EarlyOptions): void {
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const out = new Uint8Array(new SharedArrayBuffer(RESULT_BYTES));
   const worker = new Worker(join(__dirname, 'early-lock-worker.js'), {
-    workerData: { key, cwd: process.cwd(), command: commandLine(), tty: Boolean(process.stderr.isTTY), flag, out },
+    workerData: {
+      key,
+      cwd: process.cwd(),
+      command: commandLine(),
+      tty: Boolean(process.stderr.isTTY),
+      parent: ignoresHangup() ? 0 : process.ppid, // nohup: detached on purpose
+      flag,
+      out,
+    },
     stdout: false,
     stderr: false,
   });

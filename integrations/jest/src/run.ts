@@ -18,6 +18,7 @@ import {
 } from '@seq-test/core';
 import { adoptEarlyLock } from './early-lock.js';
 import { say, WaitLine } from './output.js';
+import { stopParentWatch, watchParent } from './parent-watch.js';
 import { type RunState, type Summary, shared } from './state.js';
 import { describeSummary, isJestWorker, worthSaying } from './summary.js';
 
@@ -73,6 +74,7 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
   const self = identityOf(process.pid);
   run.baseline = new Set(self ? descendantsOf(self).map(identityKey) : []);
   addSignalHandlers(run);
+  watchParent();
   if (run.disabled) {
     // As `seq-test run` does: no lock, but the run's processes are still accounted for and reaped.
     say('SEQ_TEST_DISABLE=1: running without the lock');
@@ -172,6 +174,7 @@ function leave(run: RunState, ended: Summary['ended'], cause: Summary['cause']):
       else process.env[TOKEN_ENV] = run.previousChain;
     }
     removeSignalHandlers(run);
+    stopParentWatch();
   }
   return {
     key: run.key,

@@ -46,6 +46,8 @@ interface Shared {
   run?: RunState;
   reporter?: SummaryPrinter;
   exitHandler?: boolean;
+  /** parent-watch.ts: stops the watch that notices Jest being re-parented. */
+  stopParentWatch?: (() => void) | undefined;
   /** The lock taken while Jest evaluated the config (early-lock.ts), until our global setup adopts it. */
   early?: LockHandle;
   said: Set<string>;

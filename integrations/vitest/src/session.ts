@@ -14,6 +14,7 @@ import {
   signalNumber,
   TOKEN_ENV,
   WaitLine,
+  watchParentDeath,
 } from '@seq-test/core';
 import { enforceOneWorker } from './enforce.js';
 import { type OwnedProcess, ownedProcesses } from './owned.js';
@@ -56,6 +57,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export class Session {
   private options: SeqTestOptions = {};
   private handle: LockHandle | undefined;
+  private stopParentWatch: () => void = () => {};
   private acquiring: Promise<void> | undefined;
   /** SEQ_TEST_TOKEN as it was before any run of ours (an outer `seq-test run`'s chain, or nothing). */
   private readonly baseChain = process.env[TOKEN_ENV] || undefined;
@@ -243,6 +245,11 @@ export class Session {
     }
     waitLine.done(handle.waitedMs >= 1 ? `our turn after ${formatDuration(handle.waitedMs)}` : undefined);
     this.handle = handle;
+    // Re-parented while holding (`timeout 60 npx vitest` killed npx): end the run as Ctrl-C would.
+    this.stopParentWatch = watchParentDeath((parent) => {
+      say(`the process that started Vitest (pid ${parent}) is gone: ending the run`);
+      process.kill(process.pid, 'SIGTERM');
+    });
     this.tokens.add(handle.token.value);
     // Everything started from now on (global setups, workers, what the tests spawn) carries the token.
     process.env[TOKEN_ENV] = extendChain(this.baseChain, handle.token);
@@ -251,6 +258,7 @@ export class Session {
   private release(): void {
     const handle = this.handle;
     this.handle = undefined;
+    this.stopParentWatch();
     if (this.baseChain) process.env[TOKEN_ENV] = this.baseChain;
     else delete process.env[TOKEN_ENV];
     handle?.release();

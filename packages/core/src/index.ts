@@ -23,6 +23,7 @@ export {
   runProcesses,
   sleepSync,
 } from './ownership.js';
+export { ignoresHangup, watchParentDeath } from './parent-watch.js';
 export { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
 export {
   type LoadedProjectConfig,
