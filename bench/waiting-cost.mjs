@@ -2,7 +2,7 @@
 // What a run costs while it waits for the lock, and what three runs at once cost on a suite shaped like a
 // real one (issue 15, item 4).
 //
-//   node bench/waiting-cost.mjs [--write] [--files 60] [--parts waiting,three]
+//   node bench/waiting-cost.mjs [--write] [--files 60] [--parts waiting,three] [--runners vitest,jest,pytest]
 //
 // The suite (bench/lib/real-suite.mjs) is generated into bench/results/raw/real-suite/: 60 small test files
 // of five quick tests each, every tenth also spawning executables (a script by its shebang, a shell pipeline,
@@ -44,6 +44,8 @@ const filesAt = args.indexOf('--files');
 const FILES = filesAt >= 0 ? Number(args[filesAt + 1]) : 60;
 const partsAt = args.indexOf('--parts');
 const PARTS = partsAt >= 0 ? args[partsAt + 1].split(',') : ['waiting', 'three'];
+const runnersAt = args.indexOf('--runners');
+const RUNNERS = runnersAt >= 0 ? args[runnersAt + 1].split(',') : ['vitest', 'jest', 'pytest'];
 if (!Number.isInteger(FILES) || FILES < 1) {
   console.error(`bench: --files expects a whole number, got "${args[filesAt + 1]}"`);
   process.exit(2);
@@ -296,7 +298,7 @@ async function until(probe, timeoutMs, what) {
 
 async function threeAtOnce() {
   const rows = [];
-  const runners = ['vitest', 'jest', ...(pytestOk ? ['pytest'] : [])];
+  const runners = RUNNERS.filter((runner) => runner !== 'pytest' || pytestOk);
   for (const runner of runners) {
     const flockFile = join(SUITES, `${runner}.flock`);
     const modes = {
@@ -338,7 +340,7 @@ async function threeAtOnce() {
 
 // --- report -----------------------------------------------------------------------------------------------
 
-const data = { files: FILES };
+const data = { files: FILES, runners: RUNNERS };
 if (PARTS.includes('waiting')) data.waiting = await waitingCost();
 if (PARTS.includes('three')) data.three = await threeAtOnce();
 endStarted();

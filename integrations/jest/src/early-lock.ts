@@ -10,7 +10,6 @@ import {
   Queue,
   type QueueEntry,
   type RunToken,
-  readStatus,
   TOKEN_ENV,
 } from '@seq-test/core';
 import { say } from './output.js';
@@ -18,17 +17,18 @@ import { shared } from './state.js';
 
 /**
  * Waiting for the lock while Jest evaluates the config file, before it builds its haste map, transforms,
- * resolvers and reporters: a Jest that waits there costs ~15 MiB (PSS) instead of ~70 MiB in our global
- * setup (bench/waiting-cost.mjs).
+ * resolvers and reporters: a Jest that waits there costs ~29 MiB (PSS, the thread included) instead of
+ * ~69 MiB in our global setup (bench/waiting-cost.mjs).
  *
  * Config evaluation is synchronous, so the wait runs on a worker thread (same process, so the ticket's
- * owner is Jest itself) while the main thread sleeps on an Atomics cell. Only when it is worth it and safe:
- *  - the queue is busy right now (otherwise the global setup takes the lock at once, as before);
+ * owner is Jest itself) while the main thread sleeps on an Atomics cell. Only where that is safe:
  *  - Jest's own CLI is evaluating the config (not an editor or a tool that merely loads it), for a run of
  *    tests (not --watch, --listTests, --showConfig, …), outside another seq-test run (nested runs do not wait);
  *  - no one handles SIGINT/SIGTERM yet: a signal while the main thread sleeps then ends Jest at once, as
  *    plain Jest, and its dead ticket is removed by the next reader of the queue.
- * Our global setup adopts the held lock (same key), or releases it and queues as before (another key).
+ * It queues even when the queue looks free: runs started together (agents, a script) would all see it free,
+ * and all wait, full-sized, in the global setup. Our global setup adopts the held lock (same key), or
+ * releases it and queues as before (another key). The haste map is then built under the lock too.
  */
 export interface EarlyOptions {
   key?: string | undefined;
@@ -65,8 +65,6 @@ export function waitEarly(options: EarlyOptions): void {
   let key: string | undefined;
   try {
     key = options.key ?? (process.env.SEQ_TEST_KEY || loadProjectConfig(process.cwd())?.config.key);
-    const busy = readStatus({ key, cwd: process.cwd() }).queues.some((q) => q.tickets.some((t) => t.state !== 'dead'));
-    if (!busy) return;
   } catch {
     return; // the global setup will report whatever is wrong, as before
   }
