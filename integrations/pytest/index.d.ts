@@ -1,9 +1,17 @@
 /** Version written into the header of every generated module; bumped when the templates change. */
 export declare const TEMPLATE_VERSION: number;
-/** The generated modules, written next to the root conftest.py. */
+/** Whether a project has the generated modules at its top (set up before seq_test_pytest/): kept there. */
+export declare function isLegacyLayout(dir: string): boolean;
+/** The directory the generated files are written to, next to the root conftest.py. */
+export declare const PLUGIN_DIR: 'seq_test_pytest';
+/** The generated files (in PLUGIN_DIR): the three modules and the package's __init__.py. */
 export declare const GENERATED_FILES: readonly string[];
-/** The module the root conftest.py registers. */
-export declare const PLUGIN_MODULE: 'seq_test_plugin';
+/** The module the root conftest.py registers: the vendored package. */
+export declare const PLUGIN_MODULE: 'seq_test_pytest';
+/** The plugin module, and the name of the packaged distribution's pytest11 entry point. */
+export declare const PLUGIN_IMPL: 'seq_test_plugin';
+/** The Python distribution of the plugin (built from pyproject.toml). */
+export declare const DISTRIBUTION: 'seq-test-pytest';
 /** The line added to (or written in) the root conftest.py. */
 export declare const PLUGIN_LINE: string;
 /** Absolute path of the templates (headerless bodies). */

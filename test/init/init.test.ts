@@ -263,9 +263,9 @@ module.exports = {
       return;
     }
     const edited = repo.read('conftest.py');
-    expect(edited).toContain('seq_test_plugin');
+    expect(edited).toContain('pytest_plugins = ["seq_test_pytest"]');
     expect(edited).toContain('def answer():');
-    expect(repo.exists('seq_test_plugin.py')).toBe(true);
+    expect(repo.exists('seq_test_pytest/seq_test_plugin.py')).toBe(true);
     expect(repo.exists('conftest.py.seq-test-backup')).toBe(false);
     const after = repo.snapshot();
     const again = await repo.cli(['init', '--yes']);

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   GENERATED_FILES,
+  PLUGIN_DIR,
   PLUGIN_LINE,
   planConftest,
   readHeader,
@@ -31,7 +32,7 @@ describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
   const actions = (result: ReturnType<typeof writePytestFiles>) =>
     Object.fromEntries(result.changes.map((c) => [c.path.split('/').pop(), c.action]));
 
-  it('creates the modules and a conftest.py, then leaves them alone', () => {
+  it('creates the modules (in one directory, seq_test_pytest/) and a conftest.py, then leaves them alone', () => {
     sandbox = new TestSandbox();
     const dir = project();
     const first = writePytestFiles(dir);
@@ -39,15 +40,19 @@ describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
       'seq_test_lock.py': 'create',
       'seq_subprocess.py': 'create',
       'seq_test_plugin.py': 'create',
+      '__init__.py': 'create',
       'conftest.py': 'create',
     });
+    expect(first.changes.map((c) => c.path.slice(dir.length + 1)).filter((p) => p !== 'conftest.py')).toEqual(
+      GENERATED_FILES.map((name) => `${PLUGIN_DIR}/${name}`),
+    );
     expect(first.complete).toBe(true);
     for (const name of GENERATED_FILES) {
-      const text = readFileSync(join(dir, name), 'utf8');
+      const text = readFileSync(join(dir, PLUGIN_DIR, name), 'utf8');
       expect(readHeader(text)).toMatchObject({ version: TEMPLATE_VERSION, intact: true });
     }
     expect(readFileSync(join(dir, 'conftest.py'), 'utf8')).toContain(`\n${PLUGIN_LINE}\n`);
-    expect(Object.values(actions(writePytestFiles(dir)))).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
+    expect(Object.values(actions(writePytestFiles(dir)))).toEqual(Array(5).fill('unchanged'));
   });
 
   it('upgrades intact older files in place; never clobbers edited, foreign or newer ones without force', () => {
@@ -55,11 +60,11 @@ describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
     const dir = project();
     writePytestFiles(dir);
     const old = 'print("old")\n';
-    writeFileSync(join(dir, 'seq_test_lock.py'), headerFor(TEMPLATE_VERSION - 1, old) + old);
-    const edited = `${readFileSync(join(dir, 'seq_subprocess.py'), 'utf8')}\n# my local tweak\n`;
-    writeFileSync(join(dir, 'seq_subprocess.py'), edited);
+    writeFileSync(join(dir, PLUGIN_DIR, 'seq_test_lock.py'), headerFor(TEMPLATE_VERSION - 1, old) + old);
+    const edited = `${readFileSync(join(dir, PLUGIN_DIR, 'seq_subprocess.py'), 'utf8')}\n# my local tweak\n`;
+    writeFileSync(join(dir, PLUGIN_DIR, 'seq_subprocess.py'), edited);
     const newer = 'print("from the future")\n';
-    writeFileSync(join(dir, 'seq_test_plugin.py'), headerFor(TEMPLATE_VERSION + 1, newer) + newer);
+    writeFileSync(join(dir, PLUGIN_DIR, 'seq_test_plugin.py'), headerFor(TEMPLATE_VERSION + 1, newer) + newer);
     const result = writePytestFiles(dir);
     expect(actions(result)).toMatchObject({
       'seq_test_lock.py': 'upgrade',
@@ -67,31 +72,33 @@ describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
       'seq_test_plugin.py': 'skip',
     });
     expect(result.changes[0]).toMatchObject({ from: TEMPLATE_VERSION - 1 });
-    expect(readFileSync(join(dir, 'seq_test_lock.py'), 'utf8')).toBe(renderFile('seq_test_lock.py'));
-    expect(readFileSync(join(dir, 'seq_subprocess.py'), 'utf8')).toBe(edited);
+    expect(readFileSync(join(dir, PLUGIN_DIR, 'seq_test_lock.py'), 'utf8')).toBe(renderFile('seq_test_lock.py'));
+    expect(readFileSync(join(dir, PLUGIN_DIR, 'seq_subprocess.py'), 'utf8')).toBe(edited);
     expect(result.complete).toBe(false);
     expect(result.manual.join('\n')).toMatch(/edited by hand.*use force/);
     expect(result.manual.join('\n')).toMatch(/newer seq-test \(version 2; this is 1\)/);
     const forced = writePytestFiles(dir, { force: true });
     expect(actions(forced)).toMatchObject({ 'seq_subprocess.py': 'overwrite', 'seq_test_plugin.py': 'overwrite' });
-    for (const name of GENERATED_FILES) expect(readFileSync(join(dir, name), 'utf8')).toBe(renderFile(name));
+    for (const name of GENERATED_FILES)
+      expect(readFileSync(join(dir, PLUGIN_DIR, name), 'utf8')).toBe(renderFile(name));
   });
 
   it('a same-named module without our header is the user’s: skipped', () => {
     sandbox = new TestSandbox();
     const dir = project();
-    writeFileSync(join(dir, 'seq_subprocess.py'), 'def run(): pass\n');
+    mkdirSync(join(dir, PLUGIN_DIR));
+    writeFileSync(join(dir, PLUGIN_DIR, 'seq_subprocess.py'), 'def run(): pass\n');
     const result = writePytestFiles(dir);
     expect(actions(result)['seq_subprocess.py']).toBe('skip');
     expect(result.manual[0]).toMatch(/no seq-test header/);
-    expect(readFileSync(join(dir, 'seq_subprocess.py'), 'utf8')).toBe('def run(): pass\n');
+    expect(readFileSync(join(dir, PLUGIN_DIR, 'seq_subprocess.py'), 'utf8')).toBe('def run(): pass\n');
   });
 
   it('a generated file with Windows line endings still counts as intact', () => {
     sandbox = new TestSandbox();
     const dir = project();
     writePytestFiles(dir);
-    const path = join(dir, 'seq_test_lock.py');
+    const path = join(dir, PLUGIN_DIR, 'seq_test_lock.py');
     writeFileSync(path, readFileSync(path, 'utf8').replace(/\n/g, '\r\n'));
     expect(readHeader(readFileSync(path, 'utf8'))?.intact).toBe(true);
     expect(actions(writePytestFiles(dir))['seq_test_lock.py']).not.toBe('skip');
@@ -108,7 +115,7 @@ describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
   });
 
   it('adds the plugin to an existing conftest.py, or says exactly what to add', () => {
-    const plugin = '"seq_test_plugin"';
+    const plugin = '"seq_test_pytest"';
     const cases: [string, string, string | RegExp][] = [
       ['import pytest\n', 'edit', `import pytest\n\n${PLUGIN_LINE}  #`],
       ['import pytest', 'edit', `import pytest\n\n${PLUGIN_LINE}  #`],
@@ -118,10 +125,10 @@ describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
       ['pytest_plugins = ()\n', 'edit', `pytest_plugins = (${plugin},)\n`],
       ["pytest_plugins: list[str] = ['a']\n", 'edit', `pytest_plugins: list[str] = ['a', ${plugin}]\n`],
       ['pytest_plugins = [\n    "a",\n    "b",  # why\n]\n', 'edit', `    "b",  # why\n    ${plugin},\n]\n`],
-      ['pytest_plugins = [\n    "a",\n    "b"\n]\n', 'manual', 'pytest_plugins = [*pytest_plugins, "seq_test_plugin"]'],
-      ['pytest_plugins = "a,b"\n', 'manual', 'pytest_plugins = pytest_plugins.split(",") + ["seq_test_plugin"]'],
+      ['pytest_plugins = [\n    "a",\n    "b"\n]\n', 'manual', 'pytest_plugins = [*pytest_plugins, "seq_test_pytest"]'],
+      ['pytest_plugins = "a,b"\n', 'manual', 'pytest_plugins = pytest_plugins.split(",") + ["seq_test_pytest"]'],
       ['pytest_plugins = ["a"]\npytest_plugins += ["b"]\n', 'manual', /append this line/],
-      ['pytest_plugins = get_plugins()\n', 'manual', 'pytest_plugins = [*pytest_plugins, "seq_test_plugin"]'],
+      ['pytest_plugins = get_plugins()\n', 'manual', 'pytest_plugins = [*pytest_plugins, "seq_test_pytest"]'],
       ['pytest_plugins = ["seq_test_plugin", "a"]\n', 'unchanged', ''],
       ["# pytest_plugins = ['seq_test_plugin']\n", 'edit', PLUGIN_LINE],
     ];

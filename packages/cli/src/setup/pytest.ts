@@ -1,20 +1,20 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import type { Detection } from './detect.js';
+import { type Detection, readText, safeList } from './detect.js';
 import { splitArgs } from './shell-words.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
 
 export const PYTEST_PACKAGE = '@seq-test/pytest';
+/** What the root conftest.py loads when the plugin is vendored: the seq_test_pytest/ package. */
+export const PLUGIN_PACKAGE = 'seq_test_pytest';
+/** The plugin module: loaded by the package, registered by the installed distribution's entry point. */
 export const PLUGIN_MODULE = 'seq_test_plugin';
+/** The Python distribution of the same plugin (integrations/pytest/pyproject.toml). */
+export const DISTRIBUTION = 'seq-test-pytest';
 
 /** The contract of @seq-test/pytest that init relies on. */
 type WritePytestFiles = (targetDir: string, options: { force?: boolean; dryRun?: boolean }) => unknown;
-
-/** Files writePytestFiles may read or write in the target directory; copied into a scratch dir to plan. */
-const PYTEST_FILES = ['conftest.py', 'seq_test_plugin.py', 'seq_subprocess.py', 'seq_test_lock.py'];
-const PYTEST_CONTEXT = ['pytest.ini', 'pyproject.toml', 'setup.cfg', 'tox.ini'];
 
 async function loadWriter(): Promise<WritePytestFiles | string> {
   const specifier = PYTEST_PACKAGE;
@@ -45,6 +45,16 @@ function isWriteResult(value: unknown): value is WriteResultLike {
  */
 export async function planPytest(ctx: StepContext, _detection: Detection): Promise<StepOutcome> {
   const outcome: StepOutcome = { id: 'pytest', status: 'changed', messages: [], snippets: [] };
+  const declared = declaredDistribution(ctx.root);
+  if (declared) {
+    return {
+      ...outcome,
+      status: 'done',
+      messages: [
+        `the packaged plugin: ${DISTRIBUTION} is declared in ${declared} (its pytest11 entry point loads it); nothing to vendor`,
+      ],
+    };
+  }
   const writer = await loadWriter();
   if (typeof writer === 'string') {
     return {
@@ -65,75 +75,37 @@ export async function planPytest(ctx: StepContext, _detection: Detection): Promi
   } catch (error) {
     return { ...outcome, status: 'manual', messages: [`pytest files: ${(error as Error).message}`] };
   }
-  if (!isWriteResult(result)) return planInScratch(ctx, writer, outcome);
+  if (!isWriteResult(result)) {
+    return { ...outcome, status: 'manual', messages: [`${PYTEST_PACKAGE} returned no plan of the files it writes`] };
+  }
   let changed = 0;
   let manual = 0;
+  const created: string[] = [];
   for (const change of result.changes) {
     const path = isAbsolute(change.path) ? change.path : join(ctx.root, change.path);
     const name = relative(ctx.root, path);
     if (change.action === 'unchanged') continue;
     if (change.content !== undefined && ['create', 'upgrade', 'overwrite', 'edit'].includes(change.action)) {
       ctx.overlay.write(path, change.content, 'pytest');
-      outcome.messages.push(`${change.action} ${name}${change.reason ? ` (${change.reason})` : ''}`);
+      if (change.action === 'create' && name.startsWith(`${PLUGIN_PACKAGE}/`)) created.push(name);
+      else outcome.messages.push(`${change.action} ${name}${change.reason ? ` (${change.reason})` : ''}`);
       changed++;
     } else {
       manual++;
       outcome.messages.push(`${name}: ${change.reason ?? change.action}`);
     }
   }
+  if (created.length > 0) {
+    outcome.messages.unshift(
+      `vendor the plugin: ${PLUGIN_PACKAGE}/ (${created.length} generated files, stdlib only), loaded from conftest.py; to use the packaged plugin instead, pip install ${DISTRIBUTION} (its wheel is built into node_modules/${PYTEST_PACKAGE}/dist/) and skip this step`,
+    );
+  }
   if (manual > 0) outcome.status = 'manual';
   else if (changed === 0) {
     outcome.status = 'done';
-    outcome.messages.push(`the pytest plugin is installed (conftest.py loads ${PLUGIN_MODULE})`);
+    outcome.messages.push(`the vendored pytest plugin is set up (conftest.py loads it)`);
   }
   return outcome;
-}
-
-/** For a writePytestFiles() without a usable dry run: run it on a scratch copy of the files it touches. */
-async function planInScratch(ctx: StepContext, writer: WritePytestFiles, outcome: StepOutcome): Promise<StepOutcome> {
-  const scratch = mkdtempSync(join(tmpdir(), 'seq-test-init-'));
-  try {
-    const copied = new Map<string, string>();
-    for (const name of [...PYTEST_FILES, ...PYTEST_CONTEXT]) {
-      const content = ctx.overlay.read(join(ctx.root, name));
-      if (content === null) continue;
-      writeFileSync(join(scratch, name), content);
-      copied.set(name, content);
-    }
-    try {
-      await writer(scratch, { force: ctx.force, dryRun: false });
-    } catch (error) {
-      return { ...outcome, status: 'manual', messages: [`pytest files: ${(error as Error).message}`] };
-    }
-    let changed = 0;
-    for (const file of listFiles(scratch)) {
-      const name = relative(scratch, file);
-      const content = readFileSync(file, 'utf8');
-      if (copied.get(name) === content) continue;
-      const mode = statSync(file).mode & 0o777;
-      ctx.overlay.write(join(ctx.root, name), content, 'pytest', mode & 0o111 ? mode : undefined);
-      outcome.messages.push(`${copied.has(name) ? 'update' : 'create'} ${name}`);
-      changed++;
-    }
-    if (changed === 0) {
-      outcome.status = 'done';
-      outcome.messages.push(`the pytest plugin is installed (conftest.py loads ${PLUGIN_MODULE})`);
-    }
-    return outcome;
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-}
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      if (entry.name !== '__pycache__') out.push(...listFiles(path));
-    } else if (entry.isFile()) out.push(path);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -212,35 +184,60 @@ export function iniValue(text: string, section: string, key: string): string | u
   return value?.trim();
 }
 
-/** Whether pytest loads the seq-test plugin: `pytest_plugins` in the root conftest.py, or `-p seq_test_plugin`. */
-export function pytestIntegrated(root: string, addopts: { args: string[] }[]): boolean {
+/**
+ * Where the project declares the packaged plugin (seq-test-pytest) as a Python dependency: pyproject.toml
+ * (dependencies, optional ones, dependency groups), requirements*.txt, setup.cfg or tox.ini. The file, or
+ * undefined.
+ */
+export function declaredDistribution(root: string): string | undefined {
+  const name = new RegExp(`(^|[\\s"'\\[,=])${DISTRIBUTION.replace(/-/g, '[-_.]')}(\\b|$)`, 'im');
+  const files = [
+    'pyproject.toml',
+    'setup.cfg',
+    'tox.ini',
+    ...safeList(root).filter((f) => /^requirements.*\.txt$/.test(f)),
+  ];
+  for (const file of files) {
+    const text = readText(join(root, file));
+    if (text !== undefined && name.test(text.replace(/#.*$/gm, ''))) return file;
+  }
+  return undefined;
+}
+
+/**
+ * How pytest loads the seq-test plugin, if it does: the vendored package (or the older top-level module) in
+ * the root conftest.py's `pytest_plugins`, `-p seq_test_plugin` in addopts, or the packaged distribution
+ * declared as a dependency.
+ */
+export function pytestIntegration(root: string, addopts: { args: string[] }[]): string | undefined {
   if (
     addopts.some(({ args }) =>
       args.some((a, i) => (a === '-p' && args[i + 1] === PLUGIN_MODULE) || a === `-p${PLUGIN_MODULE}`),
     )
   ) {
-    return true;
+    return 'addopts -p';
   }
-  let conftest = '';
-  try {
-    conftest = readFileSync(join(root, 'conftest.py'), 'utf8');
-  } catch {
-    return false;
-  }
-  return /\bpytest_plugins\b/.test(conftest) && new RegExp(`["']${PLUGIN_MODULE}["']`).test(conftest);
+  const declared = declaredDistribution(root);
+  if (declared) return `${DISTRIBUTION} (declared in ${declared})`;
+  const conftest = readText(join(root, 'conftest.py')) ?? '';
+  const loads = (module: string) =>
+    /\bpytest_plugins\b/.test(conftest) && new RegExp(`["']${module}["']`).test(conftest);
+  if (loads(PLUGIN_PACKAGE)) return `${PLUGIN_PACKAGE}/ (vendored)`;
+  if (loads(PLUGIN_MODULE)) return `${PLUGIN_MODULE}.py (vendored)`;
+  return undefined;
 }
 
 export function auditPytest(root: string, detection: Detection): Finding[] {
   if (!detection.pytest.used) return [];
   const findings: Finding[] = [];
   const addopts = pytestAddopts(root, detection);
-  if (!pytestIntegrated(root, addopts)) {
+  if (!pytestIntegration(root, addopts)) {
     findings.push({
       severity: 'error',
       check: 'pytest.integration',
       file: 'conftest.py',
-      message: `pytest is used (${detection.pytest.reasons.join(', ')}) but conftest.py does not load ${PLUGIN_MODULE}: pytest runs do not wait for each other`,
-      fix: 'seq-test init --pytest',
+      message: `pytest is used (${detection.pytest.reasons.join(', ')}) but neither loads the vendored plugin (${PLUGIN_PACKAGE} in conftest.py) nor declares ${DISTRIBUTION}: pytest runs do not wait for each other`,
+      fix: `seq-test init --pytest (vendored), or add ${DISTRIBUTION} to your test dependencies (packaged)`,
     });
   }
   for (const { file, args } of addopts) {
