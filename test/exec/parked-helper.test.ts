@@ -22,14 +22,16 @@ const childrenOf = (pid: number): number[] => {
     return [];
   }
 };
-const commOf = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
-};
-const parkedHelpers = (pid: number) => childrenOf(pid).filter((child) => commOf(child).startsWith('seq-test-subrea'));
+/** Children of `pid` that are parked subreaper helpers (not, e.g., the one-off helper of the start-up handshake). */
+const parkedHelpers = (pid: number) =>
+  childrenOf(pid).filter((child) => {
+    try {
+      const argv = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
+      return argv[0]?.endsWith('seq-test-subreaper') && argv[1] === '--park';
+    } catch {
+      return false;
+    }
+  });
 
 describe.runIf(process.platform === 'linux')('a parked helper killed while its run waits', () => {
   it('is replaced: the command runs at its turn, with its own exit code', async () => {
@@ -50,6 +52,38 @@ describe.runIf(process.platform === 'linux')('a parked helper killed while its r
     expect(result.code, result.stderr).toBe(7);
     expect(result.stdout).toBe('ran\n');
     expect(result.stderr).not.toContain('lost track');
+    expect(sb.ours()).toEqual([]);
+  });
+
+  it('after three replacements also die, the run goes on without a helper and still runs the command', async () => {
+    const holder = sb.start(['run', '--', 'sh', '-c', 'echo holding; while [ ! -e go ]; do sleep 0.02; done']);
+    await seen(holder, 'holding');
+    const waiter = sb.start(['run', '--', 'sh', '-c', 'echo ran; exit 7']);
+    const waiterPid = waiter.child.pid as number;
+    const killed = new Set<number>();
+    for (let round = 0; round < 4; round++) {
+      const [parked] = await waitFor(
+        () => {
+          const fresh = parkedHelpers(waiterPid).filter((pid) => !killed.has(pid));
+          return fresh.length > 0 ? fresh : undefined;
+        },
+        15_000,
+        `parked helper ${round + 1}`,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; the waiter said: ${waiter.output.stderr}`);
+      });
+      killed.add(parked as number);
+      process.kill(parked as number, 'SIGKILL');
+    }
+    await seen(waiter, 'going on without one', 'stderr').catch((error: Error) => {
+      throw new Error(`${error.message}; killed ${[...killed]}; the waiter said: ${waiter.output.stderr}`);
+    });
+    writeFileSync(join(sb.dir, 'go'), '');
+    expect((await finishWithin(holder, 30_000)).code).toBe(0);
+    const result = await finishWithin(waiter, 30_000);
+    expect(result.code, result.stderr).toBe(7);
+    expect(result.stdout).toBe('ran\n');
+    expect(result.stderr.match(/starting a fresh one/g)).toHaveLength(3);
     expect(sb.ours()).toEqual([]);
   });
 });
