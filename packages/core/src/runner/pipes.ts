@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { isMainThread } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,9 +17,12 @@ export interface OutputPipe {
  * ECONNRESET ("Connection reset by peer") instead of SIGPIPE: `seq-test exec --log f -- yes | head -1`
  * must end `yes` by SIGPIPE as a shell pipeline would. Node cannot make a pipe, so a FIFO in a private
  * directory is opened at both ends and unlinked at once. Undefined (the caller falls back to 'pipe') when
- * mkfifo is not there.
+ * mkfifo is not there, and in a worker thread: there Node tracks every fd opened by `fs` and closes the
+ * ones still tracked when the thread ends, and a Socket closes its fd without untracking it, so the thread's
+ * exit would close whatever reused that number (Vitest's threads pool: libuv's signal pipe, an abort).
  */
 export function outputPipes(): [OutputPipe, OutputPipe] | undefined {
+  if (!isMainThread) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'seq-test-pipe-'));
   const paths = [join(dir, 'stdout'), join(dir, 'stderr')] as const;
   const opened: number[] = [];
