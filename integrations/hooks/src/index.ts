@@ -125,7 +125,28 @@ export interface CiOptions {
     /** e.g. `pip install -e .[test]` or `pip install -r requirements.txt`. */
     install: string;
     testCommand: string;
+    /** Python versions to test (a matrix when more than one); default 3.12. */
+    versions?: string[];
+    /** Install uv with astral-sh/setup-uv (the install and test commands then use uv). */
+    uv?: boolean;
   };
+  /**
+   * `uses:` values to write for actions, keyed by action name (`actions/checkout`), as the repository's own
+   * workflows pin them (a commit SHA with its `# vX` comment, or a tag). Missing ones get the default tag.
+   */
+  uses?: Record<string, string>;
+}
+
+const DEFAULT_USES: Record<string, string> = {
+  'actions/checkout': 'actions/checkout@v4',
+  'actions/setup-node': 'actions/setup-node@v4',
+  'actions/setup-python': 'actions/setup-python@v5',
+  'astral-sh/setup-uv': 'astral-sh/setup-uv@v6',
+  'pnpm/action-setup': 'pnpm/action-setup@v4',
+};
+
+function uses(options: CiOptions, action: string): string {
+  return options.uses?.[action] ?? DEFAULT_USES[action] ?? action;
 }
 
 const INSTALL: Record<NonNullable<CiOptions['node']>['packageManager'], string[]> = {
@@ -143,19 +164,40 @@ export function renderGithubWorkflow(options: CiOptions): string {
   const tests: string[] = [];
   const step = (lines: string[]) => lines.map((l) => `      ${l}`).join('\n');
   // seq-test itself needs Node, even in a Python-only project.
+  const pnpmAction = options.node?.packageManager === 'pnpm' && options.uses?.['pnpm/action-setup'] !== undefined;
+  if (pnpmAction) setup.push(step([`- uses: ${uses(options, 'pnpm/action-setup')}`]));
   setup.push(
     step([
-      '- uses: actions/setup-node@v4',
+      `- uses: ${uses(options, 'actions/setup-node')}`,
       '  with:',
       '    node-version: 20',
       ...(options.node?.packageManager === 'npm' ? ['    cache: npm'] : []),
     ]),
   );
   if (options.node) {
-    setup.push(step(['- name: Install dependencies', ...runLines(INSTALL[options.node.packageManager])]));
+    const install = INSTALL[options.node.packageManager].filter((c) => !(pnpmAction && c === 'corepack enable'));
+    setup.push(step(['- name: Install dependencies', ...runLines(install)]));
   }
+  const versions = options.python?.versions?.length ? options.python.versions : ['3.12'];
   if (options.python) {
-    setup.push(step(['- uses: actions/setup-python@v5', '  with:', "    python-version: '3.12'"]));
+    const version = versions.length > 1 ? '${{ matrix.python-version }}' : versions[0];
+    if (options.python.uv) {
+      setup.push(
+        step([
+          `- uses: ${uses(options, 'astral-sh/setup-uv')}`,
+          '  with:',
+          `    python-version: ${yamlQuoted(version ?? '')}`,
+        ]),
+      );
+    } else {
+      setup.push(
+        step([
+          `- uses: ${uses(options, 'actions/setup-python')}`,
+          '  with:',
+          `    python-version: ${yamlQuoted(version ?? '')}`,
+        ]),
+      );
+    }
     setup.push(step(['- name: Install Python dependencies', ...runLines([options.python.install])]));
   }
   const seqTest = options.node ? 'npx seq-test' : 'npx --yes seq-test';
@@ -175,9 +217,15 @@ export function renderGithubWorkflow(options: CiOptions): string {
       ]),
     );
   }
+  const matrix =
+    options.python && versions.length > 1
+      ? `    strategy:\n      matrix:\n        python-version: [${versions.map(yamlQuoted).join(', ')}]\n`
+      : '';
   return render(readTemplate('github-actions.yml'), {
     branch: options.branch,
     timeoutMinutes: String(timeoutMinutes),
+    matrix,
+    checkout: uses(options, 'actions/checkout'),
     setupSteps: setup.join('\n'),
     testSteps: tests.join('\n'),
   });
@@ -189,7 +237,11 @@ export function renderGitlabSnippet(options: CiOptions): string {
   const runTimeout = Math.max(60, (timeoutMinutes - 1) * 60);
   const lines: string[] = [];
   if (options.node) lines.push(...INSTALL[options.node.packageManager]);
-  if (options.python) lines.push('apt-get update && apt-get install -y python3-pip', options.python.install);
+  if (options.python) {
+    lines.push('apt-get update && apt-get install -y python3-pip');
+    if (options.python.uv) lines.push('python3 -m pip install uv');
+    lines.push(options.python.install);
+  }
   if (options.node) lines.push(`npx seq-test run --timeout ${runTimeout} -- ${options.node.testCommand}`);
   if (options.python) lines.push(`npx --yes seq-test run --timeout ${runTimeout} -- ${options.python.testCommand}`);
   return render(readTemplate('gitlab-ci.yml'), {
@@ -206,6 +258,11 @@ export function renderPreCommitSnippet(options: { testCommand: string }): string
 function runLines(commands: string[]): string[] {
   if (commands.length === 1) return [`  run: ${yamlScalar(commands[0] ?? '')}`];
   return ['  run: |', ...commands.map((c) => `    ${c}`)];
+}
+
+/** A version number as a quoted YAML string (3.10 must not become the number 3.1). */
+function yamlQuoted(text: string): string {
+  return text.startsWith('${{') ? text : `'${text}'`;
 }
 
 /** Quotes a one-line YAML scalar when plain style would change its meaning. */

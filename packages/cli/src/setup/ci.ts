@@ -1,22 +1,85 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CiOptions, renderGithubWorkflow, renderGitlabSnippet } from '@seq-test/hooks';
+import { parse as parseYaml } from 'yaml';
 import type { Detection } from './detect.js';
-import { safeList } from './detect.js';
+import { readText, safeList } from './detect.js';
 import { defaultBranch } from './git.js';
 import type { StepContext, StepOutcome } from './types.js';
 
 export const WORKFLOW_FILE = join('.github', 'workflows', 'seq-test.yml');
 const MARK = 'Written by `seq-test init`';
 
+/** What the repository's own workflows do, for a new workflow to do the same. */
+export interface WorkflowConventions {
+  /** `uses:` values by action name, as written there (a SHA pin keeps its `# vX` comment). */
+  uses: Record<string, string>;
+  /** Whether any action is pinned by a full commit SHA. */
+  pinsBySha: boolean;
+  /** Python versions its matrices or setup steps name. */
+  pythonVersions: string[];
+  /** uv: uv.lock, astral-sh/setup-uv, or `uv` commands. */
+  uv: boolean;
+}
+
+export function workflowConventions(root: string, detection: Detection): WorkflowConventions {
+  const conventions: WorkflowConventions = { uses: {}, pinsBySha: false, pythonVersions: [], uv: false };
+  const versions = new Set<string>();
+  for (const file of detection.githubWorkflows.filter((f) => f !== WORKFLOW_FILE)) {
+    const text = readText(join(root, file)) ?? '';
+    for (const match of text.matchAll(/^[ \t]*(?:-[ \t]+)?uses:[ \t]*["']?([^\s"'#]+)["']?([ \t]+#[^\n]*)?$/gm)) {
+      const value = match[1] as string;
+      const [action, ref = ''] = value.split('@');
+      if (!action || action.startsWith('./') || action.startsWith('docker://')) continue;
+      const sha = /^[0-9a-f]{40}$/.test(ref);
+      if (sha) conventions.pinsBySha = true;
+      // The first pin seen wins; a SHA pin wins over a tag.
+      const known = conventions.uses[action];
+      if (!known || (sha && !/@[0-9a-f]{40}/.test(known))) {
+        conventions.uses[action] = `${value}${match[2] ? ` ${match[2].trim()}` : ''}`;
+      }
+    }
+    if (/\buv (sync|run|pip)\b|astral-sh\/setup-uv/.test(text)) conventions.uv = true;
+    try {
+      collectPythonVersions(parseYaml(text), versions);
+    } catch {}
+  }
+  if (existsSync(join(root, 'uv.lock'))) conventions.uv = true;
+  conventions.pythonVersions = [...versions];
+  return conventions;
+}
+
+function collectPythonVersions(node: unknown, into: Set<string>): void {
+  if (Array.isArray(node)) {
+    for (const item of node) collectPythonVersions(item, into);
+    return;
+  }
+  if (!node || typeof node !== 'object') return;
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'python-version') {
+      for (const v of [value].flat()) {
+        if ((typeof v === 'string' || typeof v === 'number') && /^\d+\.\d+/.test(String(v))) into.add(String(v));
+      }
+    } else collectPythonVersions(value, into);
+  }
+}
+
 /** What CI should run, from what the repository uses. */
 export function ciOptions(root: string, detection: Detection): CiOptions | undefined {
-  const options: CiOptions = { branch: detection.isGit ? defaultBranch(root) : 'main' };
+  const conventions = workflowConventions(root, detection);
+  const options: CiOptions = { branch: detection.isGit ? defaultBranch(root) : 'main', uses: conventions.uses };
   if (detection.packageJson && detection.testScript) {
     const pm = detection.packageManager;
     options.node = { packageManager: pm, testCommand: pm === 'bun' ? 'bun run test' : `${pm} test` };
   }
-  if (detection.pytest.used) {
+  if (detection.pytest.used && conventions.uv) {
+    options.python = {
+      install: 'uv sync',
+      testCommand: 'uv run pytest',
+      uv: true,
+      ...(conventions.pythonVersions.length > 0 ? { versions: conventions.pythonVersions } : {}),
+    };
+  } else if (detection.pytest.used) {
     const requirements = safeList(root).filter((f) => /^requirements.*\.txt$/.test(f));
     const parts = ['python -m pip install'];
     let pyproject = false;
@@ -26,7 +89,11 @@ export function ciOptions(root: string, detection: Detection): CiOptions | undef
     if (pyproject) parts.push('-e .');
     for (const file of requirements) parts.push(`-r ${file}`);
     parts.push('pytest');
-    options.python = { install: parts.join(' '), testCommand: 'python -m pytest' };
+    options.python = {
+      install: parts.join(' '),
+      testCommand: 'python -m pytest',
+      ...(conventions.pythonVersions.length > 0 ? { versions: conventions.pythonVersions } : {}),
+    };
   }
   return options.node || options.python ? options : undefined;
 }
@@ -61,7 +128,18 @@ export function planGithubActions(ctx: StepContext, detection: Detection): StepO
     );
   }
   const others = detection.githubWorkflows.filter((f) => f !== WORKFLOW_FILE);
-  if (others.length > 0) outcome.messages.push(`left as they are: ${others.join(', ')}`);
+  if (others.length > 0) {
+    outcome.messages.push(`left as they are: ${others.join(', ')}; the new workflow follows their action pins`);
+    const conventions = workflowConventions(ctx.root, detection);
+    const unpinned = [...wanted.matchAll(/uses: ([^@\s]+)@(\S+)/g)]
+      .filter((m) => !/^[0-9a-f]{40}$/.test(m[2] as string))
+      .map((m) => m[1]);
+    if (conventions.pinsBySha && unpinned.length > 0) {
+      outcome.messages.push(
+        `your workflows pin actions by commit SHA; ${unpinned.join(', ')} appear in none of them, so they are pinned by tag here: pin them by SHA (init cannot look SHAs up offline)`,
+      );
+    }
+  }
   return outcome;
 }
 
