@@ -73,6 +73,7 @@ class _Session(object):
         self.lock_line = None
         self.patch_line = None
         self.notable = set()
+        self.orphaned = None
         self.lock = None
         self.token = None
         self.previous_env = {}
@@ -236,6 +237,7 @@ def pytest_sessionstart(session):
         state.notable.add("lock_line")
         return
     state.reap_grace = _seconds("seq_test_reap_grace", config.getini("seq_test_reap_grace"), 2.0)
+    _watch_parent(state)  # before our handlers: a SIGHUP already ignored (nohup) is seen as such
     _install_signal_handlers(state)
     skip = _lock_skip_reason(config)
     try:
@@ -429,6 +431,10 @@ def _reap_session(state, grace):
 
 def pytest_terminal_summary(terminalreporter):
     state = _state(terminalreporter.config)
+    if state is not None and state.orphaned:
+        terminalreporter.write_line(
+            "seq-test: the process that started pytest (pid %d) is gone: the session was ended" % state.orphaned
+        )
     if state is None or not state.leftovers:
         return
     count = len(state.leftovers)
@@ -460,6 +466,31 @@ def pytest_unconfigure(config):
 
 
 # --- SIGTERM / SIGHUP -------------------------------------------------------------------------------------
+
+
+def _watch_parent(state):
+    """`timeout 60 npx …`-style wrappers die and leave pytest running on its own, holding the lock for a
+    result nobody reads: when the process that started pytest is gone (pytest re-parented), end the session
+    as on SIGTERM. Not under nohup (SIGHUP ignored), not with SEQ_TEST_ORPHAN=keep, not in an xdist worker."""
+    parent = os.getppid()
+    if parent <= 1 or os.environ.get("SEQ_TEST_ORPHAN") == "keep" or hasattr(state.config, "workerinput"):
+        return
+    try:
+        if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+            return
+    except (AttributeError, ValueError):
+        return
+
+    def watch():
+        while not state.finished:
+            time.sleep(0.5)
+            if not state.finished and os.getppid() != parent:
+                state.orphaned = parent  # said in the terminal summary (stderr may be captured now)
+                _say("the process that started pytest (pid %d) is gone: ending the session" % parent)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="seq-test-parent-watch", daemon=True).start()
 
 
 def _install_signal_handlers(state):
