@@ -59,6 +59,8 @@ describe.skipIf(PYTHON === null)('pytest whose parent dies', () => {
     await waitFor(() => !isAlive(pid), 60_000, 'the orphaned pytest to end its session');
     await waitFor(() => sandbox.ours().length === 0, 60_000, 'its leftover to be ended');
     expect(allTickets(sandbox.stateDir)).toEqual([]);
-    expect(parent.output.stdout + parent.output.stderr).toContain(`the process that started pytest (pid ${parent.child.pid}) is gone`);
+    expect(parent.output.stdout + parent.output.stderr).toContain(
+      `the process that started pytest (pid ${parent.child.pid}) is gone`,
+    );
   }, 180_000);
 });
