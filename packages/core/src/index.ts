@@ -2,10 +2,24 @@ export { assertSupportedPlatform, EXIT, SeqTestError } from './errors.js';
 export { type ExitPhase, onProcessExit } from './exit-hooks.js';
 export { FORWARDED_SIGNALS, forwardSignals } from './forward-signals.js';
 export { identityOf, isAlive, type ProcessIdentity, signalIdentity } from './identity.js';
-export { type AcquireOptions, acquireLock, type LockHandle, type WaitInfo } from './lock/acquire.js';
+export {
+  type AcquireOptions,
+  type AdmissionHook,
+  acquireLock,
+  type LockHandle,
+  type WaitInfo,
+} from './lock/acquire.js';
 export { type CancelOutcome, cancelWaitingTicket } from './lock/cancel.js';
 export { keyDirName, projectKey } from './lock/project-key.js';
-export { PROTOCOL_VERSION, parseTicket, parseTicketName, type Ticket, ticketFileName } from './lock/protocol.js';
+export {
+  AUTO_PROTOCOL_VERSION,
+  HIGHEST_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  parseTicket,
+  parseTicketName,
+  type Ticket,
+  ticketFileName,
+} from './lock/protocol.js';
 export { type Decision, Queue, type QueueEntry, type QueueState } from './lock/queue.js';
 export { assertSafeDir, ensureStateDir, existingStateDir, stateDirPath } from './lock/state-dir.js';
 export { type QueueStatus, readStatus, type StatusReport, type TicketStatus } from './lock/status.js';
@@ -23,6 +37,7 @@ export {
   runProcesses,
   sleepSync,
 } from './ownership.js';
+export * from './memory/index.js';
 export { ignoresHangup, watchParentDeath } from './parent-watch.js';
 export { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
 export {

@@ -12,7 +12,7 @@ export function describeWait(info: WaitInfo, now = Date.now()): string {
     ? `${holder.ticket?.startedAt ? 'held' : 'next'} by pid ${holder.owner.pid}${holder.ticket?.command ? ` (${truncate(holder.ticket.command, 60)})` : ''}` +
       (holder.ticket?.startedAt ? ` for ${formatDuration(now - holder.ticket.startedAt)}` : '')
     : 'another process is joining';
-  return `waiting for the ${info.nested ? 'nested ' : ''}lock on ${info.key}: position ${info.position} of ${info.queueLength}, ${holderText}; waited ${formatDuration(info.waitedMs)}`;
+  return `waiting for the ${info.nested ? 'nested ' : ''}lock on ${info.key}: position ${info.position} of ${info.queueLength}, ${holderText}; waited ${formatDuration(info.waitedMs)}${info.admission ? `; ${info.admission}` : ''}`;
 }
 
 function truncate(text: string, max: number): string {

@@ -4,7 +4,6 @@ import {
   ExecController,
   formatDuration,
   type PreparedExec,
-  parseCount,
   parseSeconds,
   prepareExec,
   resolveCommand,
@@ -12,15 +11,15 @@ import {
   signalNumber,
 } from '@seq-test/core';
 import type { Command } from 'commander';
+import { AutoRun, addAutoOptions, parseSlotsOptions, type RawAutoOptions } from '../auto-options.js';
 import { addExecOptions, type RawExecOptions, toExecOptions } from '../exec-options.js';
 import { FORWARDED_SIGNALS, say } from '../report.js';
 import { applyProjectDefaults } from '../setup/project-config.js';
 import { WaitLine } from '../wait-line.js';
 import { runExec, toJson } from './exec.js';
 
-interface RawRunOptions extends RawExecOptions {
+interface RawRunOptions extends RawExecOptions, RawAutoOptions {
   key?: string;
-  slots?: string;
   waitTimeout?: string;
   wait?: boolean;
   quiet?: boolean;
@@ -28,8 +27,7 @@ interface RawRunOptions extends RawExecOptions {
 
 export function registerRun(program: Command): void {
   addExecOptions(
-    program
-      .command('run')
+    addAutoOptions(program.command('run'))
       .summary("wait for this project's lock, then run like exec (the default way to run tests)")
       .description(
         'Join the per-project FIFO queue, run the command with everything exec does once it is our turn,\n' +
@@ -38,7 +36,7 @@ export function registerRun(program: Command): void {
       )
       .argument('<command...>', 'the command and its arguments, after --')
       .option('--key <key>', 'lock key (default: $SEQ_TEST_KEY, else the git top-level, else cwd)')
-      .option('--slots <n>', 'how many runs of this key may hold at once', '1')
+      .option('--slots <n>', 'how many runs of this key may hold at once, or "auto" (as many as memory allows)', '1')
       .option('--wait-timeout <sec>', `give up after waiting SEC seconds (exit ${EXIT.WAIT_TIMEOUT})`)
       .option('--no-wait', `fail at once if the lock is busy (exit ${EXIT.LOCK_BUSY})`)
       .option('--quiet', 'do not print the queue line'),
@@ -52,6 +50,7 @@ Examples:
   $ seq-test run --no-wait -- npx vitest run       # exit ${EXIT.LOCK_BUSY} if another run holds the lock
   $ seq-test run --wait-timeout 120 -- make check  # exit ${EXIT.WAIT_TIMEOUT} after 2 minutes in the queue
   $ seq-test run --key shared-gpu --slots 2 -- ./train.sh
+  $ seq-test run --slots auto -- npm test          # as many at once as memory allows (docs/memory.md)
 
 Set SEQ_TEST_DISABLE=1 to run without the lock.`,
     )
@@ -64,7 +63,7 @@ Set SEQ_TEST_DISABLE=1 to run without the lock.`,
 async function runLocked(command: string[], raw: RawRunOptions): Promise<number> {
   // Validate everything before joining the queue: bad input must leave no ticket behind.
   const options = toExecOptions(raw, command);
-  const slots = parseCount('--slots', raw.slots ?? '1', 1);
+  const { slots, auto } = parseSlotsOptions(raw, command, process.cwd());
   const waitTimeoutMs = raw.waitTimeout === undefined ? undefined : parseSeconds('--wait-timeout', raw.waitTimeout);
   if (raw.key !== undefined && raw.key.trim() === '') throw new SeqTestError('--key expects a non-empty name');
   resolveCommand(command[0] ?? '');
@@ -75,6 +74,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
   }
 
   const waitLine = new WaitLine(process.stderr, Boolean(raw.quiet));
+  const autoRun = auto ? new AutoRun(auto, (message) => say(`warning: ${message}`)) : undefined;
   const controller = new ExecController();
   const aborter = new AbortController();
   let phase: 'waiting' | 'running' = 'waiting';
@@ -99,6 +99,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
         noWait: raw.wait === false,
         waitTimeoutMs,
         signal: aborter.signal,
+        ...(autoRun ? { admission: autoRun.hook } : {}),
         onQueued: (ticket, token) => {
           prepared?.cancel();
           prepared = prepareExec({
@@ -125,13 +126,16 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
         if (aborter.signal.aborted) throw aborter.signal.reason;
         const run = prepared as PreparedExec;
         prepared = undefined;
+        autoRun?.started(lock.queue, lock.ticket.name);
         const result = await run.run();
+        autoRun?.finished(!result.timedOut && !result.memoryExceeded && !result.interrupted && result.signal === null);
         if (raw.json)
           process.stdout.write(
             `${JSON.stringify({ ...toJson(result), lock: { key: lock.key, waitedMs: lock.waitedMs, nested: lock.nested } }, null, 2)}\n`,
           );
         return result.exitCode;
       } finally {
+        autoRun?.finished(false);
         lock.release();
       }
     } finally {

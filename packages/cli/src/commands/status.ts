@@ -32,6 +32,18 @@ export function renderStatus(report: StatusReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** `--slots auto` tickets: predicted peak, live memory, and why the head waits. */
+function renderMemory(m: NonNullable<TicketStatus['memory']>): string | undefined {
+  if (m.mode !== 'auto') return undefined;
+  const parts = [
+    `predicted peak ${m.predictedBytes === null ? 'unknown (no history yet)' : `~${formatBytes(m.predictedBytes)}`}`,
+  ];
+  if (m.liveBytes !== null)
+    parts.push(`now ${formatBytes(m.liveBytes)} ${m.measure === 'pss' ? 'Pss' : (m.measure ?? '')}`.trim());
+  if (m.waitReason) parts.push(`waits: ${m.waitReason}`);
+  return `memory: ${parts.join(', ')}`;
+}
+
 function renderTicket(t: TicketStatus, indent: string): string[] {
   const head =
     t.state === 'holding'
@@ -43,6 +55,8 @@ function renderTicket(t: TicketStatus, indent: string): string[] {
     `${indent}${head}  ${t.command}`,
     `${indent}         cwd ${t.cwd}${t.impl !== 'node' ? `  (${t.impl})` : ''}`,
   ];
+  const memory = t.memory ? renderMemory(t.memory) : undefined;
+  if (memory) lines.push(`${indent}         ${memory}`);
   for (const nested of t.nested) lines.push(...renderTicket(nested, `${indent}  ↳ `));
   return lines;
 }

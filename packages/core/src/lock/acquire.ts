@@ -45,6 +45,18 @@ export interface AcquireOptions {
   /** Grace between TERM and KILL for a dead run's leftovers (default 1000 ms). */
   reapGraceMs?: number;
   impl?: string;
+  /**
+   * Memory-aware admission (`--slots auto`, memory/auto.ts): the ticket carries its `admission` field
+   * (protocol version 2), and when the slot count (`slots`, then the most holders allowed) would let us
+   * hold, we hold only if this admits us too. Called with the key's top-level queue dir (where the
+   * history lives); not called for a nested queue (a run inside a holder was admitted with it).
+   */
+  admission?: (queueDir: string) => AdmissionHook;
+}
+
+export interface AdmissionHook {
+  ticketField(): unknown;
+  admit(ahead: QueueEntry[]): { admit: boolean; text: string };
 }
 
 export interface WaitInfo {
@@ -55,6 +67,8 @@ export interface WaitInfo {
   ahead: QueueEntry[];
   waitedMs: number;
   nested: boolean;
+  /** With `--slots auto`: why the memory rule keeps us waiting. */
+  admission?: string;
 }
 
 export interface LockHandle {
@@ -94,6 +108,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   writeKeyFile(top.dir, key);
   const { queue, nested } = findQueue(top, env[TOKEN_ENV]);
   const slots = nested ? 1 : (options.slots ?? 1);
+  const admission = nested ? undefined : options.admission?.(top.dir);
   const self = identityOf(process.pid);
   if (!self) throw new SeqTestError('cannot read our own process entry (is /proc mounted?)');
   const token = createToken(self);
@@ -118,6 +133,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     cwd: options.cwd ?? process.cwd(),
     enqueuedAt: Date.now(),
     impl: options.impl ?? 'node',
+    ...(admission ? { admission: admission.ticketField() } : {}),
   });
   // At exit, after the run's processes are ended (the 'reap' hooks of whoever runs them).
   const forgetExit = onProcessExit('release', () => queue.remove(mine));
@@ -159,8 +175,9 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       // it can only tidy what others ahead of it will tidy first, and its report would say the same.
       const fullEveryMs = wake.idle && reportEveryMs >= IDLE_POLL_MS ? IDLE_FULL_READ_MS : reportEveryMs;
       const quick = sinceFull < fullEveryMs && !options.noWait ? queue.quickCheck(mine, slots) : undefined;
-      if (quick?.holding) return await hold(true);
-      if (quick) {
+      // With memory admission, a free slot is only the start of the answer: the full read decides.
+      if (quick?.holding && !admission) return await hold(true);
+      if (quick && !quick.holding) {
         wake.watchFor(quick.ahead, slots);
         const waited = performance.now() - began;
         if (options.waitTimeoutMs === undefined || waited < options.waitTimeoutMs) {
@@ -182,11 +199,12 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
         options.onQueued?.(mine, token);
         continue;
       }
-      if (decision.holding) return await hold(false);
+      const verdict = decision.holding ? admission?.admit(decision.ahead) : undefined;
+      if (decision.holding && (verdict === undefined || verdict.admit)) return await hold(false);
       const waitedMs = performance.now() - began;
       if (options.noWait) {
         throw new SeqTestError(
-          `the lock for ${key} is busy (${describeAhead(decision.ahead)}) and --no-wait was given`,
+          `the lock for ${key} is busy (${verdict ? verdict.text : describeAhead(decision.ahead)}) and --no-wait was given`,
           EXIT.LOCK_BUSY,
         );
       }
@@ -206,6 +224,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
           ahead: decision.ahead,
           waitedMs,
           nested,
+          ...(verdict ? { admission: verdict.text } : {}),
         });
       }
       const remaining = options.waitTimeoutMs === undefined ? Infinity : options.waitTimeoutMs - waitedMs;

@@ -3,6 +3,13 @@
  * (integrations/pytest) implements the same, and the conformance tests run both against each other.
  */
 export const PROTOCOL_VERSION = 1;
+/**
+ * Version 2 adds memory-aware admission (`--slots auto`): tickets in that mode carry an `admission` field
+ * and `v: 2`; fixed-slot tickets stay version 1, which every participant reads as before.
+ */
+export const AUTO_PROTOCOL_VERSION = 2;
+/** The highest version this implementation speaks. */
+export const HIGHEST_PROTOCOL_VERSION = AUTO_PROTOCOL_VERSION;
 
 /** A ticket as stored in tickets/<number>-<token>.json. Unknown fields are kept by readers, never required. */
 export interface Ticket {
@@ -22,6 +29,8 @@ export interface Ticket {
   startedAt: number | null;
   /** Which implementation wrote it ("node", "python"). */
   impl: string;
+  /** Version 2, `--slots auto`: the run's memory prediction (memory/auto.ts validates it). */
+  admission?: unknown;
 }
 
 export const NUMBER_DIGITS = 12;
@@ -104,5 +113,6 @@ export function parseTicket(text: string): Ticket | undefined {
     enqueuedAt: typeof t.enqueuedAt === 'number' ? t.enqueuedAt : 0,
     startedAt: typeof t.startedAt === 'number' ? t.startedAt : null,
     impl: typeof t.impl === 'string' ? t.impl : 'unknown',
+    ...(t.admission !== undefined ? { admission: t.admission } : {}),
   };
 }

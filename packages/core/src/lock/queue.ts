@@ -19,6 +19,8 @@ import { EXIT, SeqTestError } from '../errors.js';
 import { isAlive, type ProcessIdentity } from '../identity.js';
 import { processTable } from '../proc/index.js';
 import {
+  AUTO_PROTOCOL_VERSION,
+  HIGHEST_PROTOCOL_VERSION,
   MAX_NUMBER,
   PROTOCOL_VERSION,
   parseMarkerName,
@@ -152,7 +154,8 @@ export class Queue {
         }
       }
       const number = highest + 1;
-      const ticket: Ticket = { ...draft, v: PROTOCOL_VERSION, number, startedAt: null };
+      const v = draft.admission === undefined ? PROTOCOL_VERSION : AUTO_PROTOCOL_VERSION;
+      const ticket: Ticket = { ...draft, v, number, startedAt: null };
       const name = ticketFileName(number, draft.token);
       const file = join(this.ticketsDir, name);
       writeAtomic(this.ticketsDir, file, draft.token, ticket);
@@ -213,10 +216,10 @@ export class Queue {
       const { ticket, problem, gone } = readTicket(file);
       if (gone) continue; // released between readdir and read
       if (problem) this.warnOnce(name, `ticket ${file}: ${problem}`);
-      if (ticket && ticket.v > PROTOCOL_VERSION) {
+      if (ticket && ticket.v > HIGHEST_PROTOCOL_VERSION) {
         this.warnOnce(
           `${name}:v`,
-          `ticket ${file} is protocol version ${ticket.v} (we speak ${PROTOCOL_VERSION}); honouring its place and owner`,
+          `ticket ${file} is protocol version ${ticket.v} (we speak ${HIGHEST_PROTOCOL_VERSION}); honouring its place and owner`,
         );
       }
       const owner = { pid: parsed.pid, start: parsed.start };

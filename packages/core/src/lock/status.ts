@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { queueMemory, type TicketMemory } from '../memory/status.js';
 import { findLeftovers, type RunProcess, runProcesses } from '../ownership.js';
 import { keyDirName, projectKey } from './project-key.js';
 import { Queue, type QueueEntry, readRegularFile } from './queue.js';
@@ -23,6 +24,8 @@ export interface TicketStatus {
   /** Resident memory and process count of the run's tree (holders only). */
   rssBytes: number | null;
   processes: number | null;
+  /** Predicted peak and live memory (Pss) of the run's tree, and why the head waits (`--slots auto`). */
+  memory?: TicketMemory;
   /** Runs queued inside this holder (re-entrant calls). */
   nested: TicketStatus[];
   file: string;
@@ -78,7 +81,11 @@ export function readStatus(
 function describeQueue(queue: Queue, now: number): TicketStatus[] {
   const { tickets } = queue.read();
   let position = 0;
-  return tickets.map((entry) => describeTicket(queue, entry, entry.alive ? ++position : 0, now));
+  const memory = queueMemory(tickets);
+  return tickets.map((entry) => ({
+    ...describeTicket(queue, entry, entry.alive ? ++position : 0, now),
+    ...(memory.has(entry.token) ? { memory: memory.get(entry.token) } : {}),
+  }));
 }
 
 function describeTicket(queue: Queue, entry: QueueEntry, position: number, now: number): TicketStatus {

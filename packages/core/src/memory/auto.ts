@@ -1,0 +1,157 @@
+import { cpus } from 'node:os';
+import type { QueueEntry } from '../lock/queue.js';
+import { type AdmissionVerdict, decideAdmission, type HolderMemory } from './admission.js';
+import { type AvailableMemory, availableMemory } from './available.js';
+import { type CommandIdentity, fingerprintOf, predictPeak, readHistory } from './history.js';
+import { treeMemory } from './measure.js';
+
+/**
+ * `--slots auto` for one run: its ticket's `admission` field (docs/PROTOCOL.md, version 2) and the
+ * admission decision made from the queue as read by the lock. The lock calls `admit` only when the plain
+ * slot count (maxSlots) would let us hold; this adds the memory rule.
+ */
+export interface AutoSettings {
+  /** At most this many holders (default: the number of cores). */
+  maxSlots?: number;
+  /** A fixed budget for the key instead of the machine's available memory. */
+  budgetBytes?: number;
+  /** Kept free (default: 5 % of the total or the budget, at least 128 MiB). */
+  reserveBytes?: number;
+  /** What runs, for the fingerprint. */
+  what: CommandIdentity;
+}
+
+/** The `admission` field of a version-2 ticket. */
+export interface TicketAdmission {
+  mode: 'auto';
+  maxSlots: number;
+  fingerprint: string;
+  /** Predicted peak of this run's tree (bytes), null when its command has no history. */
+  predictedBytes: number | null;
+  budgetBytes: number | null;
+  reserveBytes: number | null;
+}
+
+const MIN_RESERVE = 128 * 1024 ** 2;
+/** Live memory of the holders is re-measured at most this often while we wait (a tree walk + smaps reads). */
+const MEASURE_EVERY_MS = 200;
+
+export function defaultMaxSlots(): number {
+  return Math.max(1, cpus().length);
+}
+
+export function defaultReserve(totalBytes: number): number {
+  return Math.max(MIN_RESERVE, Math.round(totalBytes * 0.05));
+}
+
+/** Reads a ticket's admission field; undefined for a ticket without one (fixed slots, version 1) or garbage. */
+export function ticketAdmission(ticket: { admission?: unknown } | undefined): TicketAdmission | undefined {
+  const a = ticket?.admission;
+  if (typeof a !== 'object' || a === null) return undefined;
+  const f = a as Record<string, unknown>;
+  const size = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n > 0 && n <= 2 ** 50;
+  if (f.mode !== 'auto' || typeof f.fingerprint !== 'string') return undefined;
+  if (!(typeof f.maxSlots === 'number' && Number.isSafeInteger(f.maxSlots) && f.maxSlots >= 1)) return undefined;
+  return {
+    mode: 'auto',
+    maxSlots: f.maxSlots,
+    fingerprint: f.fingerprint,
+    // A prediction that is not a believable size counts as unknown: garbage never admits anyone.
+    predictedBytes: size(f.predictedBytes) ? (f.predictedBytes as number) : null,
+    budgetBytes: size(f.budgetBytes) ? (f.budgetBytes as number) : null,
+    reserveBytes: size(f.reserveBytes) ? (f.reserveBytes as number) : null,
+  };
+}
+
+/** The memory figures of the tickets ahead of a head: holders (with their live tree memory) and waiters. */
+export function holdersOf(ahead: readonly QueueEntry[]): { holders: HolderMemory[]; waitingAhead: number } {
+  const holders: HolderMemory[] = [];
+  let waitingAhead = 0;
+  for (const entry of ahead) {
+    if (!entry.alive) continue;
+    // A ticket whose content is unreadable is judged by its name: it may hold, so it counts as an unknown holder.
+    if (entry.ticket && entry.ticket.startedAt === null) {
+      waitingAhead++;
+      continue;
+    }
+    const predicted = ticketAdmission(entry.ticket)?.predictedBytes ?? null;
+    holders.push({ predictedBytes: predicted, currentBytes: treeMemory(entry.owner.pid).bytes });
+  }
+  return { holders, waitingAhead };
+}
+
+export class AutoAdmission {
+  readonly maxSlots: number;
+  readonly fingerprint: string;
+  readonly predictedBytes: number | null;
+  private lastAt = -Infinity;
+  private lastKey = '';
+  private last: AdmissionVerdict | undefined;
+
+  constructor(
+    queueDir: string,
+    private readonly settings: AutoSettings,
+    warn: (message: string) => void = () => {},
+  ) {
+    this.maxSlots = settings.maxSlots ?? defaultMaxSlots();
+    this.fingerprint = fingerprintOf(settings.what);
+    const history = readHistory(queueDir, this.fingerprint);
+    for (const problem of history.problems) warn(problem);
+    this.predictedBytes = predictPeak(history.runs);
+  }
+
+  ticketField(): TicketAdmission {
+    return {
+      mode: 'auto',
+      maxSlots: this.maxSlots,
+      fingerprint: this.fingerprint,
+      predictedBytes: this.predictedBytes,
+      budgetBytes: this.settings.budgetBytes ?? null,
+      reserveBytes: this.settings.reserveBytes ?? null,
+    };
+  }
+
+  /** The verdict for our ticket with `ahead` in front of it (only asked when fewer than maxSlots are ahead). */
+  admit(ahead: readonly QueueEntry[]): AdmissionVerdict {
+    const key = ahead.map((e) => `${e.name}:${e.ticket?.startedAt ?? ''}`).join(',');
+    const now = performance.now();
+    // Same queue, measured a moment ago: the answer would not change in between.
+    if (this.last && key === this.lastKey && now - this.lastAt < MEASURE_EVERY_MS) return this.last;
+    this.last = admissionFor(ahead, this.predictedBytes, this.maxSlots, this.settings, availableMemory());
+    this.lastKey = key;
+    this.lastAt = now;
+    return this.last;
+  }
+
+  /** Reserve in effect with this available-memory reading. */
+  reserveFor(available: AvailableMemory | undefined): number {
+    return reserveOf(this.settings, available);
+  }
+}
+
+function reserveOf(
+  settings: Pick<AutoSettings, 'budgetBytes' | 'reserveBytes'>,
+  available: AvailableMemory | undefined,
+): number {
+  return settings.reserveBytes ?? defaultReserve(settings.budgetBytes ?? available?.totalBytes ?? 0);
+}
+
+/** The admission rule applied to a queue as read now (also what `seq-test status` shows for a waiting head). */
+export function admissionFor(
+  ahead: readonly QueueEntry[],
+  predictedBytes: number | null,
+  maxSlots: number,
+  settings: Pick<AutoSettings, 'budgetBytes' | 'reserveBytes'>,
+  available: AvailableMemory | undefined,
+): AdmissionVerdict {
+  const { holders, waitingAhead } = holdersOf(ahead);
+  return decideAdmission({
+    maxSlots,
+    waitingAhead,
+    holders,
+    headPredictedBytes: predictedBytes,
+    availableBytes: available?.bytes ?? null,
+    budgetBytes: settings.budgetBytes ?? null,
+    reserveBytes: reserveOf(settings, available),
+  });
+}

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { identityOf } from '../identity.js';
+import { descendantsOf } from '../ownership.js';
+import { isGone, processTable } from '../proc/index.js';
+
+/**
+ * How much memory a process tree really uses. Summed RSS counts every shared page (the runtime's code,
+ * copy-on-write pages after fork) once per process that maps it, so four Vitest workers "use" several
+ * times what they cost the machine. Proportional set size (Pss, /proc/PID/smaps_rollup, Linux ≥ 4.14)
+ * splits each shared page among the processes that map it, so the figures of a tree add up to what it
+ * costs. Where smaps_rollup cannot be read (macOS, an old kernel, a process of another user or a
+ * non-dumpable one) the process's RSS is used instead and the result says so (`measure: 'rss'` or
+ * `'mixed'`): RSS over-counts shared pages, so it errs on the safe side for admission.
+ */
+export type MemoryMeasure = 'pss' | 'rss' | 'mixed';
+
+export interface TreeMemory {
+  bytes: number;
+  /** Which figure the total is made of. */
+  measure: MemoryMeasure;
+  /** The pids that were counted. */
+  pids: number[];
+}
+
+/** Pss of one process in bytes, or undefined when smaps_rollup is unreadable (or absent). */
+export function pssOf(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const match = /^Pss:\s+(\d+) kB$/m.exec(text);
+  return match ? Number(match[1]) * 1024 : undefined;
+}
+
+/** One process: its Pss, else its RSS; undefined when it is gone. */
+export function processMemory(pid: number): { bytes: number; measure: 'pss' | 'rss' } | undefined {
+  const pss = process.platform === 'linux' ? pssOf(pid) : undefined;
+  if (pss !== undefined) return { bytes: pss, measure: 'pss' };
+  const info = processTable().get(pid);
+  if (isGone(info) || !info) return undefined;
+  return { bytes: info.rssBytes, measure: 'rss' };
+}
+
+/** The memory of these processes together (gone ones count nothing). */
+export function memoryOf(pids: Iterable<number>): TreeMemory {
+  let bytes = 0;
+  let pss = 0;
+  let rss = 0;
+  const counted: number[] = [];
+  for (const pid of pids) {
+    const one = processMemory(pid);
+    if (!one) continue;
+    bytes += one.bytes;
+    if (one.measure === 'pss') pss++;
+    else rss++;
+    counted.push(pid);
+  }
+  return { bytes, measure: rss === 0 ? 'pss' : pss === 0 ? 'rss' : 'mixed', pids: counted };
+}
+
+/**
+ * The memory of a process and everything below it (ownership's descendantsOf: children lists from the
+ * root down). Processes that left the tree (setsid and re-parented to init) are not found; the runner's
+ * subreaper helper keeps a `seq-test run` tree together, so there they are.
+ */
+export function treeMemory(root: number): TreeMemory {
+  const identity = identityOf(root);
+  if (!identity) return { bytes: 0, measure: 'pss', pids: [] };
+  return memoryOf([root, ...descendantsOf(identity).map((info) => info.pid)]);
+}

@@ -1,0 +1,81 @@
+import { identityOf, signalIdentity } from '../identity.js';
+import { descendantsOf } from '../ownership.js';
+import type { Queue } from '../lock/queue.js';
+import { type AvailableMemory, availableMemory } from './available.js';
+
+/** How often a holder with `--on-pressure pause` looks at the machine's memory. */
+const CHECK_EVERY_MS = 500;
+
+/**
+ * `--on-pressure pause`: while several runs hold and available memory falls below the reserve, the
+ * youngest holder (the last to start) stops its own command tree with SIGSTOP, and continues it (SIGCONT)
+ * once twice the reserve is available again or it is the only holder left. Each holder decides for
+ * itself and signals only its own descendants (pid + start time re-checked), never another run.
+ *
+ * Caveats (docs): a paused run's wall-clock timeouts keep counting (seq-test's --timeout, a test
+ * runner's per-test timeouts, network peers that drop idle connections); a paused tree keeps the memory
+ * it has (pausing stops the growth, it frees nothing); a process that handles SIGCONT may notice.
+ */
+export class PressureGuard {
+  private readonly timer: NodeJS.Timeout;
+  private paused = new Map<number, { pid: number; start: number }>();
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly ticketName: string,
+    private readonly reserveBytes: (available: AvailableMemory) => number,
+    private readonly onNotice: (line: string) => void = () => {},
+    private readonly root: number = process.pid,
+  ) {
+    this.timer = setInterval(() => this.check(), CHECK_EVERY_MS);
+    this.timer.unref();
+  }
+
+  get isPaused(): boolean {
+    return this.paused.size > 0;
+  }
+
+  check(): void {
+    const available = availableMemory();
+    if (!available) return;
+    const holders = this.queue
+      .read()
+      .tickets.filter((t) => t.alive && t.ticket?.startedAt !== null && t.ticket?.startedAt !== undefined);
+    const reserve = this.reserveBytes(available);
+    const youngest = [...holders]
+      .sort((a, b) => (a.ticket?.startedAt ?? 0) - (b.ticket?.startedAt ?? 0) || (a.name < b.name ? -1 : 1))
+      .at(-1);
+    if (this.paused.size === 0) {
+      if (holders.length > 1 && youngest?.name === this.ticketName && available.bytes < reserve) {
+        this.pause(
+          `memory is short (${Math.round(available.bytes / 2 ** 20)} MiB available, reserve ${Math.round(reserve / 2 ** 20)} MiB): pausing this run until it returns`,
+        );
+      }
+    } else if (holders.length <= 1 || available.bytes >= 2 * reserve) {
+      this.resume(holders.length <= 1 ? 'the only run left: continuing' : 'memory returned: continuing');
+    }
+  }
+
+  private pause(why: string): void {
+    const root = identityOf(this.root);
+    if (!root) return;
+    for (const info of descendantsOf(root)) {
+      const identity = { pid: info.pid, start: info.start };
+      if (signalIdentity(identity, 'SIGSTOP')) this.paused.set(info.pid, identity);
+    }
+    if (this.paused.size > 0) this.onNotice(why);
+  }
+
+  private resume(why: string): void {
+    for (const identity of this.paused.values()) signalIdentity(identity, 'SIGCONT');
+    this.paused.clear();
+    this.onNotice(why);
+  }
+
+  /** Continues anything still paused (the run is ending) and stops watching. */
+  stop(): void {
+    clearInterval(this.timer);
+    for (const identity of this.paused.values()) signalIdentity(identity, 'SIGCONT');
+    this.paused.clear();
+  }
+}
