@@ -300,7 +300,7 @@ module.exports = {
 
     const bad = await py.cli(['init', '--slots', 'x']);
     expect(bad.code).toBe(125);
-    expect(bad.stderr).toBe('seq-test: error: .seqtestrc.json "slots" must be a whole number ≥ 1, got "x"\n');
+    expect(bad.stderr).toBe('seq-test: error: .seqtestrc.json "slots" must be a whole number ≥ 1 or "auto", got "x"\n');
   });
 
   it('GitHub Actions: writes a workflow with a concurrency group and the tests under seq-test run; refuses to replace a foreign file', async () => {

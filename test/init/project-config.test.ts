@@ -65,17 +65,17 @@ describe('project defaults (package.json "seqTest", .seqtestrc.json)', () => {
       [
         'package.json',
         '{ "seqTest": { "slots": "x" } }',
-        'package.json "seqTest.slots" must be a whole number ≥ 1, got "x"',
+        'package.json "seqTest.slots" must be a whole number ≥ 1 or "auto", got "x"',
       ],
       [
         'package.json',
         '{ "seqTest": { "slots": 0 } }',
-        'package.json "seqTest.slots" must be a whole number ≥ 1, got 0',
+        'package.json "seqTest.slots" must be a whole number ≥ 1 or "auto", got 0',
       ],
       [
         'package.json',
         '{ "seqTest": { "timout": 5 } }',
-        'package.json "seqTest.timout" is not a seq-test setting (known: key, slots, timeout, grace, linger, maxMemory, killSignal)',
+        'package.json "seqTest.timout" is not a seq-test setting (known: key, slots, maxSlots, memoryBudget, timeout, grace, linger, maxMemory, killSignal)',
       ],
       [
         '.seqtestrc.json',
@@ -93,6 +93,21 @@ describe('project defaults (package.json "seqTest", .seqtestrc.json)', () => {
         '.seqtestrc.json "killSignal" must be a signal name such as "SIGTERM", got "SIGNOPE"',
       ],
       ['.seqtestrc.json', '{ "key": "" }', '.seqtestrc.json "key" must be a non-empty string, got ""'],
+      [
+        '.seqtestrc.json',
+        '{ "slots": "auto", "memoryBudget": "-1G" }',
+        '.seqtestrc.json "memoryBudget" must be a size such as "512M" or "2G" (or a number of bytes), got "-1G"',
+      ],
+      [
+        '.seqtestrc.json',
+        '{ "slots": "auto", "maxSlots": 0 }',
+        '.seqtestrc.json "maxSlots" must be a whole number ≥ 1, got 0',
+      ],
+      [
+        '.seqtestrc.json',
+        '{ "slots": 2, "maxSlots": 3 }',
+        '.seqtestrc.json "maxSlots" only applies with "slots": "auto"',
+      ],
       ['.seqtestrc.json', '[1]', '.seqtestrc.json must be a JSON object, got an array'],
       ['package.json', '{ "seqTest": 5 }', 'package.json "seqTest" must be a JSON object, got 5'],
     ];

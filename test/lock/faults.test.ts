@@ -216,7 +216,7 @@ describe('faults', () => {
     writeFileSync(
       join(dir, 'tickets', `000000000001-${token}.json`),
       JSON.stringify({
-        v: 2,
+        v: 3,
         token,
         pid,
         start: startTicks(pid),
@@ -227,7 +227,7 @@ describe('faults', () => {
     );
     const busy = await sandbox.run(['run', '--no-wait', '--', 'true'], { env: { SEQ_TEST_KEY: key } });
     expect(busy.code).toBe(123);
-    expect(busy.stderr).toContain('protocol version 2');
+    expect(busy.stderr).toContain('protocol version 3');
     sleeper.kill('SIGKILL');
     await waitFor(() => !isAlive(pid), 5000, 'sleeper to die');
     const free = await sandbox.run(['run', '--no-wait', '--', 'true'], { env: { SEQ_TEST_KEY: key } });

@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import {
   acquireLock,
+  autoFromSettings,
   createToken,
   descendantsOf,
   endProcesses,
@@ -90,10 +91,18 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
     return run;
   }
   const waitLine = new WaitLine();
+  // "slots": "auto": memory-aware admission, this Jest invocation's fingerprint being its argv and root.
+  const auto = autoFromSettings(
+    settings,
+    { argv: process.argv.slice(1), cwd: options.rootDir, runner: 'jest' },
+    (message) => say(`warning: ${message}`),
+  );
+  run.auto = auto.holder;
   const acquiring = acquireLock({
     key,
     cwd: options.rootDir,
-    slots: settings.slots,
+    slots: auto.slots,
+    ...(auto.holder ? { admission: auto.holder.hook } : {}),
     command: commandLine(),
     signal: run.aborter.signal,
     onWait: (info) => waitLine.update(info),
@@ -111,6 +120,7 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
     run.acquiring = undefined;
   }
   run.key = run.lock.key;
+  run.auto?.started(run.lock.queue, run.lock.ticket.name);
   waitLine.done(run.lock.waitedMs >= 1 ? `our turn after ${formatDuration(run.lock.waitedMs)}` : undefined);
   startRun(run, run.lock.token);
   return run;
@@ -168,6 +178,8 @@ function leftovers(run: RunState): RunProcess[] {
 function leave(run: RunState, ended: Summary['ended'], cause: Summary['cause']): Summary {
   if (!run.finished) {
     run.finished = true;
+    // Only a run that ended normally (no signal, no process.exit() mid-run) says what a whole run needs.
+    run.auto?.finished(cause === undefined);
     run.lock?.release();
     if (run.token) {
       if (run.previousChain === undefined) delete process.env[TOKEN_ENV];

@@ -1,4 +1,4 @@
-import type { EndedProcess, LockHandle, RunToken } from '@seq-test/core';
+import type { AutoHolder, EndedProcess, LockHandle, RunToken } from '@seq-test/core';
 
 /**
  * What the Jest main process knows about the current run. Our global setup, global teardown, runner and
@@ -10,6 +10,8 @@ export interface RunState {
   via: 'setup' | 'runner';
   key?: string;
   lock?: LockHandle;
+  /** `"slots": "auto"`: measures this run's tree for the memory history while it holds. */
+  auto?: AutoHolder;
   /** The run's token: the lock's, or (SEQ_TEST_DISABLE=1) one of our own, for reaping without a lock. */
   token?: RunToken;
   /** SEQ_TEST_DISABLE=1: no lock, no token, no reaping. */

@@ -1,4 +1,4 @@
-"""The seq-test lock protocol, version 1, in stdlib-only Python (3.8 to 3.13).
+"""The seq-test lock protocol, versions 1 and 2 (memory-aware admission), in stdlib-only Python (3.8 to 3.13).
 
 docs/PROTOCOL.md of seq-test is the specification; @seq-test/core implements the same in TypeScript and the
 conformance tests run each implementation against the other, so a pytest run and a `seq-test run` of the
@@ -531,7 +531,17 @@ def project_key(key=None, cwd=None, env=None):
 
 RC_FILE = ".seqtestrc.json"
 PACKAGE_JSON_FIELD = "seqTest"
-PROJECT_CONFIG_KEYS = ("key", "slots", "timeout", "grace", "linger", "maxMemory", "killSignal")
+PROJECT_CONFIG_KEYS = (
+    "key",
+    "slots",
+    "maxSlots",
+    "memoryBudget",
+    "timeout",
+    "grace",
+    "linger",
+    "maxMemory",
+    "killSignal",
+)
 
 
 def load_project_settings(start):
@@ -603,14 +613,56 @@ def _validate_settings(raw, path, prefix):
     slots = raw.get("slots")
     if slots is not None:
         value = None
-        if isinstance(slots, int) and not isinstance(slots, bool):
+        if slots == "auto":
+            value = "auto"
+        elif isinstance(slots, int) and not isinstance(slots, bool):
             value = slots
         elif isinstance(slots, str) and slots.strip().isdigit():
             value = int(slots.strip())
-        if value is None or value < 1:
-            raise SeqTestError('%s "%sslots" must be a whole number >= 1, got %r' % (path, prefix, slots))
+        if value is None or (value != "auto" and value < 1):
+            raise SeqTestError('%s "%sslots" must be a whole number >= 1 or "auto", got %r' % (path, prefix, slots))
         slots = value
-    return {"file": path, "key": key, "slots": slots}
+    settings = {"file": path, "key": key, "slots": slots}
+    settings.update(_validate_auto_settings(raw, path, prefix, slots))
+    return settings
+
+
+def _validate_auto_settings(raw, path, prefix, slots):
+    """maxSlots and memoryBudget, which only apply with "slots": "auto" (protocol version 2)."""
+    result = {"maxSlots": None, "memoryBudget": None}
+    max_slots = raw.get("maxSlots")
+    if max_slots is not None:
+        if isinstance(max_slots, str) and max_slots.strip().isdigit():
+            max_slots = int(max_slots.strip())
+        if not isinstance(max_slots, int) or isinstance(max_slots, bool) or max_slots < 1:
+            raise SeqTestError('%s "%smaxSlots" must be a whole number >= 1, got %r' % (path, prefix, raw["maxSlots"]))
+        result["maxSlots"] = max_slots
+    budget = raw.get("memoryBudget")
+    if budget is not None:
+        size = parse_size(budget)
+        if size is None:
+            raise SeqTestError(
+                '%s "%smemoryBudget" must be a size such as "512M" or "2G" (or a number of bytes), got %r'
+                % (path, prefix, budget)
+            )
+        result["memoryBudget"] = size
+    for name in ("maxSlots", "memoryBudget"):
+        if result[name] is not None and slots != "auto":
+            raise SeqTestError('%s "%s%s" only applies with "slots": "auto"' % (path, prefix, name))
+    return result
+
+
+def parse_size(value):
+    """"512M", "2G", "1.5G" or a number of bytes (powers of 1024) -> bytes > 0, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 < value <= MAX_SAFE_INTEGER else None
+    if not isinstance(value, str):
+        return None
+    m = re.match(r"^(\d*\.?\d+)\s*([KMGT]?)(?:i?B)?$", value.strip(), re.I)
+    if not m:
+        return None
+    size = int(float(m.group(1)) * 1024 ** " KMGT".index((m.group(2) or " ").upper()))
+    return size if size > 0 else None
 
 
 def key_dir_name(key):
@@ -903,7 +955,8 @@ class Queue(object):
                     )
             number = highest + 1
             ticket = dict(draft)
-            ticket.update({"v": PROTOCOL_VERSION, "number": number, "startedAt": None})
+            version = AUTO_PROTOCOL_VERSION if "admission" in draft else PROTOCOL_VERSION
+            ticket.update({"v": version, "number": number, "startedAt": None})
             name = ticket_file_name(number, token)
             path = os.path.join(self.tickets_dir, name)
             write_atomic(self.tickets_dir, path, token, ticket)
@@ -961,11 +1014,11 @@ class Queue(object):
                 continue  # released between listdir and read
             if problem:
                 self.warn_once(name, "ticket %s: %s" % (path, problem))
-            if ticket is not None and ticket["v"] > PROTOCOL_VERSION:
+            if ticket is not None and ticket["v"] > HIGHEST_PROTOCOL_VERSION:
                 self.warn_once(
                     name + ":v",
                     "ticket %s is protocol version %s (we speak %d); honouring its place and owner"
-                    % (path, ticket["v"], PROTOCOL_VERSION),
+                    % (path, ticket["v"], HIGHEST_PROTOCOL_VERSION),
                 )
             pid, start = int(m.group(3)), int(m.group(4))
             recorded_boot = ticket.get("boot") if ticket else None
@@ -1137,7 +1190,7 @@ def _truncate(text, limit):
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def describe_wait(key, position, queue_length, ahead, waited_ms, nested, now_ms=None):
+def describe_wait(key, position, queue_length, ahead, waited_ms, nested, now_ms=None, admission=None):
     """The queue line, word for word what `seq-test run` prints (packages/cli/src/wait-line.ts)."""
     now_ms = time.time() * 1000 if now_ms is None else now_ms
     holder = ahead[0] if ahead else None
@@ -1150,13 +1203,14 @@ def describe_wait(key, position, queue_length, ahead, waited_ms, nested, now_ms=
             text += " for %s" % format_duration(now_ms - started)
     else:
         text = "another process is joining"
-    return "waiting for the %slock on %s: position %d of %d, %s; waited %s" % (
+    return "waiting for the %slock on %s: position %d of %d, %s; waited %s%s" % (
         "nested " if nested else "",
         key,
         position,
         queue_length,
         text,
         format_duration(waited_ms),
+        "; " + admission if admission else "",
     )
 
 
@@ -1248,8 +1302,10 @@ _held = {}
 class Lock(object):
     """A held place in a queue. `release()` leaves it (idempotent; also runs at interpreter exit)."""
 
-    def __init__(self, key, token, chain, nested, waited_ms, queue, entry):
+    def __init__(self, key, token, chain, nested, waited_ms, queue, entry, auto=None):
         self.key = key
+        #: AutoAdmission in `"slots": "auto"` mode: measures our tree while we hold
+        self.auto = auto
         self.token = token
         #: the SEQ_TEST_TOKEN value for everything this run starts
         self.chain = chain
@@ -1260,10 +1316,15 @@ class Lock(object):
         self.released = False
         _held[token] = self
 
-    def release(self):
+    def release(self, completed=False):
+        """`completed`: the run ended on its own; in auto mode its memory peak is then recorded."""
         if self.released:
             return
         self.released = True
+        if self.auto is not None:
+            problem = self.auto.finished(completed)
+            if problem:
+                sys.stderr.write("%s warning: %s\n" % (PREFIX, problem))
         self.queue.remove(self.entry)
         _held.pop(self.token, None)
 
@@ -1356,6 +1417,7 @@ def acquire(
     nested_only=False,
     token=None,
     on_enqueue=None,
+    auto_what=None,
 ):
     """Joins the FIFO queue of a key and returns a Lock once we hold a slot (key and slots default as in
     resolve_lock_settings()).
@@ -1377,8 +1439,16 @@ def acquire(
     queue, nested = find_queue(top, env.get(TOKEN_ENV))
     if nested_only and not nested:
         return None
+    auto = None
     if nested:
         slots = 1
+    elif slots == "auto":
+        # Protocol version 2: memory-aware admission. The fingerprint: what runs and where (the caller's
+        # `auto_what`, e.g. the pytest plugin's runner and arguments), the settings from the project's config.
+        settings = load_project_settings(cwd or os.getcwd()) or {}
+        what = auto_what or {"argv": list(sys.argv), "cwd": os.path.realpath(cwd or os.getcwd()), "runner": impl}
+        auto = AutoAdmission(top.dir, what, settings.get("maxSlots"), settings.get("memoryBudget"), warn=warn)
+        slots = auto.max_slots
     table = process_table()
     me = identity_of(os.getpid())
     if me is None:
@@ -1406,6 +1476,8 @@ def acquire(
         "enqueuedAt": int(time.time() * 1000),
         "impl": impl,
     }
+    if auto is not None:
+        draft["admission"] = auto.ticket_field()
     began = time.monotonic()
     waker = None  # made on the first wait: an uncontended lock needs no watch (closing inotify costs ms)
     last_report = None
@@ -1427,10 +1499,13 @@ def acquire(
                 if on_enqueue is not None:
                     on_enqueue(mine)
                 continue
-            if decision.holding:
+            verdict = auto.admit(decision.ahead) if decision.holding and auto is not None else None
+            if decision.holding and (verdict is None or verdict[0]):
                 queue.mark_started(mine)
                 chain = extend_chain(env.get(TOKEN_ENV), token)
-                lock = Lock(key, token, chain, nested, int((time.monotonic() - began) * 1000), queue, mine)
+                lock = Lock(key, token, chain, nested, int((time.monotonic() - began) * 1000), queue, mine, auto)
+                if auto is not None:
+                    auto.started()
                 _joining.pop(token, None)
                 return lock
             waited = time.monotonic() - began
@@ -1441,6 +1516,8 @@ def acquire(
                     if first
                     else "another process is joining"
                 )
+                if verdict is not None:
+                    what = verdict[1]
                 raise SeqTestError(
                     "the lock for %s is busy (%s) and --no-wait was given" % (key, what), EXIT_LOCK_BUSY
                 )
@@ -1459,6 +1536,7 @@ def acquire(
                         "ahead": decision.ahead,
                         "waited_ms": waited * 1000,
                         "nested": nested,
+                        "admission": verdict[1] if verdict is not None else None,
                     }
                 )
             remaining = float("inf") if wait_timeout is None else wait_timeout - waited
@@ -1480,3 +1558,462 @@ def acquire(
     finally:
         if waker is not None:
             waker.close()
+
+
+# --- memory-aware admission (protocol version 2, `"slots": "auto"`) --------------------------------------
+# docs/PROTOCOL.md, "Version 2"; @seq-test/core's memory/ modules implement the same, and the conformance
+# tests run both on the same inputs. Kept apart from the version-1 code above: acquire() calls in here only
+# when slots is "auto".
+
+AUTO_PROTOCOL_VERSION = 2
+HIGHEST_PROTOCOL_VERSION = AUTO_PROTOCOL_VERSION
+HISTORY_VERSION = 2
+HISTORY_KEEP = 20
+PREDICT_FROM = 10
+PREDICT_PERCENTILE = 0.9
+PREDICT_MARGIN = 0.15
+MIN_RESERVE = 128 * 1024 * 1024
+MAX_PEAK = 2 ** 50
+MAX_DURATION = 30 * 24 * 3600 * 1000
+MAX_HISTORY_FILE = 256 * 1024
+MAX_SAFE_INTEGER = 2 ** 53 - 1
+_MEASURES = ("pss", "rss", "mixed")
+
+
+def pss_of(pid):
+    """Pss of one process in bytes (/proc/PID/smaps_rollup), or None when unreadable."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
+            text = f.read().decode("latin-1")
+    except OSError:
+        return None
+    m = re.search(r"^Pss:\s+(\d+) kB$", text, re.M)
+    return int(m.group(1)) * 1024 if m else None
+
+
+def _rss_of(pid):
+    try:
+        with open("/proc/%d/statm" % pid, "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def descendants_of(root):
+    """A process and its descendants, from /proc/PID/task/TID/children."""
+    seen = []
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        try:
+            threads = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in threads:
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid), "rb") as f:
+                    stack.extend(int(c) for c in f.read().split())
+            except (OSError, ValueError):
+                pass
+    return seen
+
+
+def tree_memory(root):
+    """(bytes, measure) of a process tree: Pss where readable, else RSS ("pss", "rss" or "mixed")."""
+    total = 0
+    kinds = set()
+    for pid in descendants_of(root):
+        pss = pss_of(pid)
+        if pss is not None:
+            total += pss
+            kinds.add("pss")
+            continue
+        rss = _rss_of(pid)
+        if rss is not None:
+            total += rss
+            kinds.add("rss")
+    return total, ("mixed" if len(kinds) == 2 else "rss" if kinds == {"rss"} else "pss")
+
+
+def _read_text(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory():
+    """{"bytes", "source", "total"}: MemAvailable, or a memory cgroup's headroom when that is smaller."""
+    meminfo = _read_text("/proc/meminfo") or ""
+    avail = re.search(r"^MemAvailable:\s+(\d+) kB$", meminfo, re.M)
+    total = re.search(r"^MemTotal:\s+(\d+) kB$", meminfo, re.M)
+    if not avail or not total:
+        return None
+    best = {"bytes": int(avail.group(1)) * 1024, "source": "MemAvailable", "total": int(total.group(1)) * 1024}
+
+    def number(text):
+        try:
+            n = int((text or "").strip())
+            return n if n >= 0 else None
+        except ValueError:
+            return None
+
+    def stat_field(text, field):
+        m = re.search(r"^%s (\d+)$" % field, text or "", re.M)
+        return int(m.group(1)) if m else 0
+
+    for line in (_read_text("/proc/self/cgroup") or "").splitlines():
+        m = re.match(r"^\d+:([^:]*):(.*)$", line)
+        if not m:
+            continue
+        controllers, path = m.group(1), m.group(2)
+        v1 = "memory" in controllers.split(",")
+        if not v1 and controllers != "":
+            continue
+        d = path
+        while True:
+            if v1:
+                base = os.path.join("/sys/fs/cgroup/memory", d.lstrip("/"))
+                limit = number(_read_text(os.path.join(base, "memory.limit_in_bytes")))
+                usage = number(_read_text(os.path.join(base, "memory.usage_in_bytes")))
+                inactive = stat_field(_read_text(os.path.join(base, "memory.stat")), "total_inactive_file")
+                label = "cgroup v1 %s" % d
+            else:
+                base = os.path.join("/sys/fs/cgroup", d.lstrip("/"))
+                raw = (_read_text(os.path.join(base, "memory.max")) or "").strip()
+                limit = None if raw in ("", "max") else number(raw)
+                usage = number(_read_text(os.path.join(base, "memory.current")))
+                inactive = stat_field(_read_text(os.path.join(base, "memory.stat")), "inactive_file")
+                label = "cgroup v2 %s" % d
+            if limit is not None and usage is not None and limit < 2 ** 60:
+                headroom = max(0, limit - (usage - inactive))
+                if headroom < best["bytes"]:
+                    best = {"bytes": headroom, "source": label, "total": limit}
+            if d in ("/", "", "."):
+                break
+            d = os.path.dirname(d)
+    return best
+
+
+def default_reserve(total):
+    return max(MIN_RESERVE, int(round(total * 0.05)))
+
+
+def _format_bytes(n):
+    """As @seq-test/core's formatBytes."""
+    if n < 1024:
+        return "%d B" % n
+    units = ["KiB", "MiB", "GiB", "TiB"]
+    value = n / 1024.0
+    unit = 0
+    while value >= 1024 and unit < len(units) - 1:
+        value /= 1024.0
+        unit += 1
+    return ("%.1f %s" if value < 10 else "%.0f %s") % (_js_round_places(value, 1 if value < 10 else 0), units[unit])
+
+
+def _js_round_places(value, places):
+    # toFixed rounds half away from zero on the decimal value it sees; close enough to match formatBytes.
+    factor = 10 ** places
+    return _js_round(value * factor) / float(factor)
+
+
+def _valid_figure(n):
+    return isinstance(n, (int, float)) and not isinstance(n, bool) and n == n and n not in (float("inf"),) and n >= 0
+
+
+def decide_admission(max_slots, waiting_ahead, holders, head_predicted, available, reserve, budget=None):
+    """The admission rule, word for word as @seq-test/core's decideAdmission: (admit, reason, text).
+
+    holders: [(predicted or None, current or None)]. Rules in order: fifo, max-slots, alone, unknown-head,
+    unknown-holder, then memory: admitted when head_predicted <= free - reserve - growth. Garbage never admits.
+    """
+    def whole(n):
+        return isinstance(n, int) and not isinstance(n, bool)
+
+    if not whole(max_slots) or max_slots < 1 or not whole(waiting_ahead) or waiting_ahead < 0:
+        return False, "invalid", "invalid admission settings; waiting"
+    if waiting_ahead > 0:
+        return False, "fifo", "%d run(s) ahead still waiting (first in, first out)" % waiting_ahead
+    if len(holders) >= max_slots:
+        return False, "max-slots", "%d run(s) hold, the most allowed (--max-slots %d)" % (len(holders), max_slots)
+    if not holders:
+        return True, "alone", "nothing else holds"
+    if head_predicted is None:
+        return False, "unknown-head", "no memory history for this command yet: it runs alone once"
+    if any(p is None for p, _ in holders):
+        return False, "unknown-holder", "a holder has no memory history: waiting until it ends"
+    figures = [head_predicted, reserve] + [x for p, c in holders for x in (p, 0 if c is None else c)]
+    figures.append(budget if budget is not None else available)
+    if not all(_valid_figure(f) for f in figures):
+        return False, "invalid", "a memory figure is unreadable or invalid; waiting"
+    growth = sum(max(0, p - (c or 0)) for p, c in holders)
+    free = budget - sum(c or 0 for _, c in holders) if budget is not None else available
+    room = free - reserve - growth
+    text = "needs ~%s, %s available above the reserve" % (_format_bytes(head_predicted), _format_bytes(max(0, room)))
+    if growth > 0:
+        text += " (holders still expected to grow by %s)" % _format_bytes(growth)
+    return (True, "fits", text) if head_predicted <= room else (False, "memory", text)
+
+
+def fingerprint_of(argv, cwd, runner=None, config=None):
+    """First 24 hex digits of SHA-256 of JSON [argv, cwd, runner, config] (as JSON.stringify writes it)."""
+    import hashlib
+
+    canonical = json.dumps([list(argv), cwd, runner, config], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
+
+
+def _valid_run(entry):
+    if not isinstance(entry, dict):
+        return None
+
+    def whole(n, most):
+        return isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= most
+
+    if not whole(entry.get("peakBytes"), MAX_PEAK) or entry["peakBytes"] == 0:
+        return None
+    if not whole(entry.get("durationMs"), MAX_DURATION) or not whole(entry.get("endedAt"), MAX_SAFE_INTEGER):
+        return None
+    if entry.get("measure") not in _MEASURES:
+        return None
+    return {k: entry[k] for k in ("peakBytes", "durationMs", "endedAt", "measure")}
+
+
+def _history_dir_problem(directory):
+    try:
+        st = os.lstat(directory)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return "absent"
+        return "%s: cannot be read (%s); memory history ignored" % (directory, errno.errorcode.get(e.errno, e.errno))
+    if stat_mod.S_ISLNK(st.st_mode):
+        return "%s is a symbolic link; memory history ignored (remove it)" % directory
+    if not stat_mod.S_ISDIR(st.st_mode):
+        return "%s is not a directory; memory history ignored (remove it)" % directory
+    if st.st_uid != os.getuid():
+        return "%s belongs to another user; memory history ignored" % directory
+    if st.st_mode & 0o022:
+        return "%s is group or world writable; memory history ignored (chmod 700 it)" % directory
+    return None
+
+
+def read_history(queue_dir, fingerprint):
+    """(runs, problems): valid runs newest last; anything wrong reported, never raised."""
+    if not re.match(r"^[0-9a-f]{24}$", fingerprint or ""):
+        return [], ["invalid fingerprint %s" % json.dumps(fingerprint)]
+    directory = os.path.join(queue_dir, "history")
+    problem = _history_dir_problem(directory)
+    if problem == "absent":
+        return [], []
+    if problem:
+        return [], [problem]
+    path = os.path.join(directory, fingerprint + ".json")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return [], []
+        if e.errno == errno.ELOOP:
+            return [], ["%s: a symbolic link; ignored" % path]
+        return [], ["%s: cannot be read (%s); ignored" % (path, errno.errorcode.get(e.errno, e.errno))]
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            return [], ["%s: not a regular file; ignored" % path]
+        if st.st_uid != os.getuid():
+            return [], ["%s: another user's file; ignored" % path]
+        if st.st_size > MAX_HISTORY_FILE:
+            return [], ["%s: larger than %d bytes; ignored" % (path, MAX_HISTORY_FILE)]
+        data = b""
+        while len(data) < st.st_size:
+            chunk = os.read(fd, st.st_size - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return [], ["%s: not valid JSON; ignored" % path]
+    if not isinstance(record, dict):
+        return [], ["%s: not a JSON object; ignored" % path]
+    if record.get("v") != HISTORY_VERSION or isinstance(record.get("v"), bool):
+        return [], [
+            "%s: history of protocol version %s (we read %d); ignored"
+            % (path, json.dumps(record.get("v")), HISTORY_VERSION)
+        ]
+    if record.get("fingerprint") != fingerprint or not isinstance(record.get("runs"), list):
+        return [], ["%s: fingerprint or runs missing or wrong; ignored" % path]
+    runs = []
+    bad = 0
+    for entry in record["runs"][-HISTORY_KEEP:]:
+        run = _valid_run(entry)
+        if run is None:
+            bad += 1
+        else:
+            runs.append(run)
+    problems = ["%s: %d invalid run entr%s ignored" % (path, bad, "y" if bad == 1 else "ies")] if bad else []
+    return runs, problems
+
+
+def record_run(queue_dir, what, run):
+    """Appends a finished run to its fingerprint's history; returns a problem (str) or None, never raises."""
+    checked = _valid_run(run)
+    if checked is None:
+        return "not recording an invalid run (%s)" % json.dumps(run)
+    fingerprint = fingerprint_of(what["argv"], what["cwd"], what.get("runner"), what.get("config"))
+    directory = os.path.join(queue_dir, "history")
+    try:
+        problem = _history_dir_problem(directory)
+        if problem == "absent":
+            os.mkdir(directory, 0o700)
+        elif problem:
+            return problem
+        runs, _ = read_history(queue_dir, fingerprint)
+        runs = (runs + [checked])[-HISTORY_KEEP:]
+        stored = {"argv": list(what["argv"]), "cwd": what["cwd"]}
+        for field in ("runner", "config"):
+            if what.get(field) is not None:
+                stored[field] = what[field]
+        write_atomic(
+            directory,
+            os.path.join(directory, fingerprint + ".json"),
+            {"v": HISTORY_VERSION, "fingerprint": fingerprint, "what": stored, "runs": runs},
+        )
+        return None
+    except OSError as e:
+        return "could not record memory history in %s: %s" % (directory, errno.errorcode.get(e.errno, e))
+
+
+def predict_peak(runs):
+    """The 90th percentile (nearest rank) of the last 10 peaks plus 15 %; None when nothing is known."""
+    import math
+
+    recent = sorted(r["peakBytes"] for r in runs[-PREDICT_FROM:])
+    if not recent:
+        return None
+    rank = max(1, int(math.ceil(PREDICT_PERCENTILE * len(recent))))
+    return int(math.ceil(recent[rank - 1] * (1 + PREDICT_MARGIN)))
+
+
+def ticket_admission(ticket):
+    """The `admission` field of a version-2 ticket, validated; None for version 1 or garbage."""
+    a = (ticket or {}).get("admission")
+    if not isinstance(a, dict) or a.get("mode") != "auto" or not isinstance(a.get("fingerprint"), str):
+        return None
+    max_slots = a.get("maxSlots")
+    if not isinstance(max_slots, int) or isinstance(max_slots, bool) or max_slots < 1:
+        return None
+
+    def size(n):
+        return n if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_PEAK else None
+
+    return {
+        "maxSlots": max_slots,
+        "fingerprint": a["fingerprint"],
+        "predictedBytes": size(a.get("predictedBytes")),
+        "budgetBytes": size(a.get("budgetBytes")),
+        "reserveBytes": size(a.get("reserveBytes")),
+    }
+
+
+class AutoAdmission(object):
+    """`"slots": "auto"` for one run: its ticket field, the admission decision, and its peak record."""
+
+    def __init__(self, queue_dir, what, max_slots=None, budget=None, reserve=None, warn=None):
+        self.queue_dir = queue_dir
+        self.what = what
+        self.max_slots = max_slots or max(1, os.cpu_count() or 1)
+        self.budget = budget
+        self.reserve = reserve
+        self.fingerprint = fingerprint_of(what["argv"], what["cwd"], what.get("runner"), what.get("config"))
+        runs, problems = read_history(queue_dir, self.fingerprint)
+        for problem in problems:
+            (warn or (lambda m: None))(problem)
+        self.predicted = predict_peak(runs)
+        self._peak = 0
+        self._measure = "pss"
+        self._began = None
+        self._sampler = None
+        self._stop = None
+
+    def ticket_field(self):
+        return {
+            "mode": "auto",
+            "maxSlots": self.max_slots,
+            "fingerprint": self.fingerprint,
+            "predictedBytes": self.predicted,
+            "budgetBytes": self.budget,
+            "reserveBytes": self.reserve,
+        }
+
+    def admit(self, ahead):
+        """(admit, text) for our ticket with `ahead` (live entries, in order) in front of it."""
+        holders = []
+        waiting = 0
+        for entry in ahead:
+            if entry.ticket is not None and entry.ticket.get("startedAt") is None:
+                waiting += 1
+                continue
+            admission = ticket_admission(entry.ticket)
+            holders.append((admission["predictedBytes"] if admission else None, tree_memory(entry.pid)[0]))
+        available = available_memory()
+        reserve = self.reserve
+        if reserve is None:
+            reserve = default_reserve(self.budget if self.budget is not None else (available or {}).get("total", 0))
+        admit, _, text = decide_admission(
+            self.max_slots,
+            waiting,
+            holders,
+            self.predicted,
+            None if available is None else available["bytes"],
+            reserve,
+            self.budget,
+        )
+        return admit, text
+
+    def started(self):
+        """We hold: sample our own tree's memory every 250 ms (a daemon thread) for the history."""
+        import threading
+
+        self._began = time.monotonic()
+        self._stop = threading.Event()
+        self._sample()
+
+        def loop():
+            while not self._stop.wait(0.25):
+                self._sample()
+
+        self._sampler = threading.Thread(target=loop, name="seq-test-memory", daemon=True)
+        self._sampler.start()
+
+    def _sample(self):
+        total, measure = tree_memory(os.getpid())
+        if total > self._peak:
+            self._peak, self._measure = total, measure
+
+    def finished(self, completed):
+        """Stops sampling; records the peak when the run ended on its own. Returns a problem or None."""
+        if self._stop is None:
+            return None
+        self._stop.set()
+        self._stop = None
+        self._sample()
+        if not completed or self._peak <= 0:
+            return None
+        return record_run(
+            self.queue_dir,
+            self.what,
+            {
+                "peakBytes": int(self._peak),
+                "durationMs": int((time.monotonic() - self._began) * 1000),
+                "endedAt": int(time.time() * 1000),
+                "measure": self._measure,
+            },
+        )

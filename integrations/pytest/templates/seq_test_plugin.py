@@ -218,6 +218,10 @@ def _lock_settings(config):
     return key, settings.get("slots") or 1
 
 
+def _rootdir(config):
+    return os.path.realpath(str(config.rootpath if hasattr(config, "rootpath") else config.rootdir))
+
+
 def _command(config):
     try:
         args = list(config.invocation_params.args)
@@ -295,6 +299,8 @@ def _acquire(config):
             on_wait=line.update,
             on_warning=lambda message: _say("warning: " + message),
             impl="python",
+            # "slots": "auto": the fingerprint of this run's memory history is pytest, its arguments and rootdir.
+            auto_what={"argv": _command(config).split(" "), "cwd": _rootdir(config), "runner": "pytest"},
         )
         line.done("our turn after %s" % _lock.format_duration(lock.waited_ms) if lock.waited_ms >= 1 else None)
         return lock
@@ -346,10 +352,11 @@ def pytest_sessionfinish(session, exitstatus):
     yield
     state = _state(session.config)
     if state is not None:
-        _finish(state)
+        # Tests passed, failed or none collected: a whole run, whose memory peak "slots": "auto" may learn from.
+        _finish(state, completed=exitstatus in (0, 1, 5) and state.term_signal is None)
 
 
-def _finish(state, grace=None):
+def _finish(state, grace=None, completed=False):
     if state.finished:
         return
     state.finished = True
@@ -368,7 +375,7 @@ def _finish(state, grace=None):
     finally:
         try:
             if state.lock is not None:
-                state.lock.release()
+                state.lock.release(completed=completed)
         finally:
             _restore_env(state)
             seq_subprocess.session_key = None

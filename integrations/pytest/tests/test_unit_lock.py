@@ -356,7 +356,7 @@ class QueueTest(SandboxCase):
         support.write(os.path.join(q.tickets_dir, "README"), "hello")
         newer_token = L.create_token(*L.identity_of(os.getpid()))
         newer = self.draft(*L.identity_of(os.getpid()), token=newer_token)
-        newer.update({"v": 2, "number": 4})
+        newer.update({"v": 3, "number": 4})
         support.write(os.path.join(q.tickets_dir, L.ticket_file_name(4, newer_token)), json.dumps(newer))
         # Temp files are judged by their writer: a dead writer's goes, a live writer's and a token-less one
         # (an older writer's) stay, however old.
@@ -376,7 +376,7 @@ class QueueTest(SandboxCase):
         self.assertEqual(len(warnings), 3, warnings)
         self.assertTrue(any("garbage" in w for w in warnings))
         self.assertTrue(any("foreign" in w for w in warnings))
-        self.assertTrue(any("version 2" in w for w in warnings))
+        self.assertTrue(any("version 3" in w for w in warnings))
         # The next number is above every ticket, garbage and newer ones included.
         mine = q.enqueue(self.draft(*L.identity_of(os.getpid())))
         self.assertEqual(mine.number, 5)

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  type AutoHolder,
   acquireLock,
+  autoFromSettings,
   endProcesses,
   endProcessesSync,
   extendChain,
@@ -58,6 +60,7 @@ export class Session {
   private options: SeqTestOptions = {};
   private handle: LockHandle | undefined;
   private stopParentWatch: () => void = () => {};
+  private auto: AutoHolder | undefined;
   private acquiring: Promise<void> | undefined;
   /** SEQ_TEST_TOKEN as it was before any run of ours (an outer `seq-test run`'s chain, or nothing). */
   private readonly baseChain = process.env[TOKEN_ENV] || undefined;
@@ -163,7 +166,7 @@ export class Session {
     // may still need their servers); in watch mode each run ends here.
     if (this.setups > 0 && !this.vitest?.config.watch) return;
     await this.reap(this.spared);
-    this.release();
+    this.release(true);
     await this.renewPool();
   }
 
@@ -229,9 +232,20 @@ export class Session {
       // package.json "seqTest" / .seqtestrc.json, as `seq-test run`, Jest and pytest read them; an explicit
       // key (plugin option, $SEQ_TEST_KEY) wins over the file.
       const settings = loadProjectConfig(process.cwd())?.config ?? {};
+      // "slots": "auto" (unless the plugin's own slots option says otherwise): memory-aware admission.
+      const auto =
+        this.options.slots === undefined
+          ? autoFromSettings(
+              settings,
+              { argv: process.argv.slice(1), cwd: process.cwd(), runner: 'vitest' },
+              (message) => say(`warning: ${message}`),
+            )
+          : { slots: this.options.slots };
+      this.auto = auto.holder;
       handle = await acquireLock({
         key: this.options.key ?? (process.env.SEQ_TEST_KEY ? undefined : settings.key),
-        slots: this.options.slots ?? settings.slots,
+        slots: auto.slots,
+        ...(auto.holder ? { admission: auto.holder.hook } : {}),
         env,
         command: commandText(),
         waitTimeoutMs: this.options.waitTimeoutMs,
@@ -250,12 +264,16 @@ export class Session {
       say(`the process that started Vitest (pid ${parent}) is gone: ending the run`);
       process.kill(process.pid, 'SIGTERM');
     });
+    this.auto?.started(handle.queue, handle.ticket.name);
     this.tokens.add(handle.token.value);
     // Everything started from now on (global setups, workers, what the tests spawn) carries the token.
     process.env[TOKEN_ENV] = extendChain(this.baseChain, handle.token);
   }
 
-  private release(): void {
+  /** `completed`: the run ended normally (its memory peak is worth recording for `"slots": "auto"`). */
+  private release(completed = false): void {
+    this.auto?.finished(completed && this.handle !== undefined);
+    this.auto = undefined;
     const handle = this.handle;
     this.handle = undefined;
     this.stopParentWatch();

@@ -1,18 +1,13 @@
 import { realpathSync } from 'node:fs';
 import {
-  type AdmissionHook,
-  AutoAdmission,
+  type AutoMode,
   type AutoSettings,
   type CommandIdentity,
   defaultMaxSlots,
-  PeakRecorder,
-  type PressureAction,
-  PressureGuard,
   parseBudget,
   parseCount,
   parsePressureAction,
   parseSlots,
-  type Queue,
   SeqTestError,
 } from '@seq-test/core';
 import type { Command } from 'commander';
@@ -23,11 +18,6 @@ export interface RawAutoOptions {
   maxSlots?: string;
   memoryBudget?: string;
   onPressure?: string;
-}
-
-export interface AutoMode {
-  settings: AutoSettings;
-  onPressure: PressureAction;
 }
 
 /** The options of memory-aware admission, for `run`. */
@@ -79,42 +69,4 @@ function identityOf(argv: string[], cwd: string): CommandIdentity {
     where = realpathSync(cwd);
   } catch {}
   return { argv, cwd: where };
-}
-
-/** What a holding `seq-test run` does in auto mode: measures its tree, and pauses under pressure if asked. */
-export class AutoRun {
-  private admission: AutoAdmission | undefined;
-  private queueDir: string | undefined;
-  private recorder: PeakRecorder | undefined;
-  private guard: PressureGuard | undefined;
-
-  constructor(
-    private readonly auto: AutoMode,
-    private readonly warn: (message: string) => void,
-  ) {}
-
-  /** For acquireLock's `admission` option. */
-  readonly hook = (queueDir: string): AdmissionHook => {
-    this.queueDir = queueDir;
-    this.admission = new AutoAdmission(queueDir, this.auto.settings, this.warn);
-    return this.admission;
-  };
-
-  /** We hold: start measuring (and watching for pressure). */
-  started(queue: Queue, ticketName: string): void {
-    if (!this.admission) return; // nested: a run inside a holder is part of that holder's tree
-    this.recorder = new PeakRecorder();
-    if (this.auto.onPressure === 'pause') {
-      const admission = this.admission;
-      this.guard = new PressureGuard(queue, ticketName, (available) => admission.reserveFor(available), this.warn);
-    }
-  }
-
-  /** The run ended; `completed`: on its own (not interrupted, timed out or ended for memory). */
-  finished(completed: boolean): void {
-    this.guard?.stop();
-    if (!this.recorder || !this.queueDir) return;
-    const problem = this.recorder.finish(this.queueDir, this.auto.settings.what, completed);
-    if (problem) this.warn(problem);
-  }
 }

@@ -19,8 +19,12 @@ import { parseSize } from './units.js';
 export interface ProjectConfig {
   /** Lock key shared by everything that runs in this project (`--key`). */
   key?: string;
-  /** How many runs may hold the lock at once (`--slots`), a whole number ≥ 1. */
-  slots?: number;
+  /** How many runs may hold the lock at once (`--slots`), a whole number ≥ 1, or "auto" (memory-aware). */
+  slots?: number | 'auto';
+  /** With `"slots": "auto"`: at most this many holders (`--max-slots`). */
+  maxSlots?: number;
+  /** With `"slots": "auto"`: `--memory-budget` in bytes. */
+  memoryBudgetBytes?: number;
   /** `--timeout` in milliseconds; 0 means none. */
   timeoutMs?: number;
   /** `--grace` in milliseconds. */
@@ -43,7 +47,17 @@ export interface LoadedProjectConfig {
   raw: Record<string, unknown>;
 }
 
-export const PROJECT_CONFIG_KEYS = ['key', 'slots', 'timeout', 'grace', 'linger', 'maxMemory', 'killSignal'] as const;
+export const PROJECT_CONFIG_KEYS = [
+  'key',
+  'slots',
+  'maxSlots',
+  'memoryBudget',
+  'timeout',
+  'grace',
+  'linger',
+  'maxMemory',
+  'killSignal',
+] as const;
 export const RC_FILE = '.seqtestrc.json';
 export const PACKAGE_JSON_FIELD = 'seqTest';
 
@@ -74,11 +88,27 @@ export function validateProjectConfig(value: unknown, where: { file: string; pre
     config.key = input.key;
   }
   if (input.slots !== undefined) {
-    const slots = wholeNumber(input.slots);
-    if (slots === undefined || slots < 1) {
-      throw new SeqTestError(`${field('slots')} must be a whole number ≥ 1, got ${describe(input.slots)}`);
+    const slots = input.slots === 'auto' ? 'auto' : wholeNumber(input.slots);
+    if (slots === undefined || (slots !== 'auto' && slots < 1)) {
+      throw new SeqTestError(`${field('slots')} must be a whole number ≥ 1 or "auto", got ${describe(input.slots)}`);
     }
     config.slots = slots;
+  }
+  if (input.maxSlots !== undefined) {
+    const maxSlots = wholeNumber(input.maxSlots);
+    if (maxSlots === undefined || maxSlots < 1) {
+      throw new SeqTestError(`${field('maxSlots')} must be a whole number ≥ 1, got ${describe(input.maxSlots)}`);
+    }
+    config.maxSlots = maxSlots;
+  }
+  if (input.memoryBudget !== undefined) config.memoryBudgetBytes = size(input.memoryBudget, field('memoryBudget'));
+  for (const [name, only] of [
+    ['maxSlots', config.maxSlots],
+    ['memoryBudget', config.memoryBudgetBytes],
+  ] as const) {
+    if (only !== undefined && config.slots !== 'auto') {
+      throw new SeqTestError(`${field(name)} only applies with "slots": "auto"`);
+    }
   }
   for (const [name, key] of [
     ['timeout', 'timeoutMs'],
@@ -94,22 +124,7 @@ export function validateProjectConfig(value: unknown, where: { file: string; pre
     }
     config[key] = ms;
   }
-  if (input.maxMemory !== undefined) {
-    const raw = input.maxMemory;
-    let bytes: number | undefined;
-    if (typeof raw === 'number') bytes = Number.isSafeInteger(raw) && raw > 0 ? raw : undefined;
-    else if (typeof raw === 'string') {
-      try {
-        bytes = parseSize(field('maxMemory'), raw);
-      } catch {}
-    }
-    if (bytes === undefined) {
-      throw new SeqTestError(
-        `${field('maxMemory')} must be a size such as "512M" or "2G" (or a number of bytes), got ${describe(raw)}`,
-      );
-    }
-    config.maxMemoryBytes = bytes;
-  }
+  if (input.maxMemory !== undefined) config.maxMemoryBytes = size(input.maxMemory, field('maxMemory'));
   if (input.killSignal !== undefined) {
     const raw = input.killSignal;
     let name: NodeJS.Signals | undefined;
@@ -201,6 +216,23 @@ function parseJson(text: string, file: string): unknown {
   } catch (error) {
     throw new SeqTestError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** A size such as "512M" or "2G", or a number of bytes. */
+function size(raw: unknown, field: string): number {
+  let bytes: number | undefined;
+  if (typeof raw === 'number') bytes = Number.isSafeInteger(raw) && raw > 0 ? raw : undefined;
+  else if (typeof raw === 'string') {
+    try {
+      bytes = parseSize(field, raw);
+    } catch {}
+  }
+  if (bytes === undefined) {
+    throw new SeqTestError(
+      `${field} must be a size such as "512M" or "2G" (or a number of bytes), got ${describe(raw)}`,
+    );
+  }
+  return bytes;
 }
 
 function wholeNumber(value: unknown): number | undefined {

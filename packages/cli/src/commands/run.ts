@@ -1,4 +1,5 @@
 import {
+  AutoHolder,
   acquireLock,
   EXIT,
   ExecController,
@@ -11,7 +12,7 @@ import {
   signalNumber,
 } from '@seq-test/core';
 import type { Command } from 'commander';
-import { AutoRun, addAutoOptions, parseSlotsOptions, type RawAutoOptions } from '../auto-options.js';
+import { addAutoOptions, parseSlotsOptions, type RawAutoOptions } from '../auto-options.js';
 import { addExecOptions, type RawExecOptions, toExecOptions } from '../exec-options.js';
 import { FORWARDED_SIGNALS, say } from '../report.js';
 import { applyProjectDefaults } from '../setup/project-config.js';
@@ -74,7 +75,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
   }
 
   const waitLine = new WaitLine(process.stderr, Boolean(raw.quiet));
-  const autoRun = auto ? new AutoRun(auto, (message) => say(`warning: ${message}`)) : undefined;
+  const autoRun = auto ? new AutoHolder(auto, (message) => say(`warning: ${message}`)) : undefined;
   const controller = new ExecController();
   const aborter = new AbortController();
   let phase: 'waiting' | 'running' = 'waiting';

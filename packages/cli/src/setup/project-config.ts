@@ -6,6 +6,8 @@ import type { RawExecOptions } from '../exec-options.js';
 export interface ConfigurableOptions extends RawExecOptions {
   key?: string;
   slots?: string;
+  maxSlots?: string;
+  memoryBudget?: string;
 }
 
 /**
@@ -25,7 +27,8 @@ export function applyProjectDefaults<T extends ConfigurableOptions>(
   const fromFile = optionValues(loaded.config);
   const result: T = { ...raw };
   for (const [name, value] of Object.entries(fromFile) as [keyof ConfigurableOptions, string][]) {
-    if (!options.lock && (name === 'key' || name === 'slots')) continue;
+    if (!options.lock && (name === 'key' || name === 'slots' || name === 'maxSlots' || name === 'memoryBudget'))
+      continue;
     if (name === 'key' && env.SEQ_TEST_KEY) continue;
     const source = command.getOptionValueSource(name);
     if (source === 'cli' || source === 'env') continue;
@@ -39,6 +42,8 @@ export function optionValues(config: ProjectConfig): Partial<Record<keyof Config
   const values: Partial<Record<keyof ConfigurableOptions, string>> = {};
   if (config.key !== undefined) values.key = config.key;
   if (config.slots !== undefined) values.slots = String(config.slots);
+  if (config.maxSlots !== undefined) values.maxSlots = String(config.maxSlots);
+  if (config.memoryBudgetBytes !== undefined) values.memoryBudget = String(config.memoryBudgetBytes);
   if (config.timeoutMs !== undefined) values.timeout = String(config.timeoutMs / 1000);
   if (config.graceMs !== undefined) values.grace = String(config.graceMs / 1000);
   if (config.lingerMs !== undefined) values.linger = String(config.lingerMs / 1000);

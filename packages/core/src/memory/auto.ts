@@ -122,11 +122,6 @@ export class AutoAdmission {
     this.lastAt = now;
     return this.last;
   }
-
-  /** Reserve in effect with this available-memory reading. */
-  reserveFor(available: AvailableMemory | undefined): number {
-    return reserveOf(this.settings, available);
-  }
 }
 
 function reserveOf(

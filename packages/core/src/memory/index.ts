@@ -28,6 +28,7 @@ export {
   readHistory,
   recordRun,
 } from './history.js';
+export { AutoHolder, type AutoMode, autoFromSettings } from './holder.js';
 export {
   type MemoryMeasure,
   memoryOf,

@@ -1,7 +1,9 @@
 import { identityOf, signalIdentity } from '../identity.js';
 import { descendantsOf } from '../ownership.js';
 import type { Queue } from '../lock/queue.js';
-import { type AvailableMemory, availableMemory } from './available.js';
+import { type AutoSettings, defaultReserve } from './auto.js';
+import { availableMemory } from './available.js';
+import { treeMemory } from './measure.js';
 
 /** How often a holder with `--on-pressure pause` looks at the machine's memory. */
 const CHECK_EVERY_MS = 500;
@@ -23,7 +25,7 @@ export class PressureGuard {
   constructor(
     private readonly queue: Queue,
     private readonly ticketName: string,
-    private readonly reserveBytes: (available: AvailableMemory) => number,
+    private readonly settings: Pick<AutoSettings, 'budgetBytes' | 'reserveBytes'>,
     private readonly onNotice: (line: string) => void = () => {},
     private readonly root: number = process.pid,
   ) {
@@ -36,22 +38,28 @@ export class PressureGuard {
   }
 
   check(): void {
-    const available = availableMemory();
-    if (!available) return;
     const holders = this.queue
       .read()
       .tickets.filter((t) => t.alive && t.ticket?.startedAt !== null && t.ticket?.startedAt !== undefined);
-    const reserve = this.reserveBytes(available);
+    // With a budget, what is left of it (budget − the holders' trees now) is what counts, as in admission.
+    const budget = this.settings.budgetBytes;
+    const machine = budget === undefined ? availableMemory() : undefined;
+    if (budget === undefined && !machine) return;
+    const available =
+      budget === undefined
+        ? (machine?.bytes as number)
+        : budget - holders.reduce((sum, h) => sum + treeMemory(h.owner.pid).bytes, 0);
+    const reserve = this.settings.reserveBytes ?? defaultReserve(budget ?? machine?.totalBytes ?? 0);
     const youngest = [...holders]
       .sort((a, b) => (a.ticket?.startedAt ?? 0) - (b.ticket?.startedAt ?? 0) || (a.name < b.name ? -1 : 1))
       .at(-1);
     if (this.paused.size === 0) {
-      if (holders.length > 1 && youngest?.name === this.ticketName && available.bytes < reserve) {
+      if (holders.length > 1 && youngest?.name === this.ticketName && available < reserve) {
         this.pause(
-          `memory is short (${Math.round(available.bytes / 2 ** 20)} MiB available, reserve ${Math.round(reserve / 2 ** 20)} MiB): pausing this run until it returns`,
+          `memory is short (${Math.round(available / 2 ** 20)} MiB available, reserve ${Math.round(reserve / 2 ** 20)} MiB): pausing this run until it returns`,
         );
       }
-    } else if (holders.length <= 1 || available.bytes >= 2 * reserve) {
+    } else if (holders.length <= 1 || available >= 2 * reserve) {
       this.resume(holders.length <= 1 ? 'the only run left: continuing' : 'memory returned: continuing');
     }
   }

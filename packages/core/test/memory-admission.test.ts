@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import { type AdmissionInput, decideAdmission } from '../src/memory/admission.js';
+
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+
+function input(over: Partial<AdmissionInput> = {}): AdmissionInput {
+  return {
+    maxSlots: 4,
+    waitingAhead: 0,
+    holders: [{ predictedBytes: 500 * MiB, currentBytes: 400 * MiB }],
+    headPredictedBytes: 500 * MiB,
+    availableBytes: 2 * GiB,
+    reserveBytes: 128 * MiB,
+    ...over,
+  };
+}
+
+describe('decideAdmission', () => {
+  it('admits when the predicted peak fits: available − reserve − holders still to grow', () => {
+    // room = 2048 − 128 − (500 − 400) = 1820 MiB ≥ 500
+    expect(decideAdmission(input())).toMatchObject({ admit: true, reason: 'fits', roomBytes: 1820 * MiB });
+  });
+
+  it('waits when it does not, saying what it needs and what there is', () => {
+    const verdict = decideAdmission(
+      input({ availableBytes: 700 * MiB + 128 * MiB + 100 * MiB, headPredictedBytes: 1.2 * GiB }),
+    );
+    expect(verdict).toMatchObject({ admit: false, reason: 'memory', roomBytes: 700 * MiB });
+    expect(verdict.text).toBe(
+      'needs ~1.2 GiB, 700 MiB available above the reserve (holders still expected to grow by 100 MiB)',
+    );
+  });
+
+  it('exactly enough room admits; one byte less waits', () => {
+    const exact = 2 * GiB - 128 * MiB - 100 * MiB;
+    expect(decideAdmission(input({ headPredictedBytes: exact })).admit).toBe(true);
+    expect(decideAdmission(input({ headPredictedBytes: exact + 1 })).admit).toBe(false);
+  });
+
+  it('a holder above its prediction grows by nothing (never negative growth)', () => {
+    const v = decideAdmission(input({ holders: [{ predictedBytes: 100 * MiB, currentBytes: 900 * MiB }] }));
+    expect(v.roomBytes).toBe(2 * GiB - 128 * MiB);
+  });
+
+  it('sums the growth of every holder; an unmeasurable holder is assumed to be at 0', () => {
+    const v = decideAdmission(
+      input({
+        holders: [
+          { predictedBytes: 300 * MiB, currentBytes: 100 * MiB },
+          { predictedBytes: 400 * MiB, currentBytes: null },
+        ],
+      }),
+    );
+    expect(v.roomBytes).toBe(2 * GiB - 128 * MiB - 200 * MiB - 400 * MiB);
+  });
+
+  it('with a budget: budget − Σ current replaces what is available', () => {
+    const v = decideAdmission(input({ budgetBytes: 1 * GiB, availableBytes: 64 * GiB }));
+    // free = 1024 − 400; room = 624 − 128 − 100 = 396 < 500
+    expect(v).toMatchObject({ admit: false, reason: 'memory', roomBytes: 396 * MiB });
+    // the budget applies even when the machine cannot tell what is available
+    expect(decideAdmission(input({ budgetBytes: 4 * GiB, availableBytes: null })).admit).toBe(true);
+  });
+
+  it('FIFO: a waiter ahead keeps the head waiting even when it would fit (no backfill)', () => {
+    expect(decideAdmission(input({ waitingAhead: 1 }))).toMatchObject({ admit: false, reason: 'fifo' });
+  });
+
+  it('at most maxSlots holders, however much memory there is', () => {
+    const holders = Array.from({ length: 4 }, () => ({ predictedBytes: MiB, currentBytes: MiB }));
+    expect(decideAdmission(input({ holders, availableBytes: 1024 * GiB }))).toMatchObject({
+      admit: false,
+      reason: 'max-slots',
+    });
+    expect(decideAdmission(input({ holders: holders.slice(1), availableBytes: 1024 * GiB })).admit).toBe(true);
+    expect(decideAdmission(input({ maxSlots: 1 }))).toMatchObject({ admit: false, reason: 'max-slots' });
+  });
+
+  it('nothing holds: admitted alone, whatever is known or available (waiting would not free memory)', () => {
+    for (const over of [
+      { headPredictedBytes: null },
+      { availableBytes: 0 },
+      { availableBytes: null },
+      { headPredictedBytes: 100 * GiB },
+      { headPredictedBytes: Number.NaN },
+    ]) {
+      expect(decideAdmission(input({ holders: [], ...over }))).toMatchObject({ admit: true, reason: 'alone' });
+    }
+  });
+
+  it('unknown head command: at most one holder (it runs alone once to be learned)', () => {
+    expect(decideAdmission(input({ headPredictedBytes: null, availableBytes: 1024 * GiB }))).toMatchObject({
+      admit: false,
+      reason: 'unknown-head',
+    });
+  });
+
+  it('a holder whose need is unknown (a version-1 ticket, no history) keeps the head waiting', () => {
+    expect(
+      decideAdmission(input({ holders: [{ predictedBytes: null, currentBytes: MiB }], availableBytes: 1024 * GiB })),
+    ).toMatchObject({ admit: false, reason: 'unknown-holder' });
+  });
+
+  it('under pressure (available below the reserve) nobody is admitted next to a holder', () => {
+    expect(decideAdmission(input({ availableBytes: 100 * MiB, headPredictedBytes: 1 }))).toMatchObject({
+      admit: false,
+      reason: 'memory',
+    });
+  });
+
+  it.each([
+    ['NaN head', { headPredictedBytes: Number.NaN }],
+    ['infinite head', { headPredictedBytes: Number.POSITIVE_INFINITY }],
+    ['negative head', { headPredictedBytes: -1 }],
+    ['NaN available', { availableBytes: Number.NaN }],
+    ['unknown available, no budget', { availableBytes: null }],
+    ['negative available', { availableBytes: -5 }],
+    ['infinite available', { availableBytes: Number.POSITIVE_INFINITY }],
+    ['NaN reserve', { reserveBytes: Number.NaN }],
+    ['negative reserve', { reserveBytes: -1 }],
+    ['NaN budget', { budgetBytes: Number.NaN }],
+    ['negative budget', { budgetBytes: -1 }],
+    ['NaN holder prediction', { holders: [{ predictedBytes: Number.NaN, currentBytes: 0 }] }],
+    ['negative holder current', { holders: [{ predictedBytes: 1, currentBytes: -1e12 }] }],
+    ['a string', { headPredictedBytes: '1' as unknown as number }],
+  ] as [string, Partial<AdmissionInput>][])('garbage never admits: %s', (_name, over) => {
+    expect(decideAdmission(input(over))).toMatchObject({ admit: false, reason: 'invalid' });
+  });
+
+  it.each([
+    ['maxSlots 0', { maxSlots: 0 }],
+    ['maxSlots 1.5', { maxSlots: 1.5 }],
+    ['maxSlots NaN', { maxSlots: Number.NaN }],
+    ['waitingAhead -1', { waitingAhead: -1 }],
+  ] as [string, Partial<AdmissionInput>][])('invalid settings never admit: %s', (_name, over) => {
+    expect(decideAdmission(input({ holders: [], ...over }))).toMatchObject({ admit: false, reason: 'invalid' });
+  });
+
+  it('the rules apply in order: fifo, then max-slots, then alone, then unknowns, then memory', () => {
+    const full = Array.from({ length: 4 }, () => ({ predictedBytes: null, currentBytes: null }));
+    expect(decideAdmission(input({ waitingAhead: 2, holders: full })).reason).toBe('fifo');
+    expect(decideAdmission(input({ holders: full, headPredictedBytes: null })).reason).toBe('max-slots');
+    expect(decideAdmission(input({ holders: full.slice(1), headPredictedBytes: null })).reason).toBe('unknown-head');
+    expect(decideAdmission(input({ holders: full.slice(1) })).reason).toBe('unknown-holder');
+  });
+
+  it('exhaustively: admitted exactly when every rule allows it', () => {
+    const sizes = [null, 0, 100 * MiB, 600 * MiB, 2 * GiB];
+    let cases = 0;
+    for (const maxSlots of [1, 2, 3])
+      for (const waitingAhead of [0, 1])
+        for (const holderCount of [0, 1, 2, 3])
+          for (const head of sizes)
+            for (const holderPredicted of sizes)
+              for (const current of [null, 0, 300 * MiB])
+                for (const available of [0, 256 * MiB, 1 * GiB, 4 * GiB])
+                  for (const budget of [null, 1 * GiB]) {
+                    const holders = Array.from({ length: holderCount }, () => ({
+                      predictedBytes: holderPredicted,
+                      currentBytes: current,
+                    }));
+                    const v = decideAdmission({
+                      maxSlots,
+                      waitingAhead,
+                      holders,
+                      headPredictedBytes: head,
+                      availableBytes: available,
+                      budgetBytes: budget,
+                      reserveBytes: 128 * MiB,
+                    });
+                    cases++;
+                    let expected: boolean;
+                    if (waitingAhead > 0 || holderCount >= maxSlots) expected = false;
+                    else if (holderCount === 0) expected = true;
+                    else if (head === null || holderPredicted === null) expected = false;
+                    else {
+                      const growth = holderCount * Math.max(0, holderPredicted - (current ?? 0));
+                      const free = budget === null ? available : budget - holderCount * (current ?? 0);
+                      expected = head <= free - 128 * MiB - growth;
+                    }
+                    expect(
+                      v.admit,
+                      JSON.stringify({
+                        maxSlots,
+                        waitingAhead,
+                        holderCount,
+                        head,
+                        holderPredicted,
+                        current,
+                        available,
+                        budget,
+                      }),
+                    ).toBe(expected);
+                  }
+    expect(cases).toBe(3 * 2 * 4 * 5 * 5 * 3 * 4 * 2);
+  });
+});

@@ -1,0 +1,158 @@
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  fingerprintOf,
+  HISTORY_KEEP,
+  historyFile,
+  predictPeak,
+  type RunRecord,
+  readHistory,
+  recordRun,
+} from '../src/memory/history.js';
+
+const MiB = 1024 ** 2;
+const what = { argv: ['npm', 'test'], cwd: '/home/me/app' };
+const run = (peakBytes: number, over: Partial<RunRecord> = {}): RunRecord => ({
+  peakBytes,
+  durationMs: 1000,
+  endedAt: 1_764_000_000_000,
+  measure: 'pss',
+  ...over,
+});
+
+describe('memory history', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'seq-test-history-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const fp = fingerprintOf(what);
+  const file = () => historyFile(dir, fp);
+  const write = (content: unknown) => {
+    mkdirSync(join(dir, 'history'), { recursive: true, mode: 0o700 });
+    writeFileSync(file(), typeof content === 'string' ? content : JSON.stringify(content), { mode: 0o600 });
+  };
+
+  it('fingerprints differ by argv, cwd, runner and config', () => {
+    const all = [
+      what,
+      { ...what, argv: ['npm', 'test', '--', 'a'] },
+      { ...what, cwd: '/home/me/other' },
+      { ...what, runner: 'vitest' },
+      { ...what, runner: 'vitest', config: '/home/me/app/vitest.config.ts' },
+      { argv: ['npm test'], cwd: '/home/me/app' },
+    ];
+    expect(new Set(all.map(fingerprintOf)).size).toBe(all.length);
+    expect(fingerprintOf(what)).toMatch(/^[0-9a-f]{24}$/);
+  });
+
+  it('records runs privately, newest last, keeping the last HISTORY_KEEP', () => {
+    expect(readHistory(dir, fp)).toEqual({ fingerprint: fp, runs: [], problems: [] });
+    for (let i = 1; i <= HISTORY_KEEP + 5; i++) expect(recordRun(dir, what, run(i * MiB))).toBeUndefined();
+    const history = readHistory(dir, fp);
+    expect(history.problems).toEqual([]);
+    expect(history.runs.map((r) => r.peakBytes / MiB)).toEqual(Array.from({ length: HISTORY_KEEP }, (_, i) => i + 6));
+    expect(statSync(join(dir, 'history')).mode & 0o777).toBe(0o700);
+    expect(statSync(file()).mode & 0o777).toBe(0o600);
+    const stored = JSON.parse(readFileSync(file(), 'utf8'));
+    expect(stored).toMatchObject({ v: 2, fingerprint: fp, what });
+  });
+
+  it('predicts a high percentile of recent peaks plus 15 %, not the mean', () => {
+    expect(predictPeak([])).toBeNull();
+    expect(predictPeak([run(100 * MiB)])).toBe(Math.ceil(115 * MiB));
+    // Nine runs at 100 MiB and one at 1000: the mean would be 190; the 90th percentile is 100.
+    const mixed = [...Array(9).fill(100 * MiB), 1000 * MiB].map((p) => run(p));
+    expect(predictPeak(mixed)).toBe(Math.ceil(100 * MiB * 1.15));
+    // Two of ten high: the 90th percentile is high.
+    const two = [...Array(8).fill(100 * MiB), 1000 * MiB, 1000 * MiB].map((p) => run(p));
+    expect(predictPeak(two)).toBe(Math.ceil(1000 * MiB * 1.15));
+    // Only the ten most recent count: an old spike is forgotten.
+    const old = [run(5000 * MiB), ...Array(10).fill(run(100 * MiB))];
+    expect(predictPeak(old)).toBe(Math.ceil(115 * MiB));
+  });
+
+  it.each([
+    ['garbage', 'not json {'],
+    ['an array', [1, 2]],
+    ['another version', { v: 1, fingerprint: 'x', runs: [] }],
+    ['a newer version', { v: 3, fingerprint: 'x', runs: [] }],
+    ['no runs', { v: 2, fingerprint: fingerprintOf(what) }],
+    ['someone else’s fingerprint', { v: 2, fingerprint: '0'.repeat(24), runs: [run(MiB)] }],
+  ])('a file that is %s is ignored and reported', (_name, content) => {
+    write(content);
+    const history = readHistory(dir, fp);
+    expect(history.runs).toEqual([]);
+    expect(history.problems).toHaveLength(1);
+    expect(history.problems[0]).toContain(file());
+    expect(predictPeak(history.runs)).toBeNull();
+  });
+
+  it('hostile entries (huge, NaN-like, negative, wrong types) are skipped and counted; good ones kept', () => {
+    write({
+      v: 2,
+      fingerprint: fp,
+      runs: [
+        run(100 * MiB),
+        { ...run(1), peakBytes: 1e300 },
+        { ...run(1), peakBytes: 'NaN' },
+        { ...run(1), peakBytes: null },
+        { ...run(1), peakBytes: -5 },
+        { ...run(1), peakBytes: 0 },
+        { ...run(1), peakBytes: 1.5 },
+        { ...run(1), durationMs: -1 },
+        { ...run(1), measure: 'vibes' },
+        'a string',
+        null,
+        [1],
+        run(200 * MiB),
+      ],
+    });
+    const history = readHistory(dir, fp);
+    expect(history.runs.map((r) => r.peakBytes)).toEqual([100 * MiB, 200 * MiB]);
+    expect(history.problems).toEqual([`${file()}: 11 invalid run entries ignored`]);
+  });
+
+  it('a symlinked history file is never followed, and recording replaces the link, not its target', () => {
+    const target = join(dir, 'elsewhere.json');
+    writeFileSync(target, JSON.stringify({ v: 2, fingerprint: fp, runs: [run(MiB)] }));
+    mkdirSync(join(dir, 'history'), { mode: 0o700 });
+    symlinkSync(target, file());
+    const history = readHistory(dir, fp);
+    expect(history.runs).toEqual([]);
+    expect(history.problems[0]).toContain('symbolic link');
+    expect(recordRun(dir, what, run(7 * MiB))).toBeUndefined();
+    expect(JSON.parse(readFileSync(target, 'utf8')).runs).toHaveLength(1);
+    expect(readHistory(dir, fp).runs.map((r) => r.peakBytes)).toEqual([7 * MiB]);
+  });
+
+  it('a symlinked, foreign-mode or non-directory history dir is refused for reading and writing', () => {
+    const real = join(dir, 'real');
+    mkdirSync(real, { mode: 0o700 });
+    symlinkSync(real, join(dir, 'history'));
+    expect(readHistory(dir, fp).problems[0]).toContain('symbolic link');
+    expect(recordRun(dir, what, run(MiB))).toContain('symbolic link');
+    rmSync(join(dir, 'history'));
+    mkdirSync(join(dir, 'history'), { mode: 0o700 });
+    chmodSync(join(dir, 'history'), 0o777);
+    expect(readHistory(dir, fp).problems[0]).toContain('world writable');
+    expect(recordRun(dir, what, run(MiB))).toContain('world writable');
+    rmSync(join(dir, 'history'), { recursive: true });
+    writeFileSync(join(dir, 'history'), '');
+    expect(readHistory(dir, fp).problems[0]).toContain('not a directory');
+  });
+
+  it('a huge file is not read; an invalid run is not recorded', () => {
+    write(`{"v":2,"runs":[${'1,'.repeat(200_000)}1]}`);
+    expect(readHistory(dir, fp).problems[0]).toContain('larger than');
+    expect(recordRun(dir, what, run(Number.NaN))).toContain('not recording an invalid run');
+    expect(recordRun(dir, what, run(MiB, { durationMs: -1 }))).toContain('not recording an invalid run');
+  });
+
+  it('an invalid fingerprint is refused without touching the disk', () => {
+    expect(readHistory(dir, '../../etc/passwd').problems[0]).toContain('invalid fingerprint');
+  });
+});

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { availableMemory } from '../src/memory/available.js';
+import { memoryOf, processMemory, treeMemory } from '../src/memory/measure.js';
+import { descendantsOf } from '../src/ownership.js';
+import { processTable } from '../src/proc/index.js';
+
+const MiB = 1024 ** 2;
+
+// A parent that touches 120 MiB, then forks two children that keep sharing those pages (copy-on-write),
+// and prints "ready" once all three run.
+const SHARED = `
+import os, sys, time
+data = bytearray(120 * 1024 * 1024)
+for i in range(0, len(data), 4096): data[i] = 1
+kids = [os.fork() or (time.sleep(60), os._exit(0)) for _ in range(2)]
+print("ready", *kids, flush=True)
+time.sleep(60)
+`;
+
+describe('memory measure', () => {
+  it('Pss counts pages shared by a tree once; summed RSS counts them per process', async () => {
+    const child = spawn('python3', ['-c', SHARED], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [line] = (await once(child.stdout, 'data')) as [Buffer];
+      const kids = line.toString().trim().split(' ').slice(1).map(Number);
+      const pid = child.pid as number;
+      const below = descendantsOf({ pid, start: processTable().get(pid)?.start as number }).map((p) => p.pid);
+      expect(below.sort()).toEqual([...kids].sort());
+      const tree = treeMemory(pid);
+      expect(tree.measure).toBe('pss');
+      expect(tree.pids.sort()).toEqual([pid, ...kids].sort());
+      const rss = [pid, ...kids].reduce((sum, p) => sum + (processTable().get(p)?.rssBytes ?? 0), 0);
+      // Three processes map the same 120 MiB: RSS sees ~360 MiB, Pss ~120 MiB (plus the interpreter).
+      expect(rss).toBeGreaterThan(3 * 110 * MiB);
+      expect(tree.bytes).toBeGreaterThan(110 * MiB);
+      expect(tree.bytes).toBeLessThan(rss / 2);
+    } finally {
+      // Ends only what this test started: the parent and, with it, its group's children by pid.
+      const pid = child.pid as number;
+      const below = descendantsOf({ pid, start: processTable().get(pid)?.start ?? 0 }).map((p) => p.pid);
+      for (const p of [pid, ...below]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {}
+      }
+      await once(child, 'exit').catch(() => {});
+    }
+  });
+
+  it('a gone process counts nothing; an empty tree is 0 bytes', () => {
+    expect(processMemory(2 ** 22 + 12345)).toBeUndefined();
+    expect(memoryOf([2 ** 22 + 12345])).toEqual({ bytes: 0, measure: 'pss', pids: [] });
+  });
+
+  it('our own process is measured by Pss', () => {
+    const own = processMemory(process.pid);
+    expect(own?.measure).toBe('pss');
+    expect(own?.bytes).toBeGreaterThan(MiB);
+  });
+
+  it('available memory is a positive figure no larger than its total, and says where it comes from', () => {
+    const available = availableMemory();
+    expect(available).toBeDefined();
+    expect(available?.bytes).toBeGreaterThan(0);
+    expect(available?.bytes).toBeLessThanOrEqual(available?.totalBytes as number);
+    expect(available?.source).toMatch(/^(MemAvailable|cgroup v[12] \/.*)$/);
+  });
+});

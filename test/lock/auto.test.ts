@@ -1,0 +1,246 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fingerprintOf, keyDirName } from '@seq-test/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestSandbox, waitFor } from '../support/processes.js';
+
+/**
+ * `--slots auto` end to end: real `seq-test run` processes whose commands allocate real memory, a
+ * `--memory-budget` standing in for a small machine (the same rule as with MemAvailable, but independent
+ * of what else this machine runs), and the history they learn from.
+ */
+
+// Allocates (and touches) the MiB in ./size, logs "S/E <ticket> <ns>" around its life, lives ./ms ms or
+// until ./release exists when ./ms says "gate".
+const GROW = `
+const fs = require('node:fs');
+const log = (k) => fs.appendFileSync('stamps.log', k + ' ' + process.env.SEQ_TEST_TICKET + ' ' + process.hrtime.bigint() + '\\n');
+log('S');
+const mib = Number(fs.readFileSync('size', 'utf8'));
+const data = Buffer.alloc(mib * 1024 * 1024, 1);
+const ms = fs.readFileSync('ms', 'utf8').trim();
+const end = () => { log('E'); process.exit(data[0] === 1 ? 0 : 1); };
+if (ms === 'gate') setInterval(() => fs.existsSync('release') && end(), 20);
+else setTimeout(end, Number(ms));
+`;
+
+interface Span {
+  ticket: string;
+  start: bigint;
+  end: bigint;
+}
+
+function spans(log: string): Span[] {
+  const byTicket = new Map<string, Partial<Span>>();
+  for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
+    const [kind, ticket, ns] = line.split(' ') as [string, string, string];
+    const span = byTicket.get(ticket) ?? { ticket };
+    if (kind === 'S') span.start = BigInt(ns);
+    else span.end = BigInt(ns);
+    byTicket.set(ticket, span);
+  }
+  return [...byTicket.values()] as Span[];
+}
+
+function maxOverlap(all: Span[]): number {
+  const events = all.flatMap((s) => [
+    [s.start, 1],
+    [s.end, -1],
+  ]) as [bigint, number][];
+  events.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+  let open = 0;
+  let max = 0;
+  for (const [, delta] of events) {
+    open += delta;
+    max = Math.max(max, open);
+  }
+  return max;
+}
+
+describe('--slots auto', () => {
+  let sandbox: TestSandbox;
+  afterEach(() => {
+    expect(sandbox.cleanup()).toBe(0);
+  });
+
+  function project(size: number, ms: number | 'gate'): { cwd: string; key: string; command: string[] } {
+    const cwd = join(sandbox.dir, 'project');
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, 'grow.cjs'), GROW);
+    writeFileSync(join(cwd, 'size'), String(size));
+    writeFileSync(join(cwd, 'ms'), String(ms));
+    return { cwd, key: `auto-${sandbox.marker}`, command: ['node', 'grow.cjs'] };
+  }
+
+  const historyDir = (key: string) => join(sandbox.stateDir, keyDirName(key), 'history');
+
+  it('learns a command’s peak, then runs as many at once as the budget allows, first in first out', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key, command } = project(60, 300);
+    const run = (budget: string) =>
+      sandbox.start(
+        ['run', '--key', key, '--slots', 'auto', '--max-slots', '4', '--memory-budget', budget, '--', ...command],
+        { cwd },
+      );
+    // Unknown command: the first runs alone (three queued, never two at once), and each records its peak.
+    let results = await Promise.all([run('4G'), run('4G'), run('4G')].map((r) => r.finished));
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
+    // Off a terminal the wait line is printed once, with the first reason (the queue ahead, or no history).
+    expect(results.map((r) => r.stderr).join('')).toMatch(/first in, first out|no memory history for this command yet/);
+    expect(maxOverlap(spans(join(cwd, 'stamps.log')))).toBe(1);
+    const files = readdirSync(historyDir(key));
+    expect(files).toEqual([`${fingerprintOf({ argv: command, cwd })}.json`]);
+    const history = JSON.parse(readFileSync(join(historyDir(key), files[0] as string), 'utf8'));
+    expect(history.runs).toHaveLength(3);
+    for (const r of history.runs) {
+      // The tree is seq-test itself, the subreaper helper and node with 60 MiB touched.
+      expect(r.peakBytes).toBeGreaterThan(60 * 1024 ** 2);
+      expect(r.peakBytes).toBeLessThan(400 * 1024 ** 2);
+      expect(r.measure).toBe('pss');
+    }
+    // Known now, and a budget with room for all: they overlap.
+    writeFileSync(join(cwd, 'stamps.log'), '');
+    writeFileSync(join(cwd, 'ms'), '1500');
+    results = await Promise.all([run('8G'), run('8G'), run('8G')].map((r) => r.finished));
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
+    expect(maxOverlap(spans(join(cwd, 'stamps.log')))).toBeGreaterThanOrEqual(2);
+    // A budget with room for one: never two at once, in ticket order.
+    writeFileSync(join(cwd, 'stamps.log'), '');
+    writeFileSync(join(cwd, 'ms'), '300');
+    const tight = [run('300M'), run('300M'), run('300M')];
+    results = await Promise.all(tight.map((r) => r.finished));
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
+    const all = spans(join(cwd, 'stamps.log'));
+    expect(maxOverlap(all)).toBe(1);
+    const byStart = [...all].sort((a, b) => (a.start < b.start ? -1 : 1)).map((s) => s.ticket);
+    expect(byStart).toEqual([...byStart].sort());
+  });
+
+  it('status shows each holder’s prediction and live memory, and why the head waits', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key, command } = project(40, 'gate');
+    const args = ['run', '--key', key, '--slots', 'auto', '--memory-budget', '256M', '--', ...command];
+    writeFileSync(join(cwd, 'release'), '');
+    expect((await sandbox.run(args, { cwd })).code).toBe(0);
+    const { rmSync } = await import('node:fs');
+    rmSync(join(cwd, 'release'));
+    const first = sandbox.start(args, { cwd });
+    await waitFor(
+      () => existsSync(join(cwd, 'stamps.log')) && readFileSync(join(cwd, 'stamps.log'), 'utf8').split('\n').length > 3,
+      30_000,
+      'the first run to start',
+    );
+    const second = sandbox.start(args, { cwd });
+    try {
+      // The status command is a process of its own: ask until it shows the second run waiting (bounded).
+      let text = '';
+      for (let i = 0; i < 100 && !text.includes('waits:'); i++) {
+        text = (await sandbox.run(['status', '--key', key], { cwd })).stdout;
+      }
+      expect(text).toMatch(/holding .*\n.*\n\s+memory: predicted peak ~\d+ MiB, now \d+ MiB Pss/);
+      expect(text).toMatch(
+        /#2 waiting .*\n.*\n\s+memory: predicted peak ~\d+ MiB, waits: needs ~\d+ MiB, .* available above the reserve/,
+      );
+      const json = JSON.parse((await sandbox.run(['status', '--key', key, '--json'], { cwd })).stdout);
+      const [holder, waiter] = json.queues[0].tickets;
+      expect(holder.memory).toMatchObject({ mode: 'auto', measure: 'pss' });
+      expect(holder.memory.liveBytes).toBeGreaterThan(40 * 1024 ** 2);
+      expect(waiter.memory.waitReason).toContain('needs ~');
+    } finally {
+      writeFileSync(join(cwd, 'release'), '');
+    }
+    expect((await first.finished).code).toBe(0);
+    expect((await second.finished).code).toBe(0);
+  });
+
+  it('a run that is killed, interrupted or timed out records nothing', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key, command } = project(20, 'gate');
+    const args = ['run', '--key', key, '--slots', 'auto', '--', ...command];
+    expect(
+      (await sandbox.run(['run', '--key', key, '--slots', 'auto', '--timeout', '0.5', '--', ...command], { cwd })).code,
+    ).toBe(124);
+    const interrupted = sandbox.start(args, { cwd });
+    await waitFor(
+      () => existsSync(join(cwd, 'stamps.log')) && readFileSync(join(cwd, 'stamps.log'), 'utf8').split('\n').length > 2,
+      30_000,
+      'the run to start',
+    );
+    interrupted.child.kill('SIGINT');
+    expect((await interrupted.finished).code).toBe(130);
+    const killed = sandbox.start(args, { cwd });
+    await waitFor(
+      () => readFileSync(join(cwd, 'stamps.log'), 'utf8').split('\n').length > 3,
+      30_000,
+      'the run to start',
+    );
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    // The SIGKILLed run's command is a leftover now: the next run of the key reaps it (and records its own).
+    writeFileSync(join(cwd, 'release'), '');
+    expect(existsSync(historyDir(key)) ? readdirSync(historyDir(key)) : []).toEqual([]);
+    expect((await sandbox.run(args, { cwd })).code).toBe(0);
+    expect(readdirSync(historyDir(key))).toHaveLength(1);
+  });
+
+  it('a corrupt, hostile or foreign-version history is reported and the run treated as unknown', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key, command } = project(10, 0);
+    const file = join(historyDir(key), `${fingerprintOf({ argv: command, cwd })}.json`);
+    const args = ['run', '--key', key, '--slots', 'auto', '--', ...command];
+    expect((await sandbox.run(args, { cwd })).code).toBe(0); // creates the queue and history dirs
+    for (const [content, message] of [
+      ['{"v":2,"runs":', 'not valid JSON; ignored'],
+      ['{"v":7,"fingerprint":"x","runs":[]}', 'history of protocol version 7 (we read 2); ignored'],
+      [
+        JSON.stringify({
+          v: 2,
+          fingerprint: fingerprintOf({ argv: command, cwd }),
+          runs: [{ peakBytes: 1e308, durationMs: 'x', endedAt: 1, measure: 'pss' }],
+        }),
+        '1 invalid run entry ignored',
+      ],
+    ] as const) {
+      writeFileSync(file, content, { mode: 0o600 });
+      const result = await sandbox.run(args, { cwd });
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain(`seq-test: warning: ${file}: ${message}`);
+    }
+  });
+
+  it('"slots": "auto" in the project settings turns auto mode on (a version-2 ticket, a history); exec ignores it', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key, command } = project(10, 0);
+    writeFileSync(join(cwd, '.seqtestrc.json'), JSON.stringify({ slots: 'auto', maxSlots: 2, memoryBudget: '2G' }));
+    const result = await sandbox.run(['run', '--key', key, '--', ...command], { cwd });
+    expect(result.code, result.stderr).toBe(0);
+    expect(readdirSync(historyDir(key))).toEqual([`${fingerprintOf({ argv: command, cwd })}.json`]);
+    expect((await sandbox.run(['exec', '--', ...command], { cwd })).code).toBe(0);
+  });
+
+  it.each([
+    [['--memory-budget', '-1G'], '--memory-budget expects a size such as 512M or 2G, got "-1G"'],
+    [['--memory-budget', 'lots'], '--memory-budget expects a size such as 512M or 2G, got "lots"'],
+    [['--memory-budget', '0'], '--memory-budget expects a size such as 512M or 2G, got "0"'],
+    [['--max-slots', '0'], '--max-slots expects a whole number of at least 1, got "0"'],
+    [['--on-pressure', 'panic'], '--on-pressure expects "wait" or "pause", got "panic"'],
+  ])('bad input %j: one line, exit 125, no ticket left', async (extra, message) => {
+    sandbox = new TestSandbox();
+    const key = `auto-bad-${sandbox.marker}`;
+    const result = await sandbox.run(['run', '--key', key, '--slots', 'auto', ...extra, '--', 'true']);
+    expect(result.code).toBe(125);
+    expect(result.stderr).toBe(`seq-test: error: ${message}\n`);
+    expect(
+      existsSync(join(sandbox.stateDir, keyDirName(key), 'tickets'))
+        ? readdirSync(join(sandbox.stateDir, keyDirName(key), 'tickets'))
+        : [],
+    ).toEqual([]);
+  });
+
+  it('auto-only options without --slots auto are an error', async () => {
+    sandbox = new TestSandbox();
+    const result = await sandbox.run(['run', '--slots', '2', '--memory-budget', '1G', '--', 'true']);
+    expect(result.code).toBe(125);
+    expect(result.stderr).toBe('seq-test: error: --memory-budget only applies with --slots auto\n');
+  });
+});
