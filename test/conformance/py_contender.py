@@ -58,6 +58,7 @@ def main(argv):
         return error.exit_code
     line.done("our turn after %s" % L.format_duration(lock.waited_ms) if lock.waited_ms >= 1 else None)
     ticket = lock.entry.name[: -len(".json")]
+    completed = False
     try:
         if log:
             stamp(log, "S", ticket)
@@ -70,9 +71,12 @@ def main(argv):
             code = subprocess.call(command, env=env)
         if log:
             stamp(log, "E", ticket)
+        # As `seq-test run`: a command that ended on its own (not by a signal) records its memory peak in
+        # "slots": "auto" mode.
+        completed = code >= 0
         return code
     finally:
-        lock.release()
+        lock.release(completed=completed)
 
 
 _announced = set()

@@ -118,12 +118,10 @@ describe('--slots auto', () => {
 
   it('status shows each holder’s prediction and live memory, and why the head waits', async () => {
     sandbox = new TestSandbox();
-    const { cwd, key, command } = project(40, 'gate');
+    const { cwd, key, command } = project(40, 600);
     const args = ['run', '--key', key, '--slots', 'auto', '--memory-budget', '256M', '--', ...command];
-    writeFileSync(join(cwd, 'release'), '');
     expect((await sandbox.run(args, { cwd })).code).toBe(0);
-    const { rmSync } = await import('node:fs');
-    rmSync(join(cwd, 'release'));
+    writeFileSync(join(cwd, 'ms'), 'gate');
     const first = sandbox.start(args, { cwd });
     await waitFor(
       () => existsSync(join(cwd, 'stamps.log')) && readFileSync(join(cwd, 'stamps.log'), 'utf8').split('\n').length > 3,
@@ -148,6 +146,7 @@ describe('--slots auto', () => {
       expect(waiter.memory.waitReason).toContain('needs ~');
     } finally {
       writeFileSync(join(cwd, 'release'), '');
+      await Promise.all([first.finished, second.finished]);
     }
     expect((await first.finished).code).toBe(0);
     expect((await second.finished).code).toBe(0);

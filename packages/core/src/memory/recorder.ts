@@ -1,24 +1,36 @@
 import { type CommandIdentity, recordRun } from './history.js';
 import { type MemoryMeasure, treeMemory } from './measure.js';
 
-/** How often a holder measures its own tree for the history (a children walk and one smaps_rollup per process). */
+/**
+ * How often a holder measures its own tree for the history (a children walk and one smaps_rollup per
+ * process): often at first, so that a short run's peak is seen at all, then every 250 ms.
+ */
+const FIRST_SAMPLES_MS = 50;
+const FIRST_PERIOD_MS = 2000;
 const SAMPLE_EVERY_MS = 250;
 
 /**
  * Measures the peak memory of this process's tree while it holds, and records it in the key's history
- * when the run ends on its own. Samples every 250 ms, so a spike shorter than that can be missed: the
- * peak is a floor, which is why the prediction takes a high percentile and adds a margin.
+ * when the run ends on its own. Samples every 50 ms for the first 2 s, then every 250 ms, so a spike
+ * shorter than that can be missed: the peak is a floor, which is why the prediction takes a high
+ * percentile and adds a margin.
  */
 export class PeakRecorder {
   private peak = 0;
   private measure: MemoryMeasure = 'pss';
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
   private readonly began = performance.now();
   private stopped = false;
 
   constructor(private readonly root: number = process.pid) {
     this.sample();
-    this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
+    this.timer = setInterval(() => {
+      this.sample();
+      if (performance.now() - this.began < FIRST_PERIOD_MS || this.stopped) return;
+      clearInterval(this.timer);
+      this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
+      this.timer.unref();
+    }, FIRST_SAMPLES_MS);
     this.timer.unref();
   }
 

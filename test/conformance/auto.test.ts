@@ -1,0 +1,205 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type AdmissionInput,
+  decideAdmission,
+  fingerprintOf,
+  keyDirName,
+  predictPeak,
+  type RunRecord,
+  readHistory,
+} from '@seq-test/core';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Started, TestSandbox } from '../support/processes.js';
+import { CONTENDER, PYTHON, requireInterpreter, TEMPLATES } from './helpers.js';
+
+/**
+ * Protocol version 2 (`"slots": "auto"`) in both languages: the admission rule, the prediction, the
+ * fingerprint and the history reader give the same answers on the same inputs, and a queue of TypeScript
+ * and Python runs in auto mode keeps FIFO order and the budget.
+ */
+
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+
+/** Runs a Python snippet with seq_test_lock imported as L, the spec on stdin; returns its JSON output. */
+function python(sandbox: TestSandbox, body: string, spec: unknown): unknown {
+  const script = `import json, sys\nsys.path.insert(0, ${JSON.stringify(TEMPLATES)})\nimport seq_test_lock as L\nspec = json.load(sys.stdin)\n${body}`;
+  return JSON.parse(
+    execFileSync(PYTHON, ['-c', script], { input: JSON.stringify(spec), env: sandbox.env(), encoding: 'utf8' }),
+  );
+}
+
+// Allocates (and touches) the MiB in ./size, logs "S/E <ticket> <ns>" around its life, lives ./ms ms.
+const GROW = `
+const fs = require('node:fs');
+const log = (k) => fs.appendFileSync('stamps.log', k + ' ' + process.env.SEQ_TEST_TICKET + ' ' + process.hrtime.bigint() + '\\n');
+log('S');
+const data = Buffer.alloc(Number(fs.readFileSync('size', 'utf8')) * 1024 * 1024, 1);
+setTimeout(() => { log('E'); process.exit(data[0] === 1 ? 0 : 1); }, Number(fs.readFileSync('ms', 'utf8')));
+`;
+
+function overlaps(log: string): { max: number; order: string[] } {
+  const events: [bigint, number, string][] = [];
+  for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
+    const [kind, ticket, ns] = line.split(' ') as [string, string, string];
+    events.push([BigInt(ns), kind === 'S' ? 1 : -1, ticket]);
+  }
+  events.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+  let open = 0;
+  let max = 0;
+  const order: string[] = [];
+  for (const [, delta, ticket] of events) {
+    open += delta;
+    max = Math.max(max, open);
+    if (delta === 1) order.push(ticket);
+  }
+  return { max, order };
+}
+
+describe('conformance: protocol version 2 (memory-aware admission)', () => {
+  let sandbox: TestSandbox;
+  beforeAll(() => requireInterpreter(PYTHON));
+  afterEach(() => {
+    expect(sandbox.cleanup()).toBe(0);
+  });
+
+  it('the admission rule gives the same verdict and text in both languages, on every case of a grid', () => {
+    sandbox = new TestSandbox();
+    const sizes = [null, 0, 100 * MiB, 600 * MiB, 1.5 * GiB];
+    const inputs: AdmissionInput[] = [];
+    for (const maxSlots of [1, 3])
+      for (const waitingAhead of [0, 1])
+        for (const holderCount of [0, 1, 2])
+          for (const head of sizes)
+            for (const predicted of sizes)
+              for (const current of [null, 250 * MiB])
+                for (const available of [null, 256 * MiB, 3 * GiB])
+                  for (const budget of [null, 2 * GiB])
+                    inputs.push({
+                      maxSlots,
+                      waitingAhead,
+                      holders: Array.from({ length: holderCount }, () => ({
+                        predictedBytes: predicted,
+                        currentBytes: current,
+                      })),
+                      headPredictedBytes: head,
+                      availableBytes: available,
+                      budgetBytes: budget,
+                      reserveBytes: 128 * MiB,
+                    });
+    const out = python(
+      sandbox,
+      `print(json.dumps([list(L.decide_admission(i["maxSlots"], i["waitingAhead"], [(h["predictedBytes"], h["currentBytes"]) for h in i["holders"]], i["headPredictedBytes"], i["availableBytes"], i["reserveBytes"], i["budgetBytes"])) for i in spec]))`,
+      inputs,
+    ) as [boolean, string, string][];
+    expect(out).toHaveLength(inputs.length);
+    const ts = inputs.map((i) => {
+      const v = decideAdmission(i);
+      return [v.admit, v.reason, v.text];
+    });
+    expect(out).toEqual(ts);
+  });
+
+  it('fingerprints, predictions and the history reader agree (hostile files included)', () => {
+    sandbox = new TestSandbox();
+    const whats = [
+      { argv: ['npm', 'test'], cwd: '/home/me/app' },
+      { argv: ['pytest', '-x', 'tests/ü ñ'], cwd: '/tmp/日本語', runner: 'pytest' },
+      { argv: ['vitest', 'run'], cwd: '/p', runner: 'vitest', config: '/p/vitest.config.ts' },
+      { argv: ['a"b\\\\c', '\u0001'], cwd: '/' },
+    ];
+    const run = (peakBytes: number): RunRecord => ({ peakBytes, durationMs: 5, endedAt: 1, measure: 'pss' });
+    const series = [
+      [],
+      [run(100)],
+      [...Array(9).fill(run(100 * MiB)), run(GiB)],
+      Array.from({ length: 15 }, (_, i) => run((i + 1) * MiB)),
+    ];
+    const queueDir = join(sandbox.dir, 'q');
+    mkdirSync(join(queueDir, 'history'), { recursive: true, mode: 0o700 });
+    const fp = fingerprintOf(whats[0] as (typeof whats)[0]);
+    const files: Record<string, string> = {
+      good: JSON.stringify({ v: 2, fingerprint: fp, runs: [run(MiB), { peakBytes: 1e300 }, run(2 * MiB), 'x'] }),
+      garbage: '{"v":2,',
+      version: JSON.stringify({ v: 1, fingerprint: fp, runs: [] }),
+      array: '[]',
+    };
+    const readings: unknown[] = [];
+    const pyReadings = [];
+    for (const content of Object.values(files)) {
+      writeFileSync(join(queueDir, 'history', `${fp}.json`), content);
+      const h = readHistory(queueDir, fp);
+      readings.push([h.runs, h.problems]);
+      pyReadings.push(
+        python(sandbox, 'print(json.dumps(list(L.read_history(spec["dir"], spec["fp"]))))', { dir: queueDir, fp }),
+      );
+    }
+    const linked = join(queueDir, 'history', `${fp}.json`);
+    const target = join(sandbox.dir, 'target.json');
+    writeFileSync(target, files.good as string);
+    execFileSync('rm', [linked]);
+    symlinkSync(target, linked);
+    readings.push([readHistory(queueDir, fp).runs, readHistory(queueDir, fp).problems]);
+    pyReadings.push(
+      python(sandbox, 'print(json.dumps(list(L.read_history(spec["dir"], spec["fp"]))))', { dir: queueDir, fp }),
+    );
+    chmodSync(join(queueDir, 'history'), 0o777);
+    readings.push([readHistory(queueDir, fp).runs, readHistory(queueDir, fp).problems]);
+    pyReadings.push(
+      python(sandbox, 'print(json.dumps(list(L.read_history(spec["dir"], spec["fp"]))))', { dir: queueDir, fp }),
+    );
+    expect(pyReadings).toEqual(readings);
+    const out = python(
+      sandbox,
+      'print(json.dumps({"fps": [L.fingerprint_of(w["argv"], w["cwd"], w.get("runner"), w.get("config")) for w in spec["whats"]], "predictions": [L.predict_peak(s) for s in spec["series"]]}))',
+      { whats, series },
+    );
+    expect(out).toEqual({ fps: whats.map((w) => fingerprintOf(w)), predictions: series.map((s) => predictPeak(s)) });
+  });
+
+  it('a mixed TypeScript/Python queue in auto mode: unknown commands run alone, a tight budget keeps one at a time in ticket order, a roomy one lets them overlap', async () => {
+    sandbox = new TestSandbox();
+    const cwd = join(sandbox.dir, 'project');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, 'grow.cjs'), GROW);
+    writeFileSync(join(cwd, 'size'), '60');
+    writeFileSync(join(cwd, 'ms'), '300');
+    const settings = (budget: string) =>
+      writeFileSync(join(cwd, '.seqtestrc.json'), JSON.stringify({ slots: 'auto', maxSlots: 4, memoryBudget: budget }));
+    const env = { SEQ_TEST_KEY: `auto-mixed-${sandbox.marker}` };
+    const command = ['node', 'grow.cjs'];
+    const ts = (): Started => sandbox.start(['run', '--quiet', '--', ...command], { env, cwd });
+    const py = (): Started => sandbox.start([CONTENDER, '--quiet', '--', ...command], { file: PYTHON, env, cwd });
+    const round = async (starters: (() => Started)[]) => {
+      writeFileSync(join(cwd, 'stamps.log'), '');
+      const started = [];
+      // One at a time into the queue (ticket order = this order), then all wait together.
+      for (const start of starters) {
+        const s = start();
+        started.push(s);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      const results = await Promise.all(started.map((s) => s.finished));
+      expect(results.map((r) => [r.code, r.stderr])).toEqual(results.map((r) => [0, r.stderr]));
+      return overlaps(join(cwd, 'stamps.log'));
+    };
+    // Nothing known yet: both languages learn their own command's peak, one at a time.
+    settings('8G');
+    expect((await round([ts, py, ts, py])).max).toBe(1);
+    const historyDir = join(sandbox.stateDir, keyDirName(env.SEQ_TEST_KEY), 'history');
+    const histories = readdirSync(historyDir).map((f) => JSON.parse(readFileSync(join(historyDir, f), 'utf8')));
+    expect(histories.map((h) => h.runs.length).sort()).toEqual([2, 2]);
+    expect(histories.map((h) => h.what.runner ?? 'ts').sort()).toEqual(['python', 'ts']);
+    // Known, and a budget that fits one: never two at once, in ticket order.
+    settings('300M');
+    const tight = await round([ts, py, ts, py]);
+    expect(tight.max).toBe(1);
+    expect(tight.order).toEqual([...tight.order].sort());
+    // Known, and room for all: they overlap across languages.
+    settings('8G');
+    writeFileSync(join(cwd, 'ms'), '2000');
+    expect((await round([ts, py, ts, py])).max).toBeGreaterThanOrEqual(2);
+  });
+});
