@@ -1,6 +1,6 @@
 import { identityOf, signalIdentity } from '../identity.js';
-import { descendantsOf } from '../ownership.js';
 import type { Queue } from '../lock/queue.js';
+import { descendantsOf } from '../ownership.js';
 import { type AutoSettings, defaultReserve } from './auto.js';
 import { availableMemory } from './available.js';
 import { treeMemory } from './measure.js';
