@@ -23,8 +23,10 @@ describe('memory measure', () => {
   it('Pss counts pages shared by a tree once; summed RSS counts them per process', async () => {
     const child = spawn('python3', ['-c', SHARED], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      const [line] = (await once(child.stdout, 'data')) as [Buffer];
-      const kids = line.toString().trim().split(' ').slice(1).map(Number);
+      // A pipe may hand the line over in pieces: read up to its end.
+      let line = '';
+      while (!line.endsWith('\n')) line += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
+      const kids = line.trim().split(' ').slice(1).map(Number);
       const pid = child.pid as number;
       const below = descendantsOf({ pid, start: processTable().get(pid)?.start as number }).map((p) => p.pid);
       expect(below.sort()).toEqual([...kids].sort());
