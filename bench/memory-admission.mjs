@@ -9,7 +9,7 @@
 // All modes run the same command, so every row compares like with like (pytest -n 4 everywhere).
 //
 //   node bench/memory-admission.mjs [--reps 3] [--n 4] [--flavours vitest,jest,pytest]
-//                                   [--modes plain,slots1,auto,flock,sem] [--limit-factor 2.5]
+//                                   [--modes plain,slots1,auto,flock,sem] [--limit-factor 3]
 //                                   [--unlimited-modes plain,auto] [--write]
 //
 // Needs root and a writable cgroup v1 memory hierarchy (/sys/fs/cgroup/memory): it creates one uniquely
@@ -17,7 +17,8 @@
 // it (each through `sh -c 'echo $$ > cgroup.procs; exec …'`), never this script, so an OOM kill hits a run.
 //
 // Per flavour: one unlimited plain run measures the group's peak P; the limit is `--limit-factor` × P
-// (default 2.5: four plain runs at once need about 4 × P and do not all survive, which the plain rows show).
+// (default 3: four plain runs at once need about 4 × P and do not all survive, which the plain rows show;
+// two runs with auto mode's margin and reserve fit, so auto can run two at a time).
 // One `seq-test run --slots auto` run then seeds the memory history (auto mode learns from it; the history
 // keeps learning across repetitions, as it would for a user). Then `--reps` repetitions of every mode, in an
 // order rotated by one each repetition, inside the limit; and the same without a limit for
@@ -29,10 +30,13 @@
 // [min–max] over repetitions, and wall-time ratios to plain (limited: against plain *unlimited*, measured in
 // the same session) with an interval from the extremes; a verdict is "inconclusive" where the interval
 // covers the target. Load averages at start and end are part of the result: this machine is often shared.
-// --write saves bench/results/memory-admission.json. Everything it starts is ended by pid.
+// --write saves bench/results/memory-admission.json. Every batch is also appended, as it ends, to
+// bench/results/raw/memory-admission.jsonl (partial results survive an interrupted session). Everything it
+// starts is ended by pid.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  appendFileSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -64,13 +68,14 @@ const VITEST = join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
 const ALL_FLAVOURS = ['vitest', 'jest', 'pytest'];
 const ALL_MODES = ['plain', 'slots1', 'auto', 'flock', 'sem'];
 const BATCH_TIMEOUT_MS = 600_000;
+const RAW = join(BENCH_DIR, 'results', 'raw', 'memory-admission.jsonl');
 
 const args = parseOptions(process.argv.slice(2), {
   reps: '3',
   n: '4',
   flavours: ALL_FLAVOURS.join(','),
   modes: ALL_MODES.join(','),
-  'limit-factor': '2.5',
+  'limit-factor': '3',
   'unlimited-modes': 'plain,auto',
   write: false,
 });
@@ -356,6 +361,11 @@ const spread = (values, format) => {
 
 async function main() {
   await waitForBuild();
+  mkdirSync(join(BENCH_DIR, 'results', 'raw'), { recursive: true });
+  appendFileSync(
+    RAW,
+    `${JSON.stringify({ session: new Date().toISOString(), machine: machine(), reps: REPS, n: N, factor: FACTOR })}\n`,
+  );
   const results = { flavours: {}, group: GROUP, reps: REPS, n: N, limitFactor: FACTOR };
   const loadStart = os.loadavg();
   console.log(`memory-admission: cgroup ${GROUP}; load ${loadStart.map((l) => l.toFixed(2)).join(' ')}`);
@@ -437,6 +447,10 @@ async function main() {
         for (const mode of order) {
           const b = await batch(modeArgv(mode, flavour, plain, single.peakBytes), plain.cwd, key(mode, limited));
           table[mode] = [...(table[mode] ?? []), { rep, ...b, load1: os.loadavg()[0] }];
+          appendFileSync(
+            RAW,
+            `${JSON.stringify({ flavour, limited, limitBytes: limit, mode, rep, ...b, loadavg: os.loadavg() })}\n`,
+          );
           console.log(
             `${flavour} ${limited ? `limit ${mib(limit)} MiB` : 'no limit'} rep ${rep + 1} ${mode}: ${b.completed}/${N} completed, ` +
               `${b.oomKills} OOM kills, ${s(b.wallMs)} s, peak ${mib(b.peakBytes)} MiB, ${b.leftBehind} left behind` +
