@@ -207,6 +207,56 @@ describe('--slots auto', () => {
     }
   });
 
+  it('--on-pressure pause: the youngest holder stops its tree while memory is short and continues once alone', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key } = project(10, 300);
+    // Waits ./delay ms, then allocates ./size MiB and holds it ./ms ms: admitted while small, big later.
+    writeFileSync(
+      join(cwd, 'late.cjs'),
+      `const fs = require('node:fs');
+setTimeout(() => {
+  const data = Buffer.alloc(Number(fs.readFileSync('size', 'utf8')) * 1024 * 1024, 1);
+  setTimeout(() => process.exit(data[0] === 1 ? 0 : 1), Number(fs.readFileSync('ms', 'utf8')));
+}, Number(fs.readFileSync('delay', 'utf8')));`,
+    );
+    writeFileSync(join(cwd, 'delay'), '0');
+    const args = [
+      'run',
+      '--key',
+      key,
+      '--slots',
+      'auto',
+      '--memory-budget',
+      '400M',
+      '--on-pressure',
+      'pause',
+      '--',
+      'node',
+      'late.cjs',
+    ];
+    expect((await sandbox.run(args, { cwd })).code).toBe(0); // learns a small peak
+    writeFileSync(join(cwd, 'delay'), '1500');
+    writeFileSync(join(cwd, 'size'), '200');
+    writeFileSync(join(cwd, 'ms'), '2500');
+    const older = sandbox.start(args, { cwd });
+    await waitFor(
+      () => readdirSync(join(sandbox.stateDir, keyDirName(key), 'tickets')).length === 1,
+      30_000,
+      'the first run',
+    );
+    const younger = sandbox.start(args, { cwd });
+    const [first, second] = await Promise.all([older.finished, younger.finished]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(second.code, second.stderr).toBe(0);
+    // Both were admitted while small; once both grew past the budget, the younger paused until it was alone.
+    expect(second.stderr).toMatch(
+      /warning: memory is short \(-?\d+ MiB available, reserve 128 MiB\): pausing this run until it returns/,
+    );
+    // Continued when the older one left, or when memory came back as it was ending.
+    expect(second.stderr).toMatch(/warning: (the only run left|memory returned): continuing/);
+    expect(first.stderr).not.toContain('pausing');
+  });
+
   it('"slots": "auto" in the project settings turns auto mode on (a version-2 ticket, a history); exec ignores it', async () => {
     sandbox = new TestSandbox();
     const { cwd, key, command } = project(10, 0);
