@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AdmissionInput, decideAdmission } from '../src/memory/admission.js';
+import { ticketAdmission } from '../src/memory/auto.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -194,5 +195,52 @@ describe('decideAdmission', () => {
                     ).toBe(expected);
                   }
     expect(cases).toBe(3 * 2 * 4 * 5 * 5 * 3 * 4 * 2);
+  });
+});
+
+describe('ticketAdmission (the admission field of another participant’s ticket)', () => {
+  const good = {
+    mode: 'auto',
+    maxSlots: 2,
+    fingerprint: 'a'.repeat(24),
+    predictedBytes: 5 * MiB,
+    budgetBytes: null,
+    reserveBytes: null,
+  };
+
+  it('reads a version-2 field', () => {
+    expect(ticketAdmission({ admission: good })).toEqual({ ...good });
+  });
+
+  it.each([
+    ['no field (version 1)', undefined],
+    ['a string', 'auto'],
+    ['another mode', { ...good, mode: 'fixed' }],
+    ['no fingerprint', { ...good, fingerprint: 7 }],
+    ['maxSlots 0', { ...good, maxSlots: 0 }],
+    ['maxSlots NaN-ish', { ...good, maxSlots: 'NaN' }],
+  ])('%s: no admission field', (_name, admission) => {
+    expect(ticketAdmission({ admission })).toBeUndefined();
+  });
+
+  it.each([
+    ['negative', -5],
+    ['zero', 0],
+    ['huge', 2 ** 60],
+    ['a float', 1.5],
+    ['a string', '100'],
+    ['null', null],
+  ])('a %s prediction counts as unknown, so it admits nobody next to it', (_name, predictedBytes) => {
+    const read = ticketAdmission({ admission: { ...good, predictedBytes } });
+    expect(read?.predictedBytes).toBeNull();
+    const verdict = decideAdmission({
+      maxSlots: 4,
+      waitingAhead: 0,
+      holders: [{ predictedBytes: read?.predictedBytes ?? null, currentBytes: 0 }],
+      headPredictedBytes: MiB,
+      availableBytes: 1024 * GiB,
+      reserveBytes: 0,
+    });
+    expect(verdict).toMatchObject({ admit: false, reason: 'unknown-holder' });
   });
 });
