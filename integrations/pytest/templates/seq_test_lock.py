@@ -1881,9 +1881,11 @@ def record_run(queue_dir, what, run):
         for field in ("runner", "config"):
             if what.get(field) is not None:
                 stored[field] = what[field]
+        me = identity_of(os.getpid())
         write_atomic(
             directory,
             os.path.join(directory, fingerprint + ".json"),
+            create_token(*me) if me else "%d.0.000000" % os.getpid(),
             {"v": HISTORY_VERSION, "fingerprint": fingerprint, "what": stored, "runs": runs},
         )
         return None

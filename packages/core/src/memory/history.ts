@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { identityOf } from '../identity.js';
 import { writeAtomic } from '../lock/queue.js';
+import { createToken } from '../token.js';
 import type { MemoryMeasure } from './measure.js';
 
 /**
@@ -134,7 +136,10 @@ export function recordRun(queueDir: string, what: CommandIdentity, run: RunRecor
     // entry and never writes through a link.
     const previous = readHistory(queueDir, fingerprint);
     const runs = [...previous.runs, checked].slice(-HISTORY_KEEP);
-    writeAtomic(dir, historyFile(queueDir, fingerprint), { v: HISTORY_VERSION, fingerprint, what, runs });
+    // The temp file is named after a token of this process, as every writer's in the state dir.
+    const self = identityOf(process.pid);
+    const writer = self ? createToken(self).value : `${process.pid}.0.000000`;
+    writeAtomic(dir, historyFile(queueDir, fingerprint), writer, { v: HISTORY_VERSION, fingerprint, what, runs });
     return undefined;
   } catch (error) {
     return `could not record memory history in ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
