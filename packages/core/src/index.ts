@@ -23,6 +23,7 @@ export {
 export { type Decision, Queue, type QueueEntry, type QueueState } from './lock/queue.js';
 export { assertSafeDir, ensureStateDir, existingStateDir, stateDirPath } from './lock/state-dir.js';
 export { type QueueStatus, readStatus, type StatusReport, type TicketStatus } from './lock/status.js';
+export * from './memory/index.js';
 export { InvalidOptionError } from './options.js';
 export {
   descendantsOf,
@@ -37,7 +38,6 @@ export {
   runProcesses,
   sleepSync,
 } from './ownership.js';
-export * from './memory/index.js';
 export { ignoresHangup, watchParentDeath } from './parent-watch.js';
 export { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
 export {
