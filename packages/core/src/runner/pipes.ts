@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { isMainThread } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 /** One end each of an OS pipe: `write` for the command (an fd), `read` for us (a stream). */
 export interface OutputPipe {
