@@ -201,7 +201,9 @@ export default defineConfig({
     expect(tickets(box)).toHaveLength(1);
     parent.child.kill('SIGKILL');
     await parent.exited;
-    await waitFor(() => tickets(box).length === 0, 60_000, 'the orphaned Vitest to leave the queue');
+    await waitFor(() => tickets(box).length === 0, 60_000, 'the orphaned Vitest to leave the queue').catch((error) => {
+      throw new Error(`${error.message}\n${parent.output.stdout}${parent.output.stderr}`);
+    });
     await waitFor(() => box.ours().length === 0, 60_000, 'the orphaned Vitest and its leftovers to end');
     expect(parent.output.stderr).toContain(
       `seq-test: the process that started Vitest (pid ${parent.child.pid}) is gone: ending the run`,
