@@ -1,7 +1,7 @@
 import { chmodSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { insertGuard } from '@seq-test/hooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { insertGuard } from '../../packages/cli/src/setup/templates.js';
 import { TestSandbox } from '../support/processes.js';
 import { Fixture, problems, stampLine, stamps } from './helpers.js';
 

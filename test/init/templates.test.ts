@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import {
   GUARD_BEGIN,
   hasGuard,
@@ -11,11 +13,9 @@ import {
   renderGitlabSnippet,
   renderHook,
   renderPreCommitSnippet,
-} from '@seq-test/hooks';
-import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+} from '../../packages/cli/src/setup/templates.js';
 
-describe('@seq-test/hooks templates', () => {
+describe('seq-test init templates (packages/cli/templates)', () => {
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell or GitHub Actions syntax, not a JS template
   it('render: every placeholder needs a value and every value a placeholder; ${{ }} passes through', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell or GitHub Actions syntax, not a JS template

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CiOptions, renderGithubWorkflow, renderGitlabSnippet } from '@seq-test/hooks';
 import { parse as parseYaml } from 'yaml';
 import type { Detection } from './detect.js';
 import { readText, safeList } from './detect.js';
 import { defaultBranch } from './git.js';
+import { type CiOptions, renderGithubWorkflow, renderGitlabSnippet } from './templates.js';
 import type { StepContext, StepOutcome } from './types.js';
 
 export const WORKFLOW_FILE = join('.github', 'workflows', 'seq-test.yml');

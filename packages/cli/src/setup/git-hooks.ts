@@ -1,11 +1,11 @@
 import { accessSync, constants, existsSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join, relative } from 'node:path';
-import { hasGuard, hookGuard, insertGuard, isShellScript, renderHook } from '@seq-test/hooks';
 import type { Detection } from './detect.js';
 import { PRE_COMMIT_CONFIG } from './detect.js';
 import type { HooksLayout } from './git.js';
 import { auditManagedHooks, planManagedHooks } from './hook-managers.js';
 import { addDevDependencies } from './package-json.js';
+import { hasGuard, hookGuard, insertGuard, isShellScript, renderHook } from './templates.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
 
 /** Hooks init wraps: pre-commit always (created with --hook-command), pre-push when it exists. */

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -19,7 +20,10 @@ export const TEMPLATE_NAMES = [
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 /** Where the template files are, for tools that want to copy them by hand. */
-export const TEMPLATE_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
+// packages/cli/templates/: one level up from the bundled dist/, two from src/setup/ (tests import the source).
+export const TEMPLATE_DIR = [new URL('../templates/', import.meta.url), new URL('../../templates/', import.meta.url)]
+  .map((url) => fileURLToPath(url))
+  .find((dir) => existsSync(join(dir, 'hook-guard.sh'))) as string;
 
 /** First and last line of the block `seq-test init` puts into a hook; used to find (and remove) it. */
 export const GUARD_BEGIN = '# >>> seq-test >>>';
@@ -30,7 +34,7 @@ const cache = new Map<TemplateName, string>();
 export function readTemplate(name: TemplateName): string {
   let text = cache.get(name);
   if (text === undefined) {
-    text = readFileSync(new URL(`../templates/${name}`, import.meta.url), 'utf8');
+    text = readFileSync(join(TEMPLATE_DIR, name), 'utf8');
     cache.set(name, text);
   }
   return text;
