@@ -147,7 +147,7 @@ const { rows, samples } = compareWithPlain({
 const PHASE_SCRIPT = `
 const t0 = performance.now();
 await import(${JSON.stringify(join(PLUGIN, 'dist', 'index.js'))});
-const core = await import('@seq-test/core');
+const core = await import('@seq-test/core/internal');
 const t1 = performance.now();
 const handle = await core.acquireLock({ command: 'bench phase' });
 handle.release();

@@ -9,7 +9,7 @@ import {
   predictPeak,
   type RunRecord,
   readHistory,
-} from '@seq-test/core';
+} from '@seq-test/core/internal';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Started, TestSandbox } from '../support/processes.js';
 import { CONTENDER, PYTHON, requireInterpreter, TEMPLATES } from './helpers.js';

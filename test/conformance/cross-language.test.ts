@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeWait, keyDirName, loadProjectConfig, projectKey, type QueueEntry } from '@seq-test/core';
+import { describeWait, keyDirName, loadProjectConfig, projectKey, type QueueEntry } from '@seq-test/core/internal';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, type Started, TestSandbox, waitFor } from '../support/processes.js';
 import {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { keyDirName } from '@seq-test/core';
+import { keyDirName } from '@seq-test/core/internal';
 import { inject } from 'vitest';
 import { REPO, type TestSandbox } from '../support/processes.js';
 

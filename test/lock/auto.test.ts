@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fingerprintOf, keyDirName } from '@seq-test/core';
+import { fingerprintOf, keyDirName } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestSandbox, waitFor } from '../support/processes.js';
 

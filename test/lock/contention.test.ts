@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { keyDirName } from '@seq-test/core';
+import { keyDirName } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestSandbox, waitFor } from '../support/processes.js';
 

@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { keyDirName } from '@seq-test/core';
+import { keyDirName } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CONTENDER, PYTHON } from '../conformance/helpers.js';
 import { CLI, type Finished, isAlive, type Started, TestSandbox, waitFor } from '../support/processes.js';

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cancelWaitingTicket, readStatus, type TicketStatus } from '@seq-test/core';
+import { cancelWaitingTicket, readStatus, type TicketStatus } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
 

@@ -1,4 +1,4 @@
-import type { CancelOutcome, StatusReport, TicketStatus } from '@seq-test/core';
+import type { CancelOutcome, StatusReport, TicketStatus } from '@seq-test/core/internal';
 import { describe, expect, it } from 'vitest';
 import {
   afterRefresh,

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readStatus, type TicketStatus } from '@seq-test/core';
+import { readStatus, type TicketStatus } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, isAlive, type Started, TestSandbox, waitFor } from '../support/processes.js';
 import { available } from '../support/tools.js';

@@ -3,8 +3,8 @@
 import { describe, expect, test } from 'vitest';
 import { enforceOneWorker } from '../../integrations/vitest/src/enforce.js';
 import { parallelRequests } from '../../integrations/vitest/src/requests.js';
-import { runCommand } from '../../integrations/vitest/src/run-command.js';
 import type { ProjectLike, VitestLike } from '../../integrations/vitest/src/vitest-shapes.js';
+import { runCommand } from '../../packages/core/src/run-command.js';
 
 describe('parallelRequests', () => {
   test('reads --maxWorkers in every spelling; the last one wins', () => {

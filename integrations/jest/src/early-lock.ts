@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { say } from '@seq-test/core';
 import {
   ignoresHangup,
   type LockHandle,
@@ -11,8 +12,7 @@ import {
   type QueueEntry,
   type RunToken,
   TOKEN_ENV,
-} from '@seq-test/core';
-import { say } from './output.js';
+} from '@seq-test/core/internal';
 import { shared } from './state.js';
 
 /**

@@ -1,4 +1,4 @@
-import { say } from './output.js';
+import { say } from '@seq-test/core';
 import { isOurs } from './paths.js';
 import { beginRun, finishRun } from './run.js';
 import { once, shared, stashOf } from './state.js';

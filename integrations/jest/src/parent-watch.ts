@@ -1,5 +1,4 @@
-import { watchParentDeath } from '@seq-test/core';
-import { say } from './output.js';
+import { say, watchParentDeath } from '@seq-test/core/internal';
 import { shared } from './state.js';
 
 /**

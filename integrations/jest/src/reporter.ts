@@ -1,5 +1,5 @@
+import { SAY_PREFIX } from '@seq-test/core';
 import { jestRequire } from './jest-modules.js';
-import { PREFIX } from './output.js';
 import { type Summary, type SummaryPrinter, shared } from './state.js';
 import { describeSummary } from './summary.js';
 
@@ -26,6 +26,6 @@ export default class SeqTestReporter extends BaseReporter implements SummaryPrin
   }
 
   printSummary(summary: Summary): void {
-    this.log(`${PREFIX} ${describeSummary(summary)}`);
+    this.log(`${SAY_PREFIX} ${describeSummary(summary)}`);
   }
 }

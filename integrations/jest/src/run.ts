@@ -15,10 +15,12 @@ import {
   type RunProcess,
   type RunToken,
   runProcesses,
+  say,
   TOKEN_ENV,
-} from '@seq-test/core';
+  trustedChain,
+  WaitLine,
+} from '@seq-test/core/internal';
 import { adoptEarlyLock } from './early-lock.js';
-import { say, WaitLine } from './output.js';
 import { stopParentWatch, watchParent } from './parent-watch.js';
 import { type RunState, type Summary, shared } from './state.js';
 import { describeSummary, isJestWorker, worthSaying } from './summary.js';
@@ -132,7 +134,7 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
  */
 function startRun(run: RunState, token: RunToken): void {
   run.token = token;
-  process.env[TOKEN_ENV] = extendChain(run.previousChain, token);
+  process.env[TOKEN_ENV] = extendChain(trustedChain(run.previousChain), token);
 }
 
 /** Ends what the run left running (TERM, KILL after the grace), leaves the queue, prints the summary. */

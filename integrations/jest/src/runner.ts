@@ -1,6 +1,7 @@
+import { say } from '@seq-test/core';
 import { askedInBand } from './in-band.js';
 import { interopDefault, jestRequire } from './jest-modules.js';
-import { say, verbose } from './output.js';
+import { verbose } from './output.js';
 import { beginRun, finishRun } from './run.js';
 import { shared, stashOf } from './state.js';
 import type { JestGlobalConfig, JestTest } from './types.js';

@@ -1,4 +1,4 @@
-import type { AutoHolder, EndedProcess, LockHandle, RunToken } from '@seq-test/core';
+import type { AutoHolder, EndedProcess, LockHandle, RunToken } from '@seq-test/core/internal';
 
 /**
  * What the Jest main process knows about the current run. Our global setup, global teardown, runner and

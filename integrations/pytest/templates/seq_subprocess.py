@@ -248,7 +248,7 @@ def run(*popenargs, input=None, capture_output=False, timeout=None, check=False,
         try:
             token = slot.token if slot is not None else _lock.create_token()
             env = dict(os.environ if base_env is None else base_env)
-            env[_lock.TOKEN_ENV] = _lock.extend_chain(chain_base, token)
+            env[_lock.TOKEN_ENV] = _lock.extend_chain(_lock.trusted_chain(chain_base), token)
             leftovers = []
             process = tree = None
             try:

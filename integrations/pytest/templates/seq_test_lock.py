@@ -387,6 +387,31 @@ def chain_has(chain, token):
     return bool(chain) and token in chain.split(":")
 
 
+def trusted_chain(chain):
+    """The part of an inherited chain this process may claim (@seq-test/core's trustedChain), or None.
+
+    Only tokens whose owner is alive and is this process or one of its ancestors: a dead run's token left in
+    a shell, or a live holder's token copied by an outside process, is dropped (same user, tokens are not
+    secrets: the process tree decides, not the token).
+    """
+    tokens = parse_chain(chain)
+    if not tokens or not platform_supported():
+        return None
+    table = process_table()
+    ancestry = {}
+    pid = os.getpid()
+    for _ in range(4096):
+        if pid <= 0 or pid in ancestry:
+            break
+        info = table.get(pid)
+        if info is None:
+            break
+        ancestry[pid] = info.start
+        pid = info.ppid
+    kept = [t for t in tokens if ancestry.get(parse_token(t)[0]) == parse_token(t)[1]]
+    return ":".join(kept) or None
+
+
 # --- state dir and key ------------------------------------------------------------------------------------
 
 
@@ -1257,16 +1282,54 @@ class WaitLine(object):
 # --- reaping ----------------------------------------------------------------------------------------------
 
 
-def find_leftovers(token):
-    """Processes of this uid (never us) whose chain contains `token`: a dead run's leftovers."""
+def find_leftovers(token, live_runs=()):
+    """Processes of this uid (never us) left by the dead run `token`: @seq-test/core's findLeftovers rule.
+
+    A process answers to the innermost live run of its chain, so it is a leftover of `token` only when that
+    token comes after every live one; and never while it, or an ancestor, owns a live run its chain does not
+    name (a run started from a shell that kept a dead run's token). Live runs: every chain in the table plus
+    `live_runs` ((token, (pid, start)) of live tickets: a waiting run has started nothing with its token).
+    """
     table = process_table()
     me = os.getpid()
+    procs = [p for p in table.list() if p.pid != me and not p.gone]
+    by_pid = {p.pid: p for p in procs}
+    chains = {p.pid: parse_chain(table.env_value(p.pid, TOKEN_ENV)) for p in procs}
+    alive = {}
+
+    def live(t):
+        if t not in alive:
+            owner = parse_token(t)
+            alive[t] = is_alive(owner[0], owner[1])
+        return alive[t]
+
+    owners = {}  # (pid, start) of a live run's owner -> its token
+    for value, owner in live_runs:
+        owners[tuple(owner)] = value
+    for chain in chains.values():
+        for t in chain:
+            if live(t):
+                owners[parse_token(t)] = t
+
+    def inside_another_live_run(p, chain):
+        at = p
+        for _ in range(4096):
+            if at is None:
+                return False
+            value = owners.get((at.pid, at.start))
+            if value is not None and value not in chain:
+                return True
+            at = None if at.ppid == at.pid else (by_pid.get(at.ppid) or table.get(at.ppid))
+        return False
+
     found = []
-    for info in table.list():
-        if info.pid == me or info.gone:
-            continue
-        if chain_has(table.env_value(info.pid, TOKEN_ENV), token) and table.is_ours(info.pid):
-            found.append(info)
+    for p in procs:
+        chain = chains[p.pid]
+        innermost_live = len(chain) - 1
+        while innermost_live >= 0 and not live(chain[innermost_live]):
+            innermost_live -= 1
+        if token in chain[innermost_live + 1 :] and table.is_ours(p.pid) and not inside_another_live_run(p, chain):
+            found.append(p)
     return found
 
 
@@ -1436,7 +1499,7 @@ def acquire(
     state_dir = ensure_state_dir(env)
     top = Queue(os.path.join(state_dir, key_dir_name(key)), warn).ensure()
     write_key_file(top.dir, key)
-    queue, nested = find_queue(top, env.get(TOKEN_ENV))
+    queue, nested = find_queue(top, trusted_chain(env.get(TOKEN_ENV)))
     if nested_only and not nested:
         return None
     auto = None
@@ -1456,7 +1519,8 @@ def acquire(
     token = token or create_token(*me)
 
     def reap_run(dead_token):
-        leftovers = find_leftovers(dead_token)
+        live_runs = [(t.token, (t.pid, t.start)) for t in queue.read().tickets if t.alive]
+        leftovers = find_leftovers(dead_token, live_runs)
         if leftovers:
             ended = end_processes(leftovers, reap_grace)
             warn(
@@ -1502,7 +1566,7 @@ def acquire(
             verdict = auto.admit(decision.ahead) if decision.holding and auto is not None else None
             if decision.holding and (verdict is None or verdict[0]):
                 queue.mark_started(mine)
-                chain = extend_chain(env.get(TOKEN_ENV), token)
+                chain = extend_chain(trusted_chain(env.get(TOKEN_ENV)), token)
                 lock = Lock(key, token, chain, nested, int((time.monotonic() - began) * 1000), queue, mine, auto)
                 if auto is not None:
                     auto.started()

@@ -263,7 +263,7 @@ def pytest_sessionstart(session):
                 state.notable.add("lock_line")
     except _lock.SeqTestError as error:
         pytest.exit("seq-test: error: %s" % error, returncode=error.exit_code)
-    chain = state.lock.chain if state.lock else _lock.extend_chain(os.environ.get(_lock.TOKEN_ENV), state.token)
+    chain = state.lock.chain if state.lock else _lock.extend_chain(_lock.trusted_chain(os.environ.get(_lock.TOKEN_ENV)), state.token)
     _set_env(state, _lock.TOKEN_ENV, chain)
     # Identities rather than a start-time bound: clock ticks since boot and "now" may disagree after a
     # suspend on older kernels; a set of what existed does not.

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { processTable, type RunProcess, runProcesses } from '@seq-test/core';
+import { processTable, type RunProcess, runProcesses } from '@seq-test/core/internal';
 
 /**
  * The processes of a Vitest run, as core finds a run's processes (runProcesses: whatever carries one of

@@ -13,15 +13,16 @@ import {
   loadProjectConfig,
   onProcessExit,
   SeqTestError,
+  say,
   signalNumber,
   TOKEN_ENV,
+  trustedChain,
   WaitLine,
   watchParentDeath,
-} from '@seq-test/core';
+} from '@seq-test/core/internal';
 import { enforceOneWorker } from './enforce.js';
 import { type OwnedProcess, ownedProcesses } from './owned.js';
 import { parallelRequests, type RawTestConfig } from './requests.js';
-import { say } from './say.js';
 import { majorOf, type ProjectLike, type ReporterLike, type VitestLike } from './vitest-shapes.js';
 
 export interface SeqTestOptions {
@@ -267,7 +268,7 @@ export class Session {
     this.auto?.started(handle.queue, handle.ticket.name);
     this.tokens.add(handle.token.value);
     // Everything started from now on (global setups, workers, what the tests spawn) carries the token.
-    process.env[TOKEN_ENV] = extendChain(this.baseChain, handle.token);
+    process.env[TOKEN_ENV] = extendChain(trustedChain(this.baseChain), handle.token);
   }
 
   /** `completed`: the run ended normally (its memory peak is worth recording for `"slots": "auto"`). */

@@ -9,7 +9,7 @@ import {
   parsePressureAction,
   parseSlots,
   SeqTestError,
-} from '@seq-test/core';
+} from '@seq-test/core/internal';
 import type { Command } from 'commander';
 
 /** Raw values of the `--slots auto` options (commander's strings). */

@@ -1,5 +1,12 @@
 import { appendFileSync } from 'node:fs';
-import { type ExecOptions, parseCount, parseSeconds, parseSignal, parseSize, SeqTestError } from '@seq-test/core';
+import {
+  type ExecOptions,
+  parseCount,
+  parseSeconds,
+  parseSignal,
+  parseSize,
+  SeqTestError,
+} from '@seq-test/core/internal';
 import type { Command } from 'commander';
 
 /** Raw option values as commander hands them over; validated by toExecOptions with one-line errors. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { assertSupportedPlatform } from '@seq-test/core';
+import { assertSupportedPlatform } from '@seq-test/core/internal';
 import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './commands/doctor.js';
 import { registerExec } from './commands/exec.js';

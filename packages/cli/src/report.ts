@@ -1,9 +1,6 @@
-import { SeqTestError } from '@seq-test/core';
+import { SAY_PREFIX as PREFIX, SeqTestError } from '@seq-test/core';
 
 export { FORWARDED_SIGNALS } from '@seq-test/core';
-
-/** Every line seq-test itself prints on stderr starts with this, so it is easy to tell from the command's output. */
-export const PREFIX = 'seq-test:';
 
 export function say(line: string): void {
   process.stderr.write(`${PREFIX} ${line}\n`);

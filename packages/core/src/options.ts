@@ -73,6 +73,8 @@ export const LOCK_OPTION_RULES: OptionRules = {
 
 export const END_OPTION_RULES: OptionRules = { graceMs: milliseconds };
 
+export const RUN_COMMAND_OPTION_RULES: OptionRules = { timeoutMs: milliseconds, graceMs: milliseconds };
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);

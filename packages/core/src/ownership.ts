@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, type ProcessIdentity, signalIdentity } from './identity.js';
 import { checkOptions, END_OPTION_RULES } from './options.js';
 import { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
-import { parseChain, TOKEN_ENV } from './token.js';
+import { parseChain, type RunToken, TOKEN_ENV } from './token.js';
 
 /**
  * Which processes belong to a run, and how they are ended: the one place for both (docs/process-tree.md,
@@ -116,14 +116,20 @@ export function descendantsOf(root: ProcessIdentity, table: ProcessTable = proce
 
 /**
  * Processes left by runs whose owner is gone. A process answers to the innermost live run of its token
- * chain: it is a leftover only of the dead runs nested inside that one (a stale token inherited from a
- * shell, outside a live run, must not make the live run's processes look abandoned). A process of another
- * user, or whose environment we cannot read, is never a candidate. With `token`, only that dead run's.
+ * chain: it is a leftover only of the dead runs nested inside that one. And a token can be stale: a shell
+ * left with a dead run's token starts a new run, whose own process (and anything started before its token
+ * was added) still carries the old chain. So a process is never a leftover while it, or one of its
+ * ancestors, owns a live run that its chain does not name: that run answers for it. Live runs are known
+ * from every chain in the table and from `liveRuns` (the live tickets: a run still waiting in the queue
+ * has started nothing that carries its token). A process of another user, or whose
+ * environment we cannot read, is never a candidate. With `token`, only that dead run's.
  */
-export function findLeftovers(options: { token?: string | undefined } = {}): RunProcess[] {
+export function findLeftovers(
+  options: { token?: string | undefined; liveRuns?: Iterable<RunToken> } = {},
+): RunProcess[] {
   const table = processTable();
   const ownerAlive = new Map<string, boolean>();
-  const alive = (token: { value: string; owner: ProcessIdentity }) => {
+  const alive = (token: RunToken) => {
     let answer = ownerAlive.get(token.value);
     if (answer === undefined) {
       answer = isAlive(token.owner);
@@ -131,15 +137,32 @@ export function findLeftovers(options: { token?: string | undefined } = {}): Run
     }
     return answer;
   };
+  const all = table.list().filter((info) => info.pid !== process.pid && !isGone(info));
+  const chains = new Map(all.map((info) => [info.pid, parseChain(table.envValue(info.pid, TOKEN_ENV))]));
+  const liveOwners = new Map<string, string>(); // identityKey of the owner -> its token
+  for (const t of options.liveRuns ?? []) liveOwners.set(identityKey(t.owner), t.value);
+  for (const chain of chains.values()) {
+    for (const t of chain) if (alive(t)) liveOwners.set(identityKey(t.owner), t.value);
+  }
+  const byPid = new Map(all.map((info) => [info.pid, info]));
+  /** Whether `info` or an ancestor owns a live run that `chain` does not name. */
+  const insideAnotherLiveRun = (info: ProcessInfo, chain: RunToken[]) => {
+    let at: ProcessInfo | undefined = info;
+    for (let depth = 0; at && depth < 4096; depth++) {
+      const token = liveOwners.get(identityKey(at));
+      if (token !== undefined && !chain.some((t) => t.value === token)) return true;
+      at = at.ppid === at.pid ? undefined : (byPid.get(at.ppid) ?? table.get(at.ppid));
+    }
+    return false;
+  };
   const found: RunProcess[] = [];
-  for (const info of table.list()) {
-    if (info.pid === process.pid || isGone(info)) continue;
-    const chain = parseChain(table.envValue(info.pid, TOKEN_ENV));
+  for (const info of all) {
+    const chain = chains.get(info.pid) ?? [];
     let innermostLive = chain.length - 1;
-    while (innermostLive >= 0 && !alive(chain[innermostLive] as (typeof chain)[number])) innermostLive--;
+    while (innermostLive >= 0 && !alive(chain[innermostLive] as RunToken)) innermostLive--;
     const dead = chain.slice(innermostLive + 1);
     const leftOf = options.token ? dead.find((t) => t.value === options.token) : dead[dead.length - 1];
-    if (leftOf && isOurs(info)) found.push(describe(table, info, leftOf.value));
+    if (leftOf && isOurs(info) && !insideAnotherLiveRun(info, chain)) found.push(describe(table, info, leftOf.value));
   }
   return found;
 }

@@ -9,7 +9,7 @@ import { pause } from './runner/timers.js';
 import { type AttemptResult, type ExecOptions, type ExecResult, type PreparedExec, plural } from './runner/types.js';
 import { signalNumber } from './signals.js';
 import { subreaperPath } from './subreaper.js';
-import { createToken, extendChain, type RunToken, TOKEN_ENV } from './token.js';
+import { createToken, extendChain, type RunToken, TOKEN_ENV, trustedChain } from './token.js';
 
 export { ExecController } from './runner/controller.js';
 export type {
@@ -47,7 +47,7 @@ export function prepareExec(options: ExecOptions): PreparedExec {
   if (!self) throw new SeqTestError('cannot read our own process entry (is /proc mounted?)');
   const token = options.token ?? createToken(self);
   const env = { ...(options.env ?? process.env) };
-  env[TOKEN_ENV] = extendChain(env[TOKEN_ENV], token);
+  env[TOKEN_ENV] = extendChain(trustedChain(env[TOKEN_ENV]), token);
   const launch: Launch = {
     file,
     resolved,

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { EXIT, SeqTestError } from './errors.js';
 import { identityOf } from './identity.js';
 import { endProcessesSync, runProcesses, sleepSync } from './ownership.js';
+import { say } from './say.js';
 import { createToken, TOKEN_ENV } from './token.js';
 
 /**
@@ -302,7 +303,7 @@ const warned = new Set<string>();
  */
 export function subreaperPath(
   env: NodeJS.ProcessEnv = process.env,
-  warn: (line: string) => void = (line) => process.stderr.write(`seq-test: ${line}\n`),
+  warn: (line: string) => void = say,
 ): string | undefined {
   const choice = chooseHelper(env);
   if (choice.problem && !warned.has(choice.problem.cause)) {

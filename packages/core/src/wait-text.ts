@@ -1,4 +1,5 @@
 import type { WaitInfo } from './lock/acquire.js';
+import { SAY_PREFIX } from './say.js';
 import { formatDuration } from './units.js';
 
 /**
@@ -18,9 +19,6 @@ export function describeWait(info: WaitInfo, now = Date.now()): string {
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
-
-/** Every line seq-test and its integrations print themselves starts with this. */
-export const SAY_PREFIX = 'seq-test:';
 
 /**
  * The queue line while a waiter (`seq-test run`, the Vitest plugin, the Jest integration) waits for the

@@ -1,6 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { isGone, processTable } from '../src/proc/index.js';
 
 // The built package (`npm run build`): its ESM and CommonJS bundles are two copies of the module.
 const ESM = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -8,7 +12,10 @@ const CJS = fileURLToPath(new URL('../dist/index.cjs', import.meta.url));
 
 /** Runs an ES module script in a fresh Node: exit hooks only run when a process exits. */
 function run(script: string): { stdout: string; status: number | null } {
-  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, SEQ_TEST_NO_SUBREAPER: '1', SEQ_TEST_TOKEN: '' },
+  });
   return { stdout: result.stdout, status: result.status };
 }
 
@@ -38,5 +45,27 @@ describe('exit hooks', () => {
       b.onProcessExit('reap', () => console.log('reap'));
     `);
     expect(stdout.trim().split('\n')).toEqual(['reap', 'release']);
+  });
+});
+
+describe('a run interrupted by process.exit', () => {
+  it('its tree is ended before the process exits (no helper: nothing else would end it)', () => {
+    const pidFile = join(mkdtempSync(join(tmpdir(), 'seq-test-exit-')), 'pid');
+    const { status } = run(`
+      import { existsSync, readFileSync } from 'node:fs';
+      const { execTree } = await import(${JSON.stringify(ESM)});
+      void execTree({ command: ['sh', '-c', 'trap "" TERM; echo $$ > ${pidFile}; exec sleep 300'], echoStdout: false });
+      const timer = setInterval(() => {
+        if (existsSync(${JSON.stringify(pidFile)}) && readFileSync(${JSON.stringify(pidFile)}, 'utf8').trim()) {
+          clearInterval(timer);
+          setTimeout(() => process.exit(3), 200); // past the first sample, which knows the tree
+        }
+      }, 20);
+    `);
+    expect(status).toBe(3);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const alive = !isGone(processTable().get(pid));
+    if (alive) process.kill(pid, 'SIGKILL');
+    expect(alive).toBe(false);
   });
 });

@@ -6,6 +6,7 @@ import { SeqTestError } from '../src/errors.js';
 import { acquireLock } from '../src/lock/acquire.js';
 import { InvalidOptionError } from '../src/options.js';
 import { endProcesses } from '../src/ownership.js';
+import { runCommand } from '../src/run-command.js';
 import { execTree } from '../src/runner.js';
 
 // Issue 11, defect 2: values core cannot honour are refused at its public boundary with a typed error that
@@ -60,6 +61,14 @@ describe('acquireLock', () => {
     // Nothing joined the queue: a valid request holds at once.
     const lock = await acquireLock({ ...base, noWait: true });
     lock.release();
+  });
+});
+
+describe('runCommand', () => {
+  it('timeoutMs NaN is refused before anything runs', () => {
+    expect(() => runCommand('true', { timeoutMs: Number.NaN })).toThrow(
+      'runCommand({ timeoutMs }) expects a number of milliseconds, 0 or more, got NaN',
+    );
   });
 });
 

@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { identityOf } from '../src/identity.js';
-import { chainHas, createToken, extendChain, isRunAlive, parseChain, parseToken, TOKEN_ENV } from '../src/token.js';
+import { chainHas, createToken, extendChain, parseChain, parseToken, TOKEN_ENV, trustedChain } from '../src/token.js';
 
 const owner = { pid: 4100, start: 93215 };
 
@@ -52,10 +53,31 @@ describe('token chains', () => {
     expect(chainHas('', inner.value)).toBe(false);
   });
 
-  it('a run is alive while its owner is (pid and start time)', () => {
+  // Issue 13, item 3: what a process may claim from the chain it inherits.
+  it('trustedChain keeps the tokens of live ancestors (and our own), drops stale and borrowed ones', () => {
     const self = identityOf(process.pid);
-    expect(self).toBeDefined();
-    expect(isRunAlive(createToken(self!))).toBe(true);
-    expect(isRunAlive(createToken({ pid: process.pid, start: self!.start + 1 }))).toBe(false);
+    const parent = identityOf(process.ppid);
+    expect(self && parent).toBeTruthy();
+    const mine = createToken(self!);
+    const ancestor = createToken(parent!);
+    const dead = createToken({ pid: process.pid, start: self!.start + 1 }); // our pid, another process
+    const stranger = createToken(identityOf(1)!); // alive, but init is an ancestor of everyone…
+    expect(trustedChain([ancestor.value, mine.value].join(':'))).toBe([ancestor.value, mine.value].join(':'));
+    expect(trustedChain([dead.value, mine.value].join(':'))).toBe(mine.value);
+    expect(trustedChain(dead.value)).toBeUndefined();
+    expect(trustedChain(undefined)).toBeUndefined();
+    expect(trustedChain(stranger.value)).toBe(stranger.value); // …so init's would count: it never owns a run
+  });
+
+  it('trustedChain drops the token of a live process that is not an ancestor', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => child.once('spawn', resolve));
+      const sibling = identityOf(child.pid as number);
+      expect(sibling).toBeDefined();
+      expect(trustedChain(createToken(sibling!).value)).toBeUndefined();
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

@@ -4,7 +4,6 @@ import { RunTracker } from '../src/tracker.js';
 
 /** An in-memory process table: the ownership rules are tested without touching real processes. */
 class FakeTable implements ProcessTable {
-  readonly canReadEnvironment = true;
   readonly processes = new Map<number, ProcessInfo>();
   readonly env = new Map<number, Record<string, string>>();
   envReads = 0;

@@ -1,4 +1,4 @@
-import { existingStateDir, parseSeconds, SeqTestError } from '@seq-test/core';
+import { existingStateDir, parseSeconds, SeqTestError } from '@seq-test/core/internal';
 import type { Command } from 'commander';
 
 const MIN_INTERVAL_MS = 100;

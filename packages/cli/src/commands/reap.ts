@@ -1,6 +1,14 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { endProcesses, existingStateDir, findLeftovers, parseSeconds, Queue } from '@seq-test/core';
+import {
+  endProcesses,
+  existingStateDir,
+  findLeftovers,
+  parseSeconds,
+  Queue,
+  type QueueState,
+  type RunToken,
+} from '@seq-test/core/internal';
 import type { Command } from 'commander';
 import { say } from '../report.js';
 
@@ -20,7 +28,8 @@ export function registerReap(program: Command): void {
       const graceMs = parseSeconds('--grace', raw.grace);
       // Validated exactly as `run` validates it, before anything is signalled or removed.
       const stateDir = existingStateDir();
-      const found = findLeftovers();
+      // A live run (even one still waiting) is never another run's leftover, whatever token it inherited.
+      const found = findLeftovers({ liveRuns: stateDir ? liveTickets(stateDir) : [] });
       const ended = raw.dryRun ? found.map((p) => ({ ...p, signal: null })) : await endProcesses(found, graceMs);
       const removed = raw.dryRun || !stateDir ? [] : removeDeadTickets(stateDir);
       if (raw.json) {
@@ -37,32 +46,45 @@ export function registerReap(program: Command): void {
     });
 }
 
-/**
- * Dead tickets (and dead overflow tickets) of every key; no reaping needed here: their leftovers were just
- * ended. Queue dirs are walked without following any symlink (Queue refuses one).
- */
-function removeDeadTickets(stateDir: string): string[] {
-  const removed: string[] = [];
+/** Every queue of the state dir, nested ones included (below live tickets), never through a symlink. */
+function visitQueues(stateDir: string, visit: (queue: Queue, state: QueueState) => void): void {
   let names: string[] = [];
   try {
     names = readdirSync(stateDir).filter((n) => n.startsWith('q-'));
   } catch {}
-  const visit = (queue: Queue) => {
+  const walk = (queue: Queue) => {
     if (!queue.exists()) return;
     const state = queue.read();
+    visit(queue, state);
+    for (const t of state.tickets) if (t.alive) walk(queue.nested(t.token));
+  };
+  for (const name of names) walk(new Queue(join(stateDir, name)));
+}
+
+function liveTickets(stateDir: string): RunToken[] {
+  const live: RunToken[] = [];
+  visitQueues(stateDir, (_queue, state) => {
+    for (const t of state.tickets) if (t.alive) live.push({ value: t.token, owner: t.owner });
+  });
+  return live;
+}
+
+/**
+ * Dead tickets (and dead overflow tickets) of every key; no reaping needed here: their leftovers were just
+ * ended.
+ */
+function removeDeadTickets(stateDir: string): string[] {
+  const removed: string[] = [];
+  visitQueues(stateDir, (queue, state) => {
     for (const file of state.deadOverflow) {
       queue.removeFile(file);
       removed.push(file);
     }
     for (const t of state.tickets) {
-      if (!t.alive) {
-        queue.remove(t);
-        removed.push(t.file);
-      } else {
-        visit(queue.nested(t.token));
-      }
+      if (t.alive) continue;
+      queue.remove(t);
+      removed.push(t.file);
     }
-  };
-  for (const name of names) visit(new Queue(join(stateDir, name)));
+  });
   return removed;
 }

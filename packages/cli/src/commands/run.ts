@@ -10,13 +10,13 @@ import {
   resolveCommand,
   SeqTestError,
   signalNumber,
-} from '@seq-test/core';
+  WaitLine,
+} from '@seq-test/core/internal';
 import type { Command } from 'commander';
 import { addAutoOptions, parseSlotsOptions, type RawAutoOptions } from '../auto-options.js';
 import { addExecOptions, type RawExecOptions, toExecOptions } from '../exec-options.js';
 import { FORWARDED_SIGNALS, say } from '../report.js';
 import { applyProjectDefaults } from '../setup/project-config.js';
-import { WaitLine } from '../wait-line.js';
 import { runExec, toJson } from './exec.js';
 
 interface RawRunOptions extends RawExecOptions, RawAutoOptions {

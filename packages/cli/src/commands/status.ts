@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, readStatus, type StatusReport, type TicketStatus } from '@seq-test/core';
+import { formatBytes, formatDuration, readStatus, type StatusReport, type TicketStatus } from '@seq-test/core/internal';
 import type { Command } from 'commander';
 
 export function registerStatus(program: Command): void {

@@ -1,4 +1,4 @@
-import { type CancelOutcome, formatBytes, type StatusReport, type TicketStatus } from '@seq-test/core';
+import { type CancelOutcome, formatBytes, type StatusReport, type TicketStatus } from '@seq-test/core/internal';
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { afterRefresh, type Confirm, initialUi, KEYS_HELP, keyNames, type Message, pressKey } from './controls.js';

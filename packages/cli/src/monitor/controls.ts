@@ -1,4 +1,4 @@
-import { type CancelOutcome, formatDuration, type StatusReport } from '@seq-test/core';
+import { type CancelOutcome, formatDuration, type StatusReport } from '@seq-test/core/internal';
 import { buildLines, findTicket, move, reselect, selectable } from './model.js';
 
 /**

@@ -1,4 +1,10 @@
-import { formatBytes, formatDuration, type RunProcess, type StatusReport, type TicketStatus } from '@seq-test/core';
+import {
+  formatBytes,
+  formatDuration,
+  type RunProcess,
+  type StatusReport,
+  type TicketStatus,
+} from '@seq-test/core/internal';
 
 /**
  * The monitor's screen as a flat list of lines, built from one `readStatus` snapshot. Pure: no I/O, no React,

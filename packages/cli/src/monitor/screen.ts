@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { cancelWaitingTicket, readStatus, signalNumber } from '@seq-test/core';
+import { cancelWaitingTicket, readStatus, signalNumber } from '@seq-test/core/internal';
 import { render } from 'ink';
 import React from 'react';
 import { MonitorApp, type Snapshot } from './app.js';

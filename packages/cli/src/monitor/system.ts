@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { freemem, loadavg, totalmem } from 'node:os';
-import { formatBytes } from '@seq-test/core';
+import { formatBytes } from '@seq-test/core/internal';
 
 /** The machine-wide line of the monitor (the old monitor-queue.sh showed memory, load and process counts). */
 export interface SystemSample {

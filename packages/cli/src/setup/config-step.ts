@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadProjectConfig, PACKAGE_JSON_FIELD, RC_FILE, validateProjectConfig } from '@seq-test/core';
+import { loadProjectConfig, PACKAGE_JSON_FIELD, RC_FILE, validateProjectConfig } from '@seq-test/core/internal';
 import type { Detection } from './detect.js';
 import { parseJsonFile, setJsonValue } from './json-edit.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';

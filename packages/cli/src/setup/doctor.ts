@@ -7,7 +7,7 @@ import {
   loadProjectConfig,
   readStatus,
   stateDirPath,
-} from '@seq-test/core';
+} from '@seq-test/core/internal';
 import { auditConfig } from './config-step.js';
 import { detect, readText } from './detect.js';
 import { isInside, projectRoot } from './git.js';

@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { stateDirPath } from '@seq-test/core';
+import { stateDirPath } from '@seq-test/core/internal';
 import { createTwoFilesPatch } from 'diff';
 import { git, isInside } from './git.js';
 

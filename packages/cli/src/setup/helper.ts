@@ -1,4 +1,4 @@
-import { chooseHelper, HELPER_DISABLE_ENV, type HelperCandidate, type HelperSource } from '@seq-test/core';
+import { chooseHelper, HELPER_DISABLE_ENV, type HelperCandidate, type HelperSource } from '@seq-test/core/internal';
 import type { Finding } from './types.js';
 
 /** Which subreaper helper runs would use, for `seq-test doctor` (and its --json). */

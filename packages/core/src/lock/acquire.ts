@@ -6,7 +6,7 @@ import { identityOf } from '../identity.js';
 import { checkOptions, LOCK_OPTION_RULES } from '../options.js';
 import { endProcesses, findLeftovers } from '../ownership.js';
 import { processTable } from '../proc/index.js';
-import { createToken, parseChain, type RunToken, TOKEN_ENV } from '../token.js';
+import { createToken, parseChain, type RunToken, TOKEN_ENV, trustedChain } from '../token.js';
 import { keyDirName, projectKey } from './project-key.js';
 import { Queue, type QueueEntry } from './queue.js';
 import { ensureStateDir } from './state-dir.js';
@@ -106,14 +106,16 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   const stateDir = ensureStateDir(env);
   const top = new Queue(join(stateDir, keyDirName(key)), warn).ensure();
   writeKeyFile(top.dir, key);
-  const { queue, nested } = findQueue(top, env[TOKEN_ENV]);
+  const { queue, nested } = findQueue(top, trustedChain(env[TOKEN_ENV]));
   const slots = nested ? 1 : (options.slots ?? 1);
   const admission = nested ? undefined : options.admission?.(top.dir);
   const self = identityOf(process.pid);
   if (!self) throw new SeqTestError('cannot read our own process entry (is /proc mounted?)');
   const token = createToken(self);
   const reapRun = async (dead: string) => {
-    const leftovers = findLeftovers({ token: dead });
+    // The live tickets too: a waiter started from a shell that kept the dead run's token is not its leftover.
+    const liveRuns = queue.read().tickets.flatMap((t) => (t.alive ? [{ value: t.token, owner: t.owner }] : []));
+    const leftovers = findLeftovers({ token: dead, liveRuns });
     if (leftovers.length > 0) {
       const ended = await endProcesses(leftovers, options.reapGraceMs ?? 1000);
       warn(

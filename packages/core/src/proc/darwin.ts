@@ -7,8 +7,6 @@ import type { ProcessInfo, ProcessTable } from './types.js';
  * `ps -E` (our own user's only), far slower than /proc.
  */
 export class DarwinProcessTable implements ProcessTable {
-  readonly canReadEnvironment = true;
-
   list(only?: (pid: number) => boolean): ProcessInfo[] {
     const all = this.ps(['-A']);
     return only ? all.filter((info) => only(info.pid)) : all;

@@ -6,7 +6,6 @@ import type { PidCounter, ProcessInfo, ProcessTable } from './types.js';
  * (measured 40–60 ms for ~2,000 processes on a 2-vCPU machine; a `ps` spawn alone is 150+ ms).
  */
 export class LinuxProcessTable implements ProcessTable {
-  readonly canReadEnvironment = true;
   private readonly buffer = Buffer.allocUnsafe(8192);
   private readonly pageSize = detectPageSize();
   private cachedBootId: string | undefined;

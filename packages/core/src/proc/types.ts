@@ -46,8 +46,6 @@ export interface ProcessTable {
    * platform cannot list children directly (then only list() finds them). Linux: /proc/PID/task/TID/children.
    */
   children?(pid: number): number[] | undefined;
-  /** Whether envValue works for processes other than our own. */
-  readonly canReadEnvironment: boolean;
 }
 
 export function isGone(info: ProcessInfo | undefined): boolean {

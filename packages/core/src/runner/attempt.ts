@@ -1,5 +1,7 @@
 import { openAttemptLog } from '../attempt-log.js';
+import { onProcessExit } from '../exit-hooks.js';
 import { signalIdentity } from '../identity.js';
+import { endProcessesSync } from '../ownership.js';
 import { formatBytes, formatDuration } from '../units.js';
 import { exitCodeOf, mainSignal } from './exit-code.js';
 import { startCommand } from './launch.js';
@@ -9,6 +11,9 @@ import { armTimeout } from './timeout.js';
 import { pause } from './timers.js';
 import { type AttemptResult, DEFAULTS, type ExecOptions, plural } from './types.js';
 
+/** How long the tree gets between TERM and KILL when this process exits mid-attempt (nothing waits longer). */
+const EXIT_GRACE_MS = 500;
+
 /** Runs one attempt to its end, leftovers included; undefined when its turn was given up before it started. */
 export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<AttemptResult | undefined> {
   const killSignal = options.killSignal ?? DEFAULTS.killSignal;
@@ -17,6 +22,14 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
   const wired = await wireForTurn(options, plan, notice, narrate, killSignal);
   if (!wired) return undefined;
   const { withHelper, child, output, main, state, rootPid, rootIdentity, tracker, sampler, termination } = wired;
+  // If this process exits while the attempt runs (process.exit from a fault, or from a test runner that
+  // hosts us), the tree is ended first, before any lock is released: core's exit-hook order.
+  const forgetExitHook = tracker
+    ? onProcessExit('reap', () => {
+        const alive = tracker.aliveNow().map((p) => ({ ...p, command: p.comm, rssBytes: 0, token: plan.token.value }));
+        endProcessesSync(alive, EXIT_GRACE_MS);
+      })
+    : undefined;
   let timeout: { clear(): void } | undefined;
   try {
     tracker?.begin();
@@ -142,5 +155,7 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
     output.close();
     main.reports?.destroy();
     throw error;
+  } finally {
+    forgetExitHook?.();
   }
 }

@@ -1,4 +1,6 @@
-import { execTree, SeqTestError } from '@seq-test/core';
+import { SeqTestError } from './errors.js';
+import { checkOptions, RUN_COMMAND_OPTION_RULES } from './options.js';
+import { execTree } from './runner.js';
 
 export interface RunCommandOptions {
   cwd?: string;
@@ -40,11 +42,7 @@ let tail: Promise<unknown> = Promise.resolve();
 export function runCommand(command: string | string[], options: RunCommandOptions = {}): Promise<RunCommandResult> {
   const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
   if (argv.length === 0 || argv[0] === '') throw new TypeError('runCommand expects a command, got an empty one');
-  if (options.timeoutMs !== undefined && (!Number.isFinite(options.timeoutMs) || options.timeoutMs < 0)) {
-    throw new TypeError(
-      `runCommand({ timeoutMs }) expects a number of milliseconds (0 or more), got ${options.timeoutMs}`,
-    );
-  }
+  checkOptions('runCommand', options, RUN_COMMAND_OPTION_RULES);
   const run = tail.then(() => execute(argv, options));
   tail = run.catch(() => {});
   return run;
