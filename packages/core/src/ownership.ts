@@ -67,7 +67,7 @@ export function runProcesses(query: RunQuery): RunProcess[] {
 
 /**
  * When a session or process group id is evidence that a process belongs to the run (docs/process-tree.md,
- * "Session and group evidence"). The run's first process leads session and group G (its pid). The kernel
+ * "The ownership test"). The run's first process leads session and group G (its pid). The kernel
  * never hands out a pid that is still some session's or group's id, so G stays the run's for as long as
  * it is never empty; once it has emptied, the pid can be reused, and a stranger given it that calls setsid
  * leads a new G. So G counts only while a process already known to be the run's (by pid and start time,
