@@ -1286,14 +1286,13 @@ def find_leftovers(token, live_runs=()):
     """Processes of this uid (never us) left by the dead run `token`: @seq-test/core's findLeftovers rule.
 
     A process answers to the innermost live run of its chain, so it is a leftover of `token` only when that
-    token comes after every live one; and never while it, or an ancestor, owns a live run its chain does not
-    name (a run started from a shell that kept a dead run's token). Live runs: every chain in the table plus
+    token comes after every live one; and never while it owns a live run its chain does not name (a run
+    started from a shell that kept a dead run's token). Live runs: every chain in the table plus
     `live_runs` ((token, (pid, start)) of live tickets: a waiting run has started nothing with its token).
     """
     table = process_table()
     me = os.getpid()
     procs = [p for p in table.list() if p.pid != me and not p.gone]
-    by_pid = {p.pid: p for p in procs}
     chains = {p.pid: parse_chain(table.env_value(p.pid, TOKEN_ENV)) for p in procs}
     alive = {}
 
@@ -1311,16 +1310,9 @@ def find_leftovers(token, live_runs=()):
             if live(t):
                 owners[parse_token(t)] = t
 
-    def inside_another_live_run(p, chain):
-        at = p
-        for _ in range(4096):
-            if at is None:
-                return False
-            value = owners.get((at.pid, at.start))
-            if value is not None and value not in chain:
-                return True
-            at = None if at.ppid == at.pid else (by_pid.get(at.ppid) or table.get(at.ppid))
-        return False
+    def owns_another_live_run(p, chain):
+        value = owners.get((p.pid, p.start))
+        return value is not None and value not in chain
 
     found = []
     for p in procs:
@@ -1328,7 +1320,7 @@ def find_leftovers(token, live_runs=()):
         innermost_live = len(chain) - 1
         while innermost_live >= 0 and not live(chain[innermost_live]):
             innermost_live -= 1
-        if token in chain[innermost_live + 1 :] and table.is_ours(p.pid) and not inside_another_live_run(p, chain):
+        if token in chain[innermost_live + 1 :] and table.is_ours(p.pid) and not owns_another_live_run(p, chain):
             found.append(p)
     return found
 

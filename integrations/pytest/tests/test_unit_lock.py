@@ -445,7 +445,11 @@ class AcquireTest(SandboxCase):
         self.assertTrue(any("left 1 process(es) behind" in w for w in warnings), warnings)
 
     def test_nested_in_a_live_holder(self):
-        other, q, entry = self.holder("nest")
+        # The holder must be this process or an ancestor (trusted_chain): here, a ticket on our own behalf.
+        state = L.ensure_state_dir(self.env)
+        q = L.Queue(os.path.join(state, L.key_dir_name("nest"))).ensure()
+        entry = q.enqueue(self.draft(*L.identity_of(os.getpid()), command="holder"))
+        q.mark_started(entry)
         env = self.sandbox.env(SEQ_TEST_TOKEN="junk:" + entry.token)
         began = time.monotonic()
         lock = L.acquire("inner", key="nest", env=env)
@@ -461,6 +465,15 @@ class AcquireTest(SandboxCase):
                 L.acquire("inner2", key="nest", env=env, no_wait=True)
         finally:
             lock.release()
+            q.remove(entry)
+
+    def test_a_borrowed_token_does_not_nest(self):
+        # A live holder that is not our ancestor: its token, copied into our environment, counts for nothing.
+        other, q, entry = self.holder("borrowed")
+        env = self.sandbox.env(SEQ_TEST_TOKEN=entry.token)
+        with self.assertRaises(L.SeqTestError) as caught:
+            L.acquire("outsider", key="borrowed", env=env, no_wait=True)
+        self.assertEqual(caught.exception.exit_code, 123)
         other.kill()
 
     def test_a_vanished_ticket_rejoins(self):

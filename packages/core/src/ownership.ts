@@ -117,12 +117,11 @@ export function descendantsOf(root: ProcessIdentity, table: ProcessTable = proce
 /**
  * Processes left by runs whose owner is gone. A process answers to the innermost live run of its token
  * chain: it is a leftover only of the dead runs nested inside that one. And a token can be stale: a shell
- * left with a dead run's token starts a new run, whose own process (and anything started before its token
- * was added) still carries the old chain. So a process is never a leftover while it, or one of its
- * ancestors, owns a live run that its chain does not name: that run answers for it. Live runs are known
- * from every chain in the table and from `liveRuns` (the live tickets: a run still waiting in the queue
- * has started nothing that carries its token). A process of another user, or whose
- * environment we cannot read, is never a candidate. With `token`, only that dead run's.
+ * left with a dead run's token starts a new run, whose own process still carries the old chain in its
+ * environment. So a process that owns a live run its chain does not name is never a leftover. Live runs
+ * are known from every chain in the table and from `liveRuns` (the live tickets: a run still waiting in
+ * the queue has started nothing that carries its token). A process of another user, or whose environment
+ * we cannot read, is never a candidate. With `token`, only that dead run's.
  */
 export function findLeftovers(
   options: { token?: string | undefined; liveRuns?: Iterable<RunToken> } = {},
@@ -144,16 +143,10 @@ export function findLeftovers(
   for (const chain of chains.values()) {
     for (const t of chain) if (alive(t)) liveOwners.set(identityKey(t.owner), t.value);
   }
-  const byPid = new Map(all.map((info) => [info.pid, info]));
-  /** Whether `info` or an ancestor owns a live run that `chain` does not name. */
-  const insideAnotherLiveRun = (info: ProcessInfo, chain: RunToken[]) => {
-    let at: ProcessInfo | undefined = info;
-    for (let depth = 0; at && depth < 4096; depth++) {
-      const token = liveOwners.get(identityKey(at));
-      if (token !== undefined && !chain.some((t) => t.value === token)) return true;
-      at = at.ppid === at.pid ? undefined : (byPid.get(at.ppid) ?? table.get(at.ppid));
-    }
-    return false;
+  /** Whether `info` itself owns a live run that `chain` does not name (that run answers for it). */
+  const ownsAnotherLiveRun = (info: ProcessInfo, chain: RunToken[]) => {
+    const token = liveOwners.get(identityKey(info));
+    return token !== undefined && !chain.some((t) => t.value === token);
   };
   const found: RunProcess[] = [];
   for (const info of all) {
@@ -162,7 +155,7 @@ export function findLeftovers(
     while (innermostLive >= 0 && !alive(chain[innermostLive] as RunToken)) innermostLive--;
     const dead = chain.slice(innermostLive + 1);
     const leftOf = options.token ? dead.find((t) => t.value === options.token) : dead[dead.length - 1];
-    if (leftOf && isOurs(info) && !insideAnotherLiveRun(info, chain)) found.push(describe(table, info, leftOf.value));
+    if (leftOf && isOurs(info) && !ownsAnotherLiveRun(info, chain)) found.push(describe(table, info, leftOf.value));
   }
   return found;
 }
