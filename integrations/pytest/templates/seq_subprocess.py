@@ -70,6 +70,9 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
+_TOKENLESS_AFTER_READS = 2  # as @seq-test/core's tracker: TOKENLESS_AFTER_READS
+
+
 class _Tree(object):
     """Which processes belong to one call: same rules as @seq-test/core's RunTracker.
 
@@ -95,7 +98,9 @@ class _Tree(object):
             me = self.table.get(self.me)
             self.root_start = me.start if me is not None else 0
         self.owned = {}  # pid -> start
-        self.tokenless = set()  # (pid, start) known not to carry the token
+        # (pid, start) -> reads without the token. One is not proof (a process between fork and exec shows
+        # its parent's environment, one inside execve an empty one): two, in different samples, are.
+        self.tokenless = {}
         if info is not None and not info.gone:
             self.owned[root_pid] = info.start
         self.cost = 0.0
@@ -123,10 +128,10 @@ class _Tree(object):
                 parent = by_pid.get(info.ppid)
                 if parent is not None and depth < 4096 and owned(parent, depth + 1):
                     result = True
-                elif (info.pid, info.start) not in self.tokenless:
+                elif self.tokenless.get((info.pid, info.start), 0) < _TOKENLESS_AFTER_READS:
                     result = _lock.chain_has(self.table.env_value(info.pid, _lock.TOKEN_ENV), self.token)
                     if not result:
-                        self.tokenless.add((info.pid, info.start))
+                        self.tokenless[(info.pid, info.start)] = self.tokenless.get((info.pid, info.start), 0) + 1
             if result:
                 self.owned[info.pid] = info.start
             verdict[info.pid] = result
@@ -137,7 +142,7 @@ class _Tree(object):
             p = by_pid.get(pid)
             if p is None or p.start != start:
                 del self.owned[pid]
-        self.tokenless = {k for k in self.tokenless if k[0] in by_pid}
+        self.tokenless = {k: n for k, n in self.tokenless.items() if k[0] in by_pid}
         self.cost = time.monotonic() - began
         return alive
 

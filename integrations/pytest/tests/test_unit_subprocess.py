@@ -79,6 +79,37 @@ class DropInTest(RunCase):
 
 
 class TreeTest(RunCase):
+    def test_a_token_carrier_read_once_without_its_token_is_still_found(self):
+        # Between fork and exec a process shows its parent's environment, inside execve an empty one: the
+        # first read of a carrier of the call's token can miss it; it must not make it a stranger for good.
+        token = L.create_token()
+        env = dict(os.environ)
+        env[L.TOKEN_ENV] = token
+        carrier = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+        try:
+            tree = S._Tree(None, token)
+            real = tree.table
+            first_read = {"missed": False}
+
+            class MidExecTable(object):
+                def __getattr__(self, name):
+                    return getattr(real, name)
+
+                def env_value(self, pid, name):
+                    if pid == carrier.pid and not first_read["missed"]:
+                        first_read["missed"] = True
+                        return None
+                    return real.env_value(pid, name)
+
+            tree.table = MidExecTable()
+            support.wait_for(lambda: real.env_value(carrier.pid, L.TOKEN_ENV) == token, 20, "the carrier to exec")
+            self.assertNotIn(carrier.pid, [p.pid for p in tree.sample()])
+            self.assertTrue(first_read["missed"])
+            self.assertIn(carrier.pid, [p.pid for p in tree.sample()])
+        finally:
+            carrier.kill()
+            carrier.wait()
+
     def test_waits_for_background_children(self):
         began = time.monotonic()
         r = S.run(["sh", "-c", "(sleep 0.6; echo late) & echo early"], capture_output=True, text=True)
