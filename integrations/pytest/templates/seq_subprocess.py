@@ -316,10 +316,18 @@ def _communicate(process, input, deadline, tree):
 def _wait_tree(tree, deadline, linger, grace):
     """After the main process: wait until no owned process is left (or end them after `linger`)."""
     ended_main = time.monotonic()
+    empty_before = False
     while True:
         alive = tree.sample()
         if not alive:
-            return []
+            # Only two empty samples in a row end the wait: a process caught inside execve shows an empty
+            # environment, so a token carrier that just forked can be missed once (sh -c "job &" reaped first).
+            if empty_before:
+                return []
+            empty_before = True
+            time.sleep(0.02)
+            continue
+        empty_before = False
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             raise TimeoutExpired(None, 0)

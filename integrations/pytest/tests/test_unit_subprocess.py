@@ -79,6 +79,31 @@ class DropInTest(RunCase):
 
 
 class TreeTest(RunCase):
+    def test_one_empty_sample_does_not_end_the_wait(self):
+        # `sh -c "job &"`: sh is reaped before the first sample, so the job is found by its token only, and
+        # a read inside execve shows no environment. Every process's first read misses here.
+        from unittest import mock
+
+        real_table = S._lock.process_table
+        missed = set()
+
+        class FirstReadMisses(object):
+            def __init__(self):
+                self.real = real_table()
+
+            def __getattr__(self, name):
+                return getattr(self.real, name)
+
+            def env_value(self, pid, name):
+                if pid not in missed:
+                    missed.add(pid)
+                    return None
+                return self.real.env_value(pid, name)
+
+        with mock.patch.object(S._lock, "process_table", FirstReadMisses):
+            r = S.run(["sh", "-c", "sleep 300 &"], linger=0.3)
+        self.assertEqual([(c, s) for _, c, s in r.leftovers], [("sleep 300", "SIGTERM")])
+
     def test_a_token_carrier_read_once_without_its_token_is_still_found(self):
         # Between fork and exec a process shows its parent's environment, inside execve an empty one: the
         # first read of a carrier of the call's token can miss it; it must not make it a stranger for good.
