@@ -10,7 +10,7 @@
 //
 //   node bench/memory-admission.mjs [--reps 3] [--n 4] [--flavours vitest,jest,pytest]
 //                                   [--modes plain,slots1,auto,flock,sem] [--limit-factor 3]
-//                                   [--unlimited-modes plain,auto] [--write] [--quick]
+//                                   [--unlimited-modes plain,auto] [--linger SEC] [--write] [--quick]
 //
 // Needs root and a writable cgroup v1 memory hierarchy (/sys/fs/cgroup/memory): it creates one uniquely
 // named child of its own memory cgroup, and removes it at the end (or on Ctrl-C). Only the runs are put in
@@ -24,6 +24,10 @@
 // order rotated by one each repetition, inside the limit; and the same without a limit for
 // `--unlimited-modes` (the "within 10 % of plain where memory is ample" target).
 //
+// --linger SEC is passed to the seq-test modes (default: not passed, so the CLI's default of 3 s applies). Every
+// run of these fixtures leaves a `sleep` behind on purpose, so with the default each seq-test run lasts 3 s
+// after its command before it ends its leftovers, where plain leaves them running; `--linger 0` measures
+// what admission itself costs.
 // Per batch: runs completed (exit 0) / failed, OOM kills in the group (memory.oom_control), wall time (first
 // start to last exit), the group's peak memory (memory.max_usage_in_bytes, reset before each batch), and
 // processes left behind (found by an environment marker, then ended by pid). Reported: medians with
@@ -77,6 +81,7 @@ const args = parseOptions(process.argv.slice(2), {
   modes: ALL_MODES.join(','),
   'limit-factor': '3',
   'unlimited-modes': 'plain,auto',
+  linger: '',
   write: false,
   quick: false,
   runs: '',
@@ -113,6 +118,8 @@ if (!(REPS >= 1 && N >= 1 && FACTOR > 0)) fail('--reps and --n expect whole numb
 const FLAVOURS = list(args.flavours, ALL_FLAVOURS, '--flavours');
 const MODES = list(args.modes, ALL_MODES, '--modes');
 const UNLIMITED_MODES = list(args['unlimited-modes'], ALL_MODES, '--unlimited-modes');
+if (args.linger !== '' && !(Number(args.linger) >= 0)) fail('--linger expects a number of seconds ≥ 0');
+const SEQ_TEST_EXTRA = args.linger === '' ? [] : ['--linger', String(Number(args.linger))];
 
 function fail(message) {
   console.error(`memory-admission: ${message}`);
@@ -242,13 +249,14 @@ function modeArgv(mode, flavour, plain, memfreeBytes) {
     case 'plain':
       return plain.argv;
     case 'slots1':
-      return [process.execPath, CLI, 'run', '--quiet', '--slots', '1', '--', ...plain.argv];
+      return [process.execPath, CLI, 'run', '--quiet', ...SEQ_TEST_EXTRA, '--slots', '1', '--', ...plain.argv];
     case 'auto':
       return [
         process.execPath,
         CLI,
         'run',
         '--quiet',
+        ...SEQ_TEST_EXTRA,
         '--slots',
         'auto',
         '--max-slots',
@@ -373,7 +381,14 @@ async function main() {
     RAW,
     `${JSON.stringify({ session: new Date().toISOString(), machine: machine(), reps: REPS, n: N, factor: FACTOR })}\n`,
   );
-  const results = { flavours: {}, group: GROUP, reps: REPS, n: N, limitFactor: FACTOR };
+  const results = {
+    flavours: {},
+    group: GROUP,
+    reps: REPS,
+    n: N,
+    limitFactor: FACTOR,
+    linger: args.linger === '' ? 'default (3 s)' : Number(args.linger),
+  };
   const loadStart = os.loadavg();
   console.log(`memory-admission: cgroup ${GROUP}; load ${loadStart.map((l) => l.toFixed(2)).join(' ')}`);
   for (const flavour of FLAVOURS) {
