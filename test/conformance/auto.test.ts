@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
   type AdmissionInput,
@@ -9,9 +18,11 @@ import {
   predictPeak,
   type RunRecord,
   readHistory,
+  ticketAdmission,
 } from '@seq-test/core/internal';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Started, TestSandbox } from '../support/processes.js';
+import { LEAVE_BEHIND, seedPeak } from '../support/lingering.js';
+import { isAlive, type Started, TestSandbox, waitFor } from '../support/processes.js';
 import { CONTENDER, PYTHON, requireInterpreter, TEMPLATES } from './helpers.js';
 
 /**
@@ -77,21 +88,24 @@ describe('conformance: protocol version 2 (memory-aware admission)', () => {
               for (const current of [null, 250 * MiB])
                 for (const available of [null, 256 * MiB, 3 * GiB])
                   for (const budget of [null, 2 * GiB])
-                    inputs.push({
-                      maxSlots,
-                      waitingAhead,
-                      holders: Array.from({ length: holderCount }, () => ({
-                        predictedBytes: predicted,
-                        currentBytes: current,
-                      })),
-                      headPredictedBytes: head,
-                      availableBytes: available,
-                      budgetBytes: budget,
-                      reserveBytes: 128 * MiB,
-                    });
+                    for (const ended of [0, 1])
+                      inputs.push({
+                        maxSlots,
+                        waitingAhead,
+                        holders: Array.from({ length: holderCount }, (_, i) => ({
+                          predictedBytes: predicted,
+                          currentBytes: current,
+                          // `ended` holders' commands have ended: only their leftovers linger.
+                          commandEnded: i < ended,
+                        })),
+                        headPredictedBytes: head,
+                        availableBytes: available,
+                        budgetBytes: budget,
+                        reserveBytes: 128 * MiB,
+                      });
     const out = python(
       sandbox,
-      `print(json.dumps([list(L.decide_admission(i["maxSlots"], i["waitingAhead"], [(h["predictedBytes"], h["currentBytes"]) for h in i["holders"]], i["headPredictedBytes"], i["availableBytes"], i["reserveBytes"], i["budgetBytes"])) for i in spec]))`,
+      `print(json.dumps([list(L.decide_admission(i["maxSlots"], i["waitingAhead"], [(h["predictedBytes"], h["currentBytes"], h["commandEnded"]) for h in i["holders"]], i["headPredictedBytes"], i["availableBytes"], i["reserveBytes"], i["budgetBytes"])) for i in spec]))`,
       inputs,
     ) as [boolean, string, string][];
     expect(out).toHaveLength(inputs.length);
@@ -100,6 +114,34 @@ describe('conformance: protocol version 2 (memory-aware admission)', () => {
       return [v.admit, v.reason, v.text];
     });
     expect(out).toEqual(ts);
+  });
+
+  it('both read a ticket’s admission field the same, endedAt included (garbage: still running)', () => {
+    sandbox = new TestSandbox();
+    const base = { mode: 'auto', maxSlots: 2, fingerprint: 'f'.repeat(24), predictedBytes: 5 * MiB };
+    const fields = [
+      base,
+      { ...base, endedAt: null },
+      { ...base, endedAt: 1_764_000_000_000 },
+      { ...base, endedAt: 0 },
+      { ...base, endedAt: -1 },
+      { ...base, endedAt: 1.5 },
+      { ...base, endedAt: '1764000000000' },
+      { ...base, endedAt: true },
+      { ...base, endedAt: 2 ** 60 },
+      { ...base, predictedBytes: -3, endedAt: 5 },
+    ];
+    const out = python(
+      sandbox,
+      'print(json.dumps([[a["predictedBytes"], a["endedAt"]] for a in (L.ticket_admission({"admission": f}) for f in spec)]))',
+      fields,
+    );
+    expect(out).toEqual(
+      fields.map((admission) => {
+        const read = ticketAdmission({ admission });
+        return [read?.predictedBytes, read?.endedAt];
+      }),
+    );
   });
 
   it('fingerprints, predictions and the history reader agree (hostile files included)', () => {
@@ -201,5 +243,47 @@ describe('conformance: protocol version 2 (memory-aware admission)', () => {
     settings('8G');
     writeFileSync(join(cwd, 'ms'), '2000');
     expect((await round([ts, py, ts, py])).max).toBeGreaterThanOrEqual(2);
+  });
+  it('a TypeScript holder whose command ended (its leftover lingering) is charged no growth by a Python head', async () => {
+    sandbox = new TestSandbox();
+    const cwd = join(sandbox.dir, 'project');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, 'grow.cjs'), GROW);
+    writeFileSync(join(cwd, 'leave.cjs'), LEAVE_BEHIND);
+    writeFileSync(join(cwd, 'size'), '10');
+    writeFileSync(join(cwd, 'ms'), '0');
+    writeFileSync(join(cwd, '.seqtestrc.json'), JSON.stringify({ slots: 'auto', maxSlots: 4, memoryBudget: '500M' }));
+    const env = { SEQ_TEST_KEY: `auto-linger-${sandbox.marker}` };
+    expect((await sandbox.run(['run', '--quiet', '--', 'true'], { env, cwd })).code).toBe(0); // the dirs
+    // Both known to peak at 200 MiB (predicted 230 MiB): with 500 MiB and the 128 MiB reserve, the Python run
+    // fits beside the TypeScript one only once that one's tree is small, after its command.
+    const queueDir = join(sandbox.stateDir, keyDirName(env.SEQ_TEST_KEY));
+    const real = realpathSync(cwd);
+    const pyArgs = [CONTENDER, '--quiet', '--', 'node', 'grow.cjs'];
+    seedPeak(queueDir, { argv: ['node', 'leave.cjs'], cwd: real }, 200 * MiB);
+    seedPeak(queueDir, { argv: pyArgs, cwd: real, runner: 'python' }, 200 * MiB);
+    const first = sandbox.start(['run', '--quiet', '--wait-all', '--', 'node', 'leave.cjs'], { env, cwd });
+    let second: Started | undefined;
+    try {
+      await waitFor(() => existsSync(join(cwd, 'stamps.log')), 30_000, 'the TypeScript run to start its command');
+      second = sandbox.start(pyArgs, { file: PYTHON, env, cwd });
+      let done = false;
+      void second.finished.then(() => {
+        done = true;
+      });
+      // A reader that charged the lingering holder its full growth would wait for the gate: this bound fails it.
+      await waitFor(() => done, 60_000, 'the Python run to be admitted and finish while the TypeScript one lingers');
+      const result = await second.finished;
+      expect(result.code, result.stderr).toBe(0);
+      // Admitted while the TypeScript run still held (its leftover gated), after its command had ended.
+      expect(isAlive(first.child.pid as number)).toBe(true);
+      const { max, order } = overlaps(join(cwd, 'stamps.log'));
+      expect(max).toBe(1);
+      expect(order).toHaveLength(2);
+    } finally {
+      writeFileSync(join(cwd, 'release'), '');
+      await Promise.all([first.finished, second?.finished]);
+    }
+    expect((await first.finished).code).toBe(0);
   });
 });

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fingerprintOf, keyDirName } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestSandbox, waitFor } from '../support/processes.js';
+import { LEAVE_BEHIND, seedPeak } from '../support/lingering.js';
+import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
 
 /**
  * `--slots auto` end to end: real `seq-test run` processes whose commands allocate real memory, a
@@ -114,6 +115,44 @@ describe('--slots auto', () => {
     expect(maxOverlap(all)).toBe(1);
     const byStart = [...all].sort((a, b) => (a.start < b.start ? -1 : 1)).map((s) => s.ticket);
     expect(byStart).toEqual([...byStart].sort());
+  });
+
+  it('a holder whose command ended, its leftover lingering, is charged no growth: the head is admitted during the linger', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key } = project(10, 0);
+    writeFileSync(join(cwd, 'leave.cjs'), LEAVE_BEHIND);
+    const budget = ['--slots', 'auto', '--memory-budget', '500M'];
+    expect((await sandbox.run(['run', '--key', key, ...budget, '--', 'true'], { cwd })).code).toBe(0); // the dirs
+    // Both commands are known to peak at 200 MiB (predicted 230 MiB). With a 500 MiB budget and the 128 MiB
+    // reserve, the second fits beside the first only once the first's tree is small: after its command.
+    const real = realpathSync(cwd);
+    for (const argv of [
+      ['node', 'leave.cjs'],
+      ['node', 'grow.cjs'],
+    ])
+      seedPeak(join(sandbox.stateDir, keyDirName(key)), { argv, cwd: real }, 200 * 1024 ** 2);
+    // --wait-all: the first holds until its leftover ends, however long; only the gate ends it.
+    const first = sandbox.start(['run', '--key', key, ...budget, '--wait-all', '--', 'node', 'leave.cjs'], { cwd });
+    await waitFor(() => existsSync(join(cwd, 'stamps.log')), 30_000, 'the first run to start its command');
+    const second = sandbox.start(['run', '--key', key, ...budget, '--', 'node', 'grow.cjs'], { cwd });
+    try {
+      let done = false;
+      void second.finished.then(() => {
+        done = true;
+      });
+      // Before the fix the second waited for the first to leave, that is for the gate: this bound fails it.
+      await waitFor(() => done, 60_000, 'the second run to be admitted and finish while the first lingers');
+      expect((await second.finished).code, (await second.finished).stderr).toBe(0);
+      expect(isAlive(first.child.pid as number)).toBe(true);
+      // The budget did bind while the first's command ran: the second started only after it ended.
+      const [a, b] = spans(join(cwd, 'stamps.log')).sort((x, y) => (x.start < y.start ? -1 : 1));
+      expect(a?.end).toBeDefined();
+      expect((b as Span).start > (a as Span).end).toBe(true);
+    } finally {
+      writeFileSync(join(cwd, 'release'), '');
+      await Promise.all([first.finished, second.finished]);
+    }
+    expect((await first.finished).code, (await first.finished).stderr).toBe(0);
   });
 
   it('status shows each holder’s prediction and live memory, and why the head waits', async () => {

@@ -1785,8 +1785,10 @@ def _valid_figure(n):
 def decide_admission(max_slots, waiting_ahead, holders, head_predicted, available, reserve, budget=None):
     """The admission rule, word for word as @seq-test/core's decideAdmission: (admit, reason, text).
 
-    holders: [(predicted or None, current or None)]. Rules in order: fifo, max-slots, alone, unknown-head,
-    unknown-holder, then memory: admitted when head_predicted <= free - reserve - growth. Garbage never admits.
+    holders: [(predicted or None, current or None[, command_ended])]. Rules in order: fifo, max-slots, alone,
+    unknown-head, unknown-holder, then memory: admitted when head_predicted <= free - reserve - growth, growth
+    counting only the holders whose command still runs (one whose command ended, its leftovers lingering,
+    cannot grow to its peak any more). Garbage never admits.
     """
     def whole(n):
         return isinstance(n, int) and not isinstance(n, bool)
@@ -1801,14 +1803,16 @@ def decide_admission(max_slots, waiting_ahead, holders, head_predicted, availabl
         return True, "alone", "nothing else holds"
     if head_predicted is None:
         return False, "unknown-head", "no memory history for this command yet: it runs alone once"
-    if any(p is None for p, _ in holders):
+    holders = [(h[0], h[1], len(h) > 2 and bool(h[2])) for h in holders]
+    growing = [(p, c) for p, c, ended in holders if not ended]
+    if any(p is None for p, _ in growing):
         return False, "unknown-holder", "a holder has no memory history: waiting until it ends"
-    figures = [head_predicted, reserve] + [x for p, c in holders for x in (p, 0 if c is None else c)]
+    figures = [head_predicted, reserve] + [p for p, _ in growing] + [0 if c is None else c for _, c, _ in holders]
     figures.append(budget if budget is not None else available)
     if not all(_valid_figure(f) for f in figures):
         return False, "invalid", "a memory figure is unreadable or invalid; waiting"
-    growth = sum(max(0, p - (c or 0)) for p, c in holders)
-    free = budget - sum(c or 0 for _, c in holders) if budget is not None else available
+    growth = sum(max(0, p - (c or 0)) for p, c in growing)
+    free = budget - sum(c or 0 for _, c, _ in holders) if budget is not None else available
     room = free - reserve - growth
     text = "needs ~%s, %s available above the reserve" % (_format_bytes(head_predicted), _format_bytes(max(0, room)))
     if growth > 0:
@@ -1969,15 +1973,21 @@ def ticket_admission(ticket):
     if not isinstance(max_slots, int) or isinstance(max_slots, bool) or max_slots < 1:
         return None
 
-    def size(n):
-        return n if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_PEAK else None
+    def whole(n):
+        return isinstance(n, int) and not isinstance(n, bool)
 
+    def size(n):
+        return n if whole(n) and 0 < n <= MAX_PEAK else None
+
+    ended_at = a.get("endedAt")
     return {
         "maxSlots": max_slots,
         "fingerprint": a["fingerprint"],
         "predictedBytes": size(a.get("predictedBytes")),
         "budgetBytes": size(a.get("budgetBytes")),
         "reserveBytes": size(a.get("reserveBytes")),
+        # When its command ended (its leftovers may linger); anything but a believable time: still running.
+        "endedAt": ended_at if whole(ended_at) and 0 <= ended_at <= MAX_SAFE_INTEGER else None,
     }
 
 
@@ -2009,6 +2019,7 @@ class AutoAdmission(object):
             "predictedBytes": self.predicted,
             "budgetBytes": self.budget,
             "reserveBytes": self.reserve,
+            "endedAt": None,
         }
 
     def admit(self, ahead):
@@ -2019,21 +2030,28 @@ class AutoAdmission(object):
             if entry.ticket is not None and entry.ticket.get("startedAt") is None:
                 waiting += 1
                 continue
-            admission = ticket_admission(entry.ticket)
-            holders.append((admission["predictedBytes"] if admission else None, tree_memory(entry.pid)[0]))
+            admission = ticket_admission(entry.ticket) or {}
+            holders.append((entry.pid, admission.get("predictedBytes"), admission.get("endedAt") is not None))
         available = available_memory()
         reserve = self.reserve
         if reserve is None:
             reserve = default_reserve(self.budget if self.budget is not None else (available or {}).get("total", 0))
-        admit, _, text = decide_admission(
-            self.max_slots,
-            waiting,
-            holders,
-            self.predicted,
-            None if available is None else available["bytes"],
-            reserve,
-            self.budget,
-        )
+
+        def decide(measure):
+            return decide_admission(
+                self.max_slots,
+                waiting,
+                [(p, tree_memory(pid)[0] if measure else None, ended) for pid, p, ended in holders],
+                self.predicted,
+                None if available is None else available["bytes"],
+                reserve,
+                self.budget,
+            )
+
+        # The rules before the memory rule need no live memory: no tree walk while FIFO alone says wait.
+        admit, reason, text = decide(False)
+        if reason in ("fits", "memory"):
+            admit, _, text = decide(True)
         return admit, text
 
     def started(self):

@@ -103,6 +103,36 @@ describe('decideAdmission', () => {
     ).toMatchObject({ admit: false, reason: 'unknown-holder' });
   });
 
+  it('a holder whose command ended (only leftovers linger) is charged no growth; its live memory still counts', () => {
+    // The heavy run that ended: predicted 1.5 GiB, 50 MiB left (its leftovers). Charged 1.45 GiB still to
+    // grow, the head would wait for the linger to end; it cannot grow any more.
+    const lingering = { predictedBytes: 1.5 * GiB, currentBytes: 50 * MiB, commandEnded: true };
+    const head = { headPredictedBytes: 1.2 * GiB, availableBytes: 1.5 * GiB };
+    expect(decideAdmission(input({ ...head, holders: [{ ...lingering, commandEnded: false }] }))).toMatchObject({
+      admit: false,
+      reason: 'memory',
+    });
+    const verdict = decideAdmission(input({ ...head, holders: [lingering] }));
+    expect(verdict).toMatchObject({ admit: true, reason: 'fits', roomBytes: 1.5 * GiB - 128 * MiB });
+    expect(verdict.text).toBe('needs ~1.2 GiB, 1.4 GiB available above the reserve');
+    // With a budget, what it still uses is subtracted: 2 GiB − 50 MiB − 128 MiB.
+    expect(decideAdmission(input({ ...head, budgetBytes: 2 * GiB, holders: [lingering] })).roomBytes).toBe(
+      2 * GiB - 178 * MiB,
+    );
+    // A growing holder next to it is still charged.
+    const both = [lingering, { predictedBytes: 500 * MiB, currentBytes: 100 * MiB }];
+    expect(decideAdmission(input({ ...head, holders: both })).roomBytes).toBe(1.5 * GiB - 128 * MiB - 400 * MiB);
+    // Its need no longer matters, known or not; a garbage current still never admits.
+    expect(decideAdmission(input({ ...head, holders: [{ ...lingering, predictedBytes: null }] })).admit).toBe(true);
+    expect(decideAdmission(input({ ...head, holders: [{ ...lingering, currentBytes: Number.NaN }] })).reason).toBe(
+      'invalid',
+    );
+    // Nothing known about the head: it still runs alone once, lingering holders or not.
+    expect(decideAdmission(input({ ...head, headPredictedBytes: null, holders: [lingering] })).reason).toBe(
+      'unknown-head',
+    );
+  });
+
   it('under pressure (available below the reserve) nobody is admitted next to a holder', () => {
     expect(decideAdmission(input({ availableBytes: 100 * MiB, headPredictedBytes: 1 }))).toMatchObject({
       admit: false,
@@ -156,45 +186,48 @@ describe('decideAdmission', () => {
             for (const holderPredicted of sizes)
               for (const current of [null, 0, 300 * MiB])
                 for (const available of [0, 256 * MiB, 1 * GiB, 4 * GiB])
-                  for (const budget of [null, 1 * GiB]) {
-                    const holders = Array.from({ length: holderCount }, () => ({
-                      predictedBytes: holderPredicted,
-                      currentBytes: current,
-                    }));
-                    const v = decideAdmission({
-                      maxSlots,
-                      waitingAhead,
-                      holders,
-                      headPredictedBytes: head,
-                      availableBytes: available,
-                      budgetBytes: budget,
-                      reserveBytes: 128 * MiB,
-                    });
-                    cases++;
-                    let expected: boolean;
-                    if (waitingAhead > 0 || holderCount >= maxSlots) expected = false;
-                    else if (holderCount === 0) expected = true;
-                    else if (head === null || holderPredicted === null) expected = false;
-                    else {
-                      const growth = holderCount * Math.max(0, holderPredicted - (current ?? 0));
-                      const free = budget === null ? available : budget - holderCount * (current ?? 0);
-                      expected = head <= free - 128 * MiB - growth;
-                    }
-                    expect(
-                      v.admit,
-                      JSON.stringify({
+                  for (const budget of [null, 1 * GiB])
+                    for (const ended of [false, true]) {
+                      const holders = Array.from({ length: holderCount }, () => ({
+                        predictedBytes: holderPredicted,
+                        currentBytes: current,
+                        commandEnded: ended,
+                      }));
+                      const v = decideAdmission({
                         maxSlots,
                         waitingAhead,
-                        holderCount,
-                        head,
-                        holderPredicted,
-                        current,
-                        available,
-                        budget,
-                      }),
-                    ).toBe(expected);
-                  }
-    expect(cases).toBe(3 * 2 * 4 * 5 * 5 * 3 * 4 * 2);
+                        holders,
+                        headPredictedBytes: head,
+                        availableBytes: available,
+                        budgetBytes: budget,
+                        reserveBytes: 128 * MiB,
+                      });
+                      cases++;
+                      let expected: boolean;
+                      if (waitingAhead > 0 || holderCount >= maxSlots) expected = false;
+                      else if (holderCount === 0) expected = true;
+                      else if (head === null || (!ended && holderPredicted === null)) expected = false;
+                      else {
+                        const growth = ended ? 0 : holderCount * Math.max(0, (holderPredicted ?? 0) - (current ?? 0));
+                        const free = budget === null ? available : budget - holderCount * (current ?? 0);
+                        expected = head <= free - 128 * MiB - growth;
+                      }
+                      expect(
+                        v.admit,
+                        JSON.stringify({
+                          maxSlots,
+                          waitingAhead,
+                          holderCount,
+                          head,
+                          holderPredicted,
+                          current,
+                          available,
+                          budget,
+                          ended,
+                        }),
+                      ).toBe(expected);
+                    }
+    expect(cases).toBe(3 * 2 * 4 * 5 * 5 * 3 * 4 * 2 * 2);
   });
 });
 
@@ -209,7 +242,19 @@ describe('ticketAdmission (the admission field of another participant’s ticket
   };
 
   it('reads a version-2 field', () => {
-    expect(ticketAdmission({ admission: good })).toEqual({ ...good });
+    expect(ticketAdmission({ admission: good })).toEqual({ ...good, endedAt: null });
+    expect(ticketAdmission({ admission: { ...good, endedAt: 1_764_000_000_000 } })?.endedAt).toBe(1_764_000_000_000);
+  });
+
+  it.each([
+    ['negative', -1],
+    ['a float', 1.5],
+    ['a string', '1764000000000'],
+    ['true', true],
+    ['beyond 2^53', 2 ** 60],
+  ])('a %s endedAt reads as "still running": the holder is charged its full growth', (_name, endedAt) => {
+    const read = ticketAdmission({ admission: { ...good, endedAt } });
+    expect(read?.endedAt).toBeNull();
   });
 
   it.each([

@@ -4,6 +4,7 @@ import {
   EXIT,
   ExecController,
   formatDuration,
+  type LockHandle,
   type PreparedExec,
   parseSeconds,
   prepareExec,
@@ -92,6 +93,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
     // The run is made ready as soon as we are queued (its helper started, parked), so that our turn
     // starts the command with one write; a failed or abandoned wait dismisses it.
     let prepared: PreparedExec | undefined;
+    let held: LockHandle | undefined;
     try {
       const lock = await acquireLock({
         key: raw.key,
@@ -111,6 +113,8 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
             controller,
             onNotice: say,
             onNarrate: raw.verbose ? say : undefined,
+            // Auto mode: our command ended, only leftovers linger: tell the waiting head we will not grow.
+            ...(autoRun ? { onCommandEnded: () => held && autoRun.commandEnded(held.queue, held.ticket) } : {}),
           });
         },
         onWait: (info) => waitLine.update(info),
@@ -122,6 +126,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
         throw error;
       });
       waitLine.done(lock.waitedMs >= 1 ? `our turn after ${formatDuration(lock.waitedMs)}` : undefined);
+      held = lock;
       phase = 'running';
       try {
         if (aborter.signal.aborted) throw aborter.signal.reason;

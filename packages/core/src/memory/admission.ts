@@ -9,10 +9,13 @@ import { formatBytes } from '../units.js';
  *  1. no live ticket ahead of it is still waiting (FIFO: no overtaking, no backfill);
  *  2. fewer than `maxSlots` tickets hold;
  *  3. nothing holds (a run alone is always admitted: waiting would not make memory appear); otherwise
- *  4. the head's peak is predicted (nothing known: at most one holder), and so is every holder's;
+ *  4. the head's peak is predicted (nothing known: at most one holder), and so is every holder's whose
+ *     command still runs;
  *  5. predicted peak ≤ free − reserve − growth, where growth is what the holders are still predicted to
- *     grow by (Σ max(0, predicted − current)) and free is MemAvailable now (which already excludes the
- *     holders' current use), or, with a budget, budget − Σ current.
+ *     grow by (Σ max(0, predicted − current) over the holders whose command still runs: one whose command
+ *     has ended, its leftovers lingering, cannot grow to its peak any more) and free is MemAvailable now
+ *     (which already excludes the holders' current use, lingering leftovers included), or, with a budget,
+ *     budget − Σ current.
  * Any figure that is not a finite number ≥ 0 makes the head wait (rule "invalid"): garbage never admits.
  */
 export interface HolderMemory {
@@ -20,6 +23,11 @@ export interface HolderMemory {
   predictedBytes: number | null;
   /** Its tree's memory now (bytes), null when it cannot be measured (then it is assumed to be at 0). */
   currentBytes: number | null;
+  /**
+   * Its command has ended (the ticket's `admission.endedAt`): only leftovers may still run, until the
+   * runner ends them and the holder leaves. Such a holder is charged no growth.
+   */
+  commandEnded?: boolean;
 }
 
 export interface AdmissionInput {
@@ -85,13 +93,16 @@ export function decideAdmission(input: AdmissionInput): AdmissionVerdict {
   if (input.headPredictedBytes === null) {
     return { admit: false, reason: 'unknown-head', text: 'no memory history for this command yet: it runs alone once' };
   }
-  if (holders.some((h) => h.predictedBytes === null)) {
+  // Growth comes only from holders whose command still runs; one that ended cannot grow, known or not.
+  const growing = holders.filter((h) => !h.commandEnded);
+  if (growing.some((h) => h.predictedBytes === null)) {
     return { admit: false, reason: 'unknown-holder', text: 'a holder has no memory history: waiting until it ends' };
   }
   const figures = [
     input.headPredictedBytes,
     input.reserveBytes,
-    ...holders.flatMap((h) => [h.predictedBytes, h.currentBytes ?? 0]),
+    ...growing.map((h) => h.predictedBytes),
+    ...holders.map((h) => h.currentBytes ?? 0),
   ];
   const budget = input.budgetBytes ?? null;
   if (budget !== null) figures.push(budget);
@@ -99,7 +110,7 @@ export function decideAdmission(input: AdmissionInput): AdmissionVerdict {
   if (!figures.every(valid)) {
     return { admit: false, reason: 'invalid', text: 'a memory figure is unreadable or invalid; waiting' };
   }
-  const growth = holders.reduce((sum, h) => sum + Math.max(0, (h.predictedBytes as number) - (h.currentBytes ?? 0)), 0);
+  const growth = growing.reduce((sum, h) => sum + Math.max(0, (h.predictedBytes as number) - (h.currentBytes ?? 0)), 0);
   const free =
     budget !== null
       ? budget - holders.reduce((sum, h) => sum + (h.currentBytes ?? 0), 0)

@@ -30,6 +30,11 @@ export interface TicketAdmission {
   predictedBytes: number | null;
   budgetBytes: number | null;
   reserveBytes: number | null;
+  /**
+   * When the run's command ended (ms since the epoch), null while it runs: set once by the owner, by
+   * rewriting its ticket, when no further attempt will start; its leftovers may still linger.
+   */
+  endedAt: number | null;
 }
 
 const MIN_RESERVE = 128 * 1024 ** 2;
@@ -60,11 +65,20 @@ export function ticketAdmission(ticket: { admission?: unknown } | undefined): Ti
     predictedBytes: size(f.predictedBytes) ? (f.predictedBytes as number) : null,
     budgetBytes: size(f.budgetBytes) ? (f.budgetBytes as number) : null,
     reserveBytes: size(f.reserveBytes) ? (f.reserveBytes as number) : null,
+    // Anything but a believable time counts as "still running": the holder is charged its full growth.
+    endedAt: typeof f.endedAt === 'number' && Number.isSafeInteger(f.endedAt) && f.endedAt >= 0 ? f.endedAt : null,
   };
 }
 
-/** The memory figures of the tickets ahead of a head: holders (with their live tree memory) and waiters. */
-export function holdersOf(ahead: readonly QueueEntry[]): { holders: HolderMemory[]; waitingAhead: number } {
+/**
+ * The memory figures of the tickets ahead of a head: holders and waiters. `measure`: with each holder's
+ * live tree memory (a tree walk and an smaps_rollup read per process, milliseconds for a big tree); without,
+ * `currentBytes` is null.
+ */
+export function holdersOf(
+  ahead: readonly QueueEntry[],
+  measure = true,
+): { holders: HolderMemory[]; waitingAhead: number } {
   const holders: HolderMemory[] = [];
   let waitingAhead = 0;
   for (const entry of ahead) {
@@ -74,8 +88,12 @@ export function holdersOf(ahead: readonly QueueEntry[]): { holders: HolderMemory
       waitingAhead++;
       continue;
     }
-    const predicted = ticketAdmission(entry.ticket)?.predictedBytes ?? null;
-    holders.push({ predictedBytes: predicted, currentBytes: treeMemory(entry.owner.pid).bytes });
+    const admission = ticketAdmission(entry.ticket);
+    holders.push({
+      predictedBytes: admission?.predictedBytes ?? null,
+      currentBytes: measure ? treeMemory(entry.owner.pid).bytes : null,
+      commandEnded: (admission?.endedAt ?? null) !== null,
+    });
   }
   return { holders, waitingAhead };
 }
@@ -108,12 +126,16 @@ export class AutoAdmission {
       predictedBytes: this.predictedBytes,
       budgetBytes: this.settings.budgetBytes ?? null,
       reserveBytes: this.settings.reserveBytes ?? null,
+      endedAt: null,
     };
   }
 
   /** The verdict for our ticket with `ahead` in front of it (only asked when fewer than maxSlots are ahead). */
   admit(ahead: readonly QueueEntry[]): AdmissionVerdict {
-    const key = ahead.map((e) => `${e.name}:${e.ticket?.startedAt ?? ''}`).join(',');
+    // A ticket ahead that starts holding, ends its command or leaves changes the answer at once.
+    const key = ahead
+      .map((e) => `${e.name}:${e.ticket?.startedAt ?? ''}:${ticketAdmission(e.ticket)?.endedAt ?? ''}`)
+      .join(',');
     const now = performance.now();
     // Same queue, measured a moment ago: the answer would not change in between.
     if (this.last && key === this.lastKey && now - this.lastAt < MEASURE_EVERY_MS) return this.last;
@@ -139,14 +161,20 @@ export function admissionFor(
   settings: Pick<AutoSettings, 'budgetBytes' | 'reserveBytes'>,
   available: AvailableMemory | undefined,
 ): AdmissionVerdict {
-  const { holders, waitingAhead } = holdersOf(ahead);
-  return decideAdmission({
-    maxSlots,
-    waitingAhead,
-    holders,
-    headPredictedBytes: predictedBytes,
-    availableBytes: available?.bytes ?? null,
-    budgetBytes: settings.budgetBytes ?? null,
-    reserveBytes: reserveOf(settings, available),
-  });
+  const decide = (measure: boolean) => {
+    const { holders, waitingAhead } = holdersOf(ahead, measure);
+    return decideAdmission({
+      maxSlots,
+      waitingAhead,
+      holders,
+      headPredictedBytes: predictedBytes,
+      availableBytes: available?.bytes ?? null,
+      budgetBytes: settings.budgetBytes ?? null,
+      reserveBytes: reserveOf(settings, available),
+    });
+  };
+  // The rules before the memory rule (FIFO, max-slots, alone, unknown) need no live memory: a head behind a
+  // waiter, re-evaluating every 100 ms, must not walk and measure every holder's tree each time.
+  const cheap = decide(false);
+  return cheap.reason === 'fits' || cheap.reason === 'memory' ? decide(true) : cheap;
 }

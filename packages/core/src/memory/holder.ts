@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import type { AdmissionHook } from '../lock/acquire.js';
-import type { Queue } from '../lock/queue.js';
+import { type Queue, type QueueEntry, writeAtomic } from '../lock/queue.js';
 import type { ProjectConfig } from '../project-config.js';
 import { AutoAdmission, type AutoSettings, defaultMaxSlots } from './auto.js';
 import type { CommandIdentity } from './history.js';
@@ -45,6 +46,28 @@ export class AutoHolder {
     this.recorder = new PeakRecorder();
     if (this.auto.onPressure === 'pause')
       this.guard = new PressureGuard(queue, ticketName, this.auto.settings, this.warn);
+  }
+
+  /**
+   * Our command has ended and no further attempt will start; only leftovers may still run (until the
+   * runner ends them, `--linger`). Says so in our ticket (`admission.endedAt`, docs/PROTOCOL.md version 2),
+   * so that a waiting head no longer charges us the growth to our predicted peak: we cannot grow any more.
+   * Best effort (a failed write only costs the head time); nothing for a nested run or a second call.
+   */
+  commandEnded(queue: Queue, mine: QueueEntry): void {
+    const ticket = mine.ticket;
+    const admission = ticket?.admission;
+    if (!this.admission || !ticket || typeof admission !== 'object' || admission === null) return;
+    // Already said, or our ticket is gone (removed by hand): never write one back.
+    if ((admission as { endedAt?: unknown }).endedAt != null || !existsSync(mine.file)) return;
+    const next = { ...ticket, admission: { ...admission, endedAt: Date.now() } };
+    try {
+      // Write + rename by the owner, as startedAt: readers never see half a ticket.
+      writeAtomic(queue.ticketsDir, mine.file, mine.token, next);
+      mine.ticket = next;
+    } catch (error) {
+      this.warn(`could not mark the run's command as ended in its ticket: ${(error as Error).message}`);
+    }
   }
 
   /** The run ended; `completed`: on its own (not interrupted, timed out or killed). Safe to call twice. */

@@ -3,6 +3,7 @@ import { onProcessExit } from '../exit-hooks.js';
 import { signalIdentity } from '../identity.js';
 import { endProcessesSync } from '../ownership.js';
 import { formatBytes, formatDuration } from '../units.js';
+import type { MainOutcome } from './attempt-state.js';
 import { exitCodeOf, mainSignal } from './exit-code.js';
 import { startCommand } from './launch.js';
 import { awaitLeftovers } from './linger.js';
@@ -13,6 +14,16 @@ import { type AttemptResult, DEFAULTS, type ExecOptions, plural } from './types.
 
 /** How long the tree gets between TERM and KILL when this process exits mid-attempt (nothing waits longer). */
 const EXIT_GRACE_MS = 500;
+
+/**
+ * Whether no attempt can follow this one, seen when its main command ends: the last attempt, or one that
+ * exited 0 and has no limit left that could still fail it while leftovers linger (a timeout or the memory
+ * limit hit then makes the attempt fail, and a retry start).
+ */
+function isLastCommand(options: ExecOptions, plan: AttemptPlan, outcome: MainOutcome): boolean {
+  if (plan.attempt >= plan.maxAttempts) return true;
+  return outcome.kind === 'exited' && outcome.code === 0 && !options.timeoutMs && !options.maxMemoryBytes;
+}
 
 /** Runs one attempt to its end, leftovers included; undefined when its turn was given up before it started. */
 export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promise<AttemptResult | undefined> {
@@ -74,6 +85,11 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
     const outcome = await main.ended;
     state.phase = 'lingering';
     const mainEndedAt = performance.now();
+    if (options.onCommandEnded && isLastCommand(options, plan, outcome)) {
+      try {
+        options.onCommandEnded();
+      } catch {}
+    }
     narrate(
       `main process ended (${outcome.kind === 'signalled' ? `signal ${outcome.signal}` : `exit ${'code' in outcome ? outcome.code : null}`}) after ${formatDuration(mainEndedAt - began)}`,
     );

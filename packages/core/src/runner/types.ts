@@ -35,6 +35,12 @@ export interface ExecOptions {
   onNarrate?: (line: string) => void;
   /** Things the user must hear about: leftovers ended, limits hit. */
   onNotice?: (line: string) => void;
+  /**
+   * Called once the main command has ended and no further attempt will start (the last attempt, or one
+   * that exited 0 with no timeout or memory limit that could still fail it): leftovers may still run
+   * (`lingerMs`, `waitAll`). `seq-test run --slots auto` says so in its ticket. A throw is ignored.
+   */
+  onCommandEnded?: () => void;
   /** Lets the caller interrupt the run (signal forwarding). */
   controller?: ExecController;
 }
