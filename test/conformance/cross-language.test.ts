@@ -1,7 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeWait, keyDirName, loadProjectConfig, projectKey, type QueueEntry } from '@seq-test/core/internal';
+import {
+  describeWait,
+  keyDirName,
+  loadProjectConfig,
+  projectKey,
+  type QueueEntry,
+  readStatus,
+} from '@seq-test/core/internal';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, type Started, TestSandbox, waitFor } from '../support/processes.js';
 import {
@@ -94,6 +101,36 @@ describe.skipIf(NO_PYTHON)('conformance: TypeScript and Python share one queue',
     const all = spans(log);
     expect(all.map((s) => s.number)).toEqual([1, 2]);
     expect(all[0]!.end).toBeLessThanOrEqual(all[1]!.start);
+  });
+
+  it('a Python holder records its parent like TypeScript does: `status` says when it is re-parented, and `cancel` ends it', async () => {
+    sandbox = new TestSandbox();
+    const key = `py-parent-${sandbox.marker}`;
+    const env = { SEQ_TEST_KEY: key };
+    const log = join(sandbox.dir, 'log');
+    // sh starts the holder and waits (an npx stand-in); SIGKILLing sh alone re-parents it.
+    const shell = sandbox.start(
+      ['-c', `"$0" "$@" & wait`, PYTHON, CONTENDER, '--hold-until', join(sandbox.dir, 'never'), '--log', log],
+      {
+        file: '/bin/sh',
+        env,
+      },
+    );
+    await waitFor(() => existsSync(log), 30_000, 'the Python holder to hold');
+    const status = () => readStatus({ key, env: sandbox.env(env), withLeftovers: false }).queues[0]?.tickets[0];
+    const before = status();
+    expect(before).toMatchObject({ impl: 'python', reparented: false, parent: { pid: shell.child.pid, name: 'sh' } });
+    shell.child.kill('SIGKILL');
+    await shell.exited;
+    await waitFor(() => status()?.reparented, 30_000, 'status to see the Python holder re-parented');
+    const text = await sandbox.run(['status'], { env });
+    expect(text.stdout).toContain(`re-parented: its parent ${shell.child.pid} (sh) is gone`);
+    const cancelled = await sandbox.run(['cancel', String(before?.pid)], { env });
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toMatch(
+      /^cancelled pid \d+ \(holding: py_contender\): ended by SIGTERM; its ticket is gone$/m,
+    );
+    expect(ticketsIn(sandbox.stateDir, key)).toEqual([]);
   });
 
   it('6 contenders alternating languages: FIFO by ticket number, never two at once', async () => {

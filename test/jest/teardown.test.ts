@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readStatus, type TicketStatus } from '@seq-test/core/internal';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { aliveProbe } from '../support/probes.js';
 import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
@@ -101,6 +102,48 @@ describe.each(VERSIONS)('%s', (name) => {
     await waitFor(() => !isAlive(setup.pid), 60_000, 'the orphaned Jest to end its run');
     expect(run.output).toContain(`seq-test: the process that started Jest (pid ${run.pid}) is gone: ending the run`);
     expect(run.output).toMatch(/ended \d+ process(es)? the tests left running: .*sleep 300.*\(on SIGTERM\)/);
+    await nothingLeft(sb);
+    expect(ticketsLeft(sb)).toEqual([]);
+  });
+
+  // Issue 15 item 6: with SEQ_TEST_ORPHAN=keep Jest's parent watch stays off, standing in for a Jest that cannot
+  // notice (hung). `seq-test status` must say it is re-parented, and `seq-test cancel` end it (its leftovers and
+  // ticket with it) so that the next queued run starts.
+  it('a re-parented Jest holding the lock: status says so, cancel ends it and its leftovers, the next run starts', async () => {
+    const key = `jest-e2e-${sb.marker}`;
+    const env = sb.env({ SEQ_TEST_KEY: key });
+    const tickets = (): TicketStatus[] => readStatus({ key, env, withLeftovers: false }).queues[0]?.tickets ?? [];
+    const run = new JestRun(sb, jest, [], {
+      viaParent: true,
+      env: { EXAMPLE_HOLD_FILE: join(sb.dir, 'never'), SEQ_TEST_ORPHAN: 'keep' },
+    });
+    const setup = await run.waitFor(() => run.hook('globalSetup'), 'Jest to hold the lock');
+    const sleeps = await run.waitFor(() => {
+      const found = leftoverSleeps(sb);
+      return found.length > 0 && found;
+    }, 'the leaky test to start `sleep 300`');
+    expect(tickets().map((t) => [t.pid, t.state, t.reparented])).toEqual([[setup.pid, 'holding', false]]);
+
+    run.started.child.kill('SIGKILL'); // the parent (npx) only: Jest is re-parented
+    await run.exited();
+    await waitFor(() => tickets().find((t) => t.reparented), 60_000, 'status to see Jest re-parented');
+    const status = await sb.run(['status'], { env: { SEQ_TEST_KEY: key } });
+    expect(status.stdout).toContain(
+      `re-parented: its parent ${run.pid} (node) is gone; end it with: seq-test cancel ${setup.pid}`,
+    );
+    const json = JSON.parse((await sb.run(['status', '--json'], { env: { SEQ_TEST_KEY: key } })).stdout);
+    expect(json.queues[0].tickets[0]).toMatchObject({ pid: setup.pid, reparented: true, parent: { pid: run.pid } });
+    expect(isAlive(setup.pid)).toBe(true);
+
+    const next = sb.start(['run', '--', 'true'], { env: { SEQ_TEST_KEY: key } });
+    await waitFor(() => tickets().some((t) => t.state === 'waiting'), 60_000, 'the next run to queue');
+    const cancelled = await sb.run(['cancel', String(setup.pid)], { env: { SEQ_TEST_KEY: key } });
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toMatch(new RegExp(`^cancelled pid ${setup.pid} \\(holding: .*\\): ended by SIG`, 'm'));
+    expect(cancelled.stdout).toMatch(/its ticket is gone$/m);
+    expect(isAlive(setup.pid)).toBe(false);
+    for (const pid of sleeps) expect(isAlive(pid)).toBe(false);
+    expect((await next.finished).code).toBe(0);
     await nothingLeft(sb);
     expect(ticketsLeft(sb)).toEqual([]);
   });

@@ -1,6 +1,7 @@
-import type { CancelOutcome, StatusReport, TicketStatus } from '@seq-test/core/internal';
+import type { StatusReport, TicketStatus } from '@seq-test/core/internal';
 import { describe, expect, it } from 'vitest';
 import {
+  afterCancel,
   afterRefresh,
   initialUi,
   type KeyName,
@@ -32,6 +33,8 @@ function ticket(
     heldMs: state === 'holding' ? 1 : null,
     rssBytes: state === 'holding' ? 1024 : null,
     processes: state === 'holding' ? 2 : null,
+    parent: null,
+    reparented: false,
     nested,
     file: `/state/q-x/tickets/00000000000${position}-${pid}.1000.0123456789ab.json`,
   };
@@ -42,14 +45,13 @@ function report(tickets: TicketStatus[]): StatusReport {
 }
 
 function press(ui: UiState, r: StatusReport, keys: KeyName[], cancelled: string[] = []) {
-  const cancel = (file: string): CancelOutcome => {
-    cancelled.push(file);
-    return { cancelled: true, pid: 1, signal: 'SIGTERM' };
+  const cancel = (token: string) => {
+    cancelled.push(token);
   };
   let state = ui;
   let quit = false;
   for (const key of keys) {
-    const result = pressKey(state, key, r, cancel, 0);
+    const result = pressKey(state, key, r, cancel);
     state = result.ui;
     quit ||= result.quit;
   }
@@ -79,31 +81,52 @@ describe('monitor controls', () => {
     expect(press(ui, r, chars('Gg')).ui.selection.token).toBe(holder.token);
   });
 
-  it('cancels only a waiting run, and only after y', () => {
+  it('cancels the selected run, holding or waiting, only after y, one at a time, and says how it ended', () => {
     const cancelled: string[] = [];
     const ui = initialUi(r);
-    const onHolder = press(ui, r, chars('cy'), cancelled);
-    expect(cancelled).toEqual([]);
-    expect(onHolder.ui.message?.text).toContain('cancels only waiting runs');
     const no = press(ui, r, [...chars('Gc'), 'escape', ...chars('cn')], cancelled);
     expect(cancelled).toEqual([]);
     expect(no.ui.confirm).toBeNull();
-    const yes = press(ui, r, chars('Gcy'), cancelled);
-    expect(cancelled).toEqual([waiter.file]);
-    expect(yes.ui.pending?.token).toBe(waiter.token);
-    expect(afterRefresh(yes.ui, report([holder]), 10).message?.text).toContain('left the queue');
+    const asked = press(ui, r, chars('c'), cancelled);
+    expect(asked.ui.confirm).toMatchObject({ token: holder.token, state: 'holding' });
+    const yes = press(ui, r, chars('cy'), cancelled);
+    expect(cancelled).toEqual([holder.token]);
+    expect(yes.ui.pending?.token).toBe(holder.token);
+    expect(yes.ui.message?.text).toContain(`cancelling pid ${holder.pid}`);
+    // A second cancel waits for the first.
+    press(yes.ui, r, chars('Gcy'), cancelled);
+    expect(cancelled).toEqual([holder.token]);
+    const done = afterCancel(yes.ui, holder.token, {
+      cancelled: true,
+      pid: holder.pid,
+      token: holder.token,
+      was: 'holding',
+      command: holder.command,
+      signal: 'SIGKILL',
+      leftovers: [],
+      ticketRemoved: true,
+    });
+    expect(done.pending).toBeNull();
+    expect(done.message).toEqual({
+      text: `cancelled pid ${holder.pid} (holding: ${holder.command}): ended by SIGKILL; its ticket is gone`,
+      tone: 'good',
+    });
+    const refused = afterCancel(yes.ui, holder.token, { cancelled: false, pid: holder.pid, reason: 'no' });
+    expect(refused.message).toEqual({ text: 'not cancelled: no', tone: 'bad' });
+    const dead = report([ticket(30, 'dead', 0)]);
+    expect(press(initialUi(dead), dead, chars('c')).ui.message?.text).toContain('is dead');
   });
 
   it('drops a confirmation when the run starts holding meanwhile; keeps the selection nearby when a run leaves', () => {
     const ui = press(initialUi(r), r, chars('Gc')).ui;
     expect(ui.confirm?.pid).toBe(20);
     const nowHolding = report([ticket(20, 'holding', 1)]);
-    const after = afterRefresh(ui, nowHolding, 10);
+    const after = afterRefresh(ui, nowHolding);
     expect(after.confirm).toBeNull();
-    expect(after.message?.text).toContain('holds the lock now');
+    expect(after.message?.text).toContain('holds the lock now: press c again');
     const onNested = press(initialUi(r), r, chars('jj')).ui;
-    expect(afterRefresh(onNested, report([holder]), 0).selection.token).toBe(ticket(12, 'waiting', 2).token);
-    expect(afterRefresh(onNested, report([ticket(10, 'holding', 1), waiter]), 0).selection.token).toBe(waiter.token);
+    expect(afterRefresh(onNested, report([holder])).selection.token).toBe(ticket(12, 'waiting', 2).token);
+    expect(afterRefresh(onNested, report([ticket(10, 'holding', 1), waiter])).selection.token).toBe(waiter.token);
   });
 
   it('quits on q and Ctrl-C; reads fast-typed text one key at a time', () => {

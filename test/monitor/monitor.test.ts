@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readStatus, type TicketStatus } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, isAlive, type Started, TestSandbox, waitFor } from '../support/processes.js';
 import { available } from '../support/tools.js';
+import { WAITING_PARENT } from '../support/waiting-parent.js';
+import { HOLD_TEST, prepareExample, REPO_VITEST, vitestEnv } from '../vitest/support.js';
 
 /**
  * `seq-test monitor` driven for real in a tmux pane: a private tmux server per test (`-L <socket>`, killed
@@ -88,7 +90,7 @@ const TMUX = available('tmux');
 describe('seq-test monitor', () => {
   // Without tmux these two skip; the global setup has printed one line saying so.
   it.skipIf(!TMUX)(
-    'shows holder and waiter, cancels only the selected waiter after y, and restores the terminal on q',
+    'shows holder and waiter, cancels only the selected run after y, and restores the terminal on q',
     async () => {
       const s = setup();
       const { holder, waiter } = await holderAndWaiter(s);
@@ -109,10 +111,16 @@ describe('seq-test monitor', () => {
       expect(first).toMatch(/STATE\s+POS\s+PID\s+WAITED\s+HELD\s+MEMORY\s+PROCS\s+COMMAND\s+CWD/);
       expect(first).toContain('q or Ctrl-C quit');
 
-      // The holder is selected first: cancelling it is refused, and it is not signalled.
+      // The holder is selected first: cancelling it asks too, and "n" leaves it alone.
       expect(first).toMatch(new RegExp(`▶ holding\\s+#1\\s+${holderPid}`));
       s.tmux('send-keys', '-t', pane, 'c');
-      await s.waitScreen(pane, (t) => t.includes('the monitor cancels only waiting runs'), 'the refusal for a holder');
+      await s.waitScreen(
+        pane,
+        (t) => t.includes(`Cancel holding run pid ${holderPid}`),
+        'the confirmation for a holder',
+      );
+      s.tmux('send-keys', '-t', pane, 'n');
+      await s.waitScreen(pane, (t) => t.includes(`pid ${holderPid} not cancelled`), 'the "no" answer for the holder');
 
       // Select the waiter; "n" leaves it alone.
       s.tmux('send-keys', '-t', pane, 'j');
@@ -136,8 +144,8 @@ describe('seq-test monitor', () => {
       expect(holder.child.exitCode).toBeNull();
       const after = await s.waitScreen(
         pane,
-        (t) => t.includes(`pid ${waiterPid} left the queue`),
-        'the monitor to see it',
+        (t) => t.includes(`cancelled pid ${waiterPid} (waiting: true): ended by SIGTERM; its ticket is gone`),
+        'the monitor to report the cancel',
       );
       expect(after).not.toMatch(new RegExp(`waiting\\s+#2\\s+${waiterPid}`));
       expect(after).toMatch(new RegExp(`holding\\s+#1\\s+${holderPid}`));
@@ -152,6 +160,57 @@ describe('seq-test monitor', () => {
       expect(s.format(pane, '#{alternate_on}')).toBe('0');
       expect(s.format(pane, '#{cursor_flag}')).toBe('1');
       expect(isAlive(holderPid)).toBe(true);
+    },
+  );
+
+  it.skipIf(!TMUX)(
+    'marks a re-parented Vitest that holds the lock, and cancels it: it ends, its leftovers too, the next run starts',
+    async () => {
+      const s = setup();
+      const project = prepareExample(s.box, REPO_VITEST, { files: { 'tests/hold.test.ts': HOLD_TEST } });
+      // Started by a parent that is then SIGKILLed (`timeout 60 npx vitest`); SEQ_TEST_ORPHAN=keep keeps
+      // Vitest's own parent watch off, standing in for a run too hung to notice.
+      const parent = s.box.start(
+        ['-e', WAITING_PARENT, join(project.install.vitest, 'vitest.mjs'), 'run', 'tests/hold.test.ts'],
+        {
+          file: project.install.node,
+          cwd: project.dir,
+          env: vitestEnv(project, { env: { SEQ_TEST_KEY: s.key, EXAMPLE_HOLD_MS: '600000', SEQ_TEST_ORPHAN: 'keep' } }),
+        },
+      );
+      await waitFor(() => existsSync(join(project.stamps, 'run.holding')), 60_000, 'the hold test to start');
+      const vitestPid = (s.tickets().find((t) => t.state === 'holding') as TicketStatus).pid;
+      parent.child.kill('SIGKILL');
+      await parent.exited;
+      const next = s.box.start(['run', '--', 'true'], { env: { SEQ_TEST_KEY: s.key } });
+      await waitFor(() => s.tickets().some((t) => t.state === 'waiting'), 10_000, 'the next run to queue');
+      // Vitest, its worker and the test's two sleeps (one detached): taken before tmux starts (its server and
+      // panes carry the sandbox's marker too).
+      const run = s.box.ours().filter((pid) => pid !== next.child.pid);
+      expect(run.length).toBeGreaterThanOrEqual(3);
+
+      const pane = s.startMonitor('first');
+      const shown = await s.waitScreen(
+        pane,
+        (t) => new RegExp(`▶ holding\\s+#1\\s+${vitestPid}\\s.*\\[re-parented\\] vitest run`).test(t),
+        'the monitor to mark Vitest re-parented',
+      );
+      expect(shown).toContain(`re-parented: its parent ${parent.child.pid} (node) is gone`);
+      s.tmux('send-keys', '-t', pane, 'c');
+      await s.waitScreen(pane, (t) => t.includes(`Cancel holding run pid ${vitestPid}`), 'the confirmation');
+      s.tmux('send-keys', '-t', pane, 'y');
+      const done = await s.waitScreen(
+        pane,
+        (t) => t.includes(`cancelled pid ${vitestPid} (holding: vitest run tests/hold.test.ts): ended by SIG`),
+        'the monitor to report the cancel',
+      );
+      expect(done).toContain('its ticket is gone');
+      expect(isAlive(vitestPid)).toBe(false);
+      expect((await next.finished).code).toBe(0);
+      s.tmux('send-keys', '-t', pane, 'q');
+      expect(await s.waitShell(pane)).toContain('monitor exited 0');
+      await waitFor(() => run.every((pid) => !isAlive(pid)), 10_000, 'nothing of the run left');
+      expect(s.tickets()).toEqual([]);
     },
   );
 

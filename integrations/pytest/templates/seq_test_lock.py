@@ -295,6 +295,16 @@ def identity_of(pid):
     return (pid, info.start)
 
 
+def parent_field():
+    """The ticket's optional `parent`: the process that started us (pid, start time, short name), so that
+    `seq-test status` can say when it is gone and we were re-parented. None when it cannot be read."""
+    pid = os.getppid()
+    info = process_table().get(pid) if pid >= 1 else None
+    if info is None or info.gone:
+        return None
+    return {"pid": pid, "start": info.start, "name": info.comm}
+
+
 def is_alive(pid, start):
     """True while the very process we recorded still runs (same pid, same start time, not a zombie). A start
     time recorded inside another time namespace is translated to ours before it is compared."""
@@ -1534,6 +1544,9 @@ def acquire(
     }
     if auto is not None:
         draft["admission"] = auto.ticket_field()
+    parent = parent_field()
+    if parent is not None:
+        draft["parent"] = parent
     began = time.monotonic()
     waker = None  # made on the first wait: an uncontended lock needs no watch (closing inotify costs ms)
     last_report = None

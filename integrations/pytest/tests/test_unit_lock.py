@@ -404,6 +404,17 @@ class AcquireTest(SandboxCase):
             lock.release()
         self.assertFalse(os.path.exists(lock.entry.path))
 
+    def test_the_ticket_records_our_parent(self):
+        # docs/PROTOCOL.md "Ticket content": the optional `parent`, read by `seq-test status` (re-parented runs).
+        lock = L.acquire("cmd", key="parent", env=self.env)
+        try:
+            with open(lock.entry.path) as f:
+                ticket = json.load(f)
+        finally:
+            lock.release()
+        parent = L.process_table().get(os.getppid())
+        self.assertEqual(ticket["parent"], {"pid": os.getppid(), "start": parent.start, "name": parent.comm})
+
     def test_no_wait_and_wait_timeout(self):
         self.holder("busy", "npm test")
         with self.assertRaises(L.SeqTestError) as raised:

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { assertSupportedPlatform } from '@seq-test/core/internal';
 import { Command, CommanderError } from 'commander';
+import { registerCancel } from './commands/cancel.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerExec } from './commands/exec.js';
 import { registerInit } from './commands/init.js';
@@ -31,11 +32,12 @@ Examples:
   $ seq-test run -- npm test                  wait for this project's lock, run, reap leftovers
   $ seq-test exec -- npm test                 run and wait for the whole process tree (no lock)
   $ seq-test status                           who holds the lock, who waits
+  $ seq-test cancel 4242                      end that run (waiting or holding), reap, free its place
   $ seq-test exec --timeout 60 -- pytest      end the whole tree after 60 s (exit 124)
   $ seq-test exec --json -- make check        one JSON document with status, memory, leftovers
 
 Exit codes: the command's own; 128+N if it died by signal N; 121 memory limit; 122 --wait-timeout
-expired; 123 lock busy with --no-wait; 124 timeout; 125 seq-test error or bad usage;
+expired; 123 lock busy with --no-wait; 124 timeout; 125 seq-test error or bad usage (cancel: no such run of yours);
 126 not executable; 127 not found.`,
     );
   program.enablePositionalOptions();
@@ -43,6 +45,7 @@ expired; 123 lock busy with --no-wait; 124 timeout; 125 seq-test error or bad us
   registerExec(program);
   registerStatus(program);
   registerMonitor(program);
+  registerCancel(program);
   registerReap(program);
   registerInit(program);
   registerDoctor(program);

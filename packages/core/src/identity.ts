@@ -32,3 +32,14 @@ export function signalIdentity(identity: ProcessIdentity, signal: NodeJS.Signals
     return false;
   }
 }
+
+/**
+ * This process's parent as it is now: pid, start time and short name (for a ticket's `parent` field).
+ * Undefined when there is none to name (ppid 0) or it cannot be read.
+ */
+export function parentIdentity(): (ProcessIdentity & { name: string }) | undefined {
+  const pid = process.ppid;
+  if (pid < 1) return undefined;
+  const info = processTable().get(pid);
+  return isGone(info) || !info ? undefined : { pid, start: info.start, name: info.comm };
+}

@@ -5,7 +5,14 @@
 export { assertSupportedPlatform } from './errors.js';
 export { signalIdentity } from './identity.js';
 export * from './index.js';
-export { type CancelOutcome, cancelWaitingTicket } from './lock/cancel.js';
+export {
+  CANCEL_GRACE_MS,
+  type CancelOutcome,
+  cancelRun,
+  cancelRunByToken,
+  type FoundRun,
+  findRunToCancel,
+} from './lock/cancel.js';
 export { keyDirName, projectKey } from './lock/project-key.js';
 export {
   AUTO_PROTOCOL_VERSION,
@@ -14,9 +21,11 @@ export {
   parseTicket,
   parseTicketName,
   type Ticket,
+  type TicketParent,
   ticketFileName,
 } from './lock/protocol.js';
 export { type Decision, Queue, type QueueState } from './lock/queue.js';
+export { liveRuns, visitQueues } from './lock/queues.js';
 export { assertSafeDir, ensureStateDir, existingStateDir, stateDirPath } from './lock/state-dir.js';
 export { type QueueStatus, readStatus, type StatusReport, type TicketStatus } from './lock/status.js';
 export * from './memory/index.js';

@@ -7,12 +7,13 @@ const MAX_INTERVAL_MS = 1000;
 export function registerMonitor(program: Command): void {
   program
     .command('monitor')
-    .summary('live full-screen view of the queue; cancel a waiting run')
+    .summary('live full-screen view of the queue; cancel a run')
     .description(
       'What `seq-test status` shows, refreshed live: holders and waiters with their place, pid, command, cwd,\n' +
         'wait and hold times, memory and process count, nested runs, and leftovers of dead runs.\n' +
-        'Keys: up/down or k/j select, g/G first/last, c cancel the selected waiting run (asks y/n; the run\n' +
-        'gets SIGTERM and leaves the queue; holders are never signalled), q or Ctrl-C quit.',
+        'Keys: up/down or k/j select, g/G first/last, c cancel the selected run, waiting or holding (asks y/n;\n' +
+        'as `seq-test cancel`: SIGTERM, SIGKILL after 5 s, leftovers ended, ticket gone), q or Ctrl-C quit.\n' +
+        'A run whose parent is gone (re-parented: nobody reads its result) is marked [re-parented].',
     )
     .option('--key <key>', 'lock key (default: $SEQ_TEST_KEY, else the git top-level, else cwd)')
     .option('--all-keys', 'every queue of this user')

@@ -1,13 +1,10 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   endProcesses,
   existingStateDir,
   findLeftovers,
+  liveRuns,
   parseSeconds,
-  Queue,
-  type QueueState,
-  type RunToken,
+  visitQueues,
 } from '@seq-test/core/internal';
 import type { Command } from 'commander';
 import { say } from '../report.js';
@@ -29,7 +26,7 @@ export function registerReap(program: Command): void {
       // Validated exactly as `run` validates it, before anything is signalled or removed.
       const stateDir = existingStateDir();
       // A live run (even one still waiting) is never another run's leftover, whatever token it inherited.
-      const found = findLeftovers({ liveRuns: stateDir ? liveTickets(stateDir) : [] });
+      const found = findLeftovers({ liveRuns: stateDir ? liveRuns(stateDir) : [] });
       const ended = raw.dryRun ? found.map((p) => ({ ...p, signal: null })) : await endProcesses(found, graceMs);
       const removed = raw.dryRun || !stateDir ? [] : removeDeadTickets(stateDir);
       if (raw.json) {
@@ -44,29 +41,6 @@ export function registerReap(program: Command): void {
       }
       for (const file of removed) process.stdout.write(`removed dead ticket ${file}\n`);
     });
-}
-
-/** Every queue of the state dir, nested ones included (below live tickets), never through a symlink. */
-function visitQueues(stateDir: string, visit: (queue: Queue, state: QueueState) => void): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(stateDir).filter((n) => n.startsWith('q-'));
-  } catch {}
-  const walk = (queue: Queue) => {
-    if (!queue.exists()) return;
-    const state = queue.read();
-    visit(queue, state);
-    for (const t of state.tickets) if (t.alive) walk(queue.nested(t.token));
-  };
-  for (const name of names) walk(new Queue(join(stateDir, name)));
-}
-
-function liveTickets(stateDir: string): RunToken[] {
-  const live: RunToken[] = [];
-  visitQueues(stateDir, (_queue, state) => {
-    for (const t of state.tickets) if (t.alive) live.push({ value: t.token, owner: t.owner });
-  });
-  return live;
 }
 
 /**

@@ -32,6 +32,12 @@ export function renderStatus(report: StatusReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** "re-parented: its parent 1234 (sh) is gone" (the monitor shows the same words). */
+export function describeReparented(t: TicketStatus): string {
+  const parent = t.parent ? `its parent ${t.parent.pid}${t.parent.name ? ` (${t.parent.name})` : ''}` : 'its parent';
+  return `re-parented: ${parent} is gone`;
+}
+
 /** `--slots auto` tickets: predicted peak, live memory, and why the head waits. */
 function renderMemory(m: NonNullable<TicketStatus['memory']>): string | undefined {
   if (m.mode !== 'auto') return undefined;
@@ -57,6 +63,7 @@ function renderTicket(t: TicketStatus, indent: string): string[] {
   ];
   const memory = t.memory ? renderMemory(t.memory) : undefined;
   if (memory) lines.push(`${indent}         ${memory}`);
+  if (t.reparented) lines.push(`${indent}         ${describeReparented(t)}; end it with: seq-test cancel ${t.pid}`);
   for (const nested of t.nested) lines.push(...renderTicket(nested, `${indent}  ↳ `));
   return lines;
 }

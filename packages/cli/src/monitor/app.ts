@@ -1,7 +1,17 @@
 import { type CancelOutcome, formatBytes, type StatusReport, type TicketStatus } from '@seq-test/core/internal';
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { afterRefresh, type Confirm, initialUi, KEYS_HELP, keyNames, type Message, pressKey } from './controls.js';
+import { describeReparented } from '../commands/status.js';
+import {
+  afterCancel,
+  afterRefresh,
+  type Confirm,
+  initialUi,
+  KEYS_HELP,
+  keyNames,
+  type Message,
+  pressKey,
+} from './controls.js';
 import { buildLines, clip, findTicket, type Line, reselect, selectable, ticketCells, visibleWindow } from './model.js';
 import { describeSystem, type SystemSample } from './system.js';
 
@@ -20,13 +30,16 @@ export interface Snapshot {
 export interface MonitorProps {
   initial: Snapshot;
   load: (previous: Snapshot) => Snapshot;
-  cancel: (ticketFile: string) => CancelOutcome;
+  /** Ends the run of a token (core's cancelRun: TERM, KILL after the grace, leftovers reaped, ticket gone). */
+  cancel: (token: string) => Promise<CancelOutcome>;
+  /** Between SIGTERM and SIGKILL, for the confirmation's text. */
+  graceMs: number;
   intervalMs: number;
   /** What the header says is watched: a key, or "all keys". */
   scope: string;
 }
 
-export function MonitorApp({ initial, load, cancel, intervalMs, scope }: MonitorProps): React.ReactElement {
+export function MonitorApp({ initial, load, cancel, graceMs, intervalMs, scope }: MonitorProps): React.ReactElement {
   const { exit } = useApp();
   const { stdout } = useStdout();
   const [size, setSize] = useState({ columns: stdout.columns || 80, rows: stdout.rows || 24 });
@@ -39,9 +52,28 @@ export function MonitorApp({ initial, load, cancel, intervalMs, scope }: Monitor
     () =>
       setState(({ snap, ui }) => {
         const next = load(snap);
-        return { snap: next, ui: afterRefresh(ui, next.report, next.at) };
+        return { snap: next, ui: afterRefresh(ui, next.report) };
       }),
     [load],
+  );
+
+  // A cancel runs for up to the grace and more (leftovers); the screen keeps refreshing meanwhile.
+  const startCancel = useCallback(
+    (token: string) => {
+      void cancel(token)
+        .catch(
+          (error: unknown): CancelOutcome => ({
+            cancelled: false,
+            pid: null,
+            reason: error instanceof Error ? error.message : String(error),
+          }),
+        )
+        .then((outcome) => {
+          setState((s) => ({ ...s, ui: afterCancel(s.ui, token, outcome) }));
+          refresh();
+        });
+    },
+    [cancel, refresh],
   );
 
   useEffect(() => {
@@ -61,11 +93,9 @@ export function MonitorApp({ initial, load, cancel, intervalMs, scope }: Monitor
     let { ui } = current.current;
     const { report } = current.current.snap;
     let quit = false;
-    let reread = false;
     for (const name of keyNames(input, key)) {
-      const result = pressKey(ui, name, report, cancel);
+      const result = pressKey(ui, name, report, startCancel);
       ui = result.ui;
-      reread ||= result.refresh;
       if (result.quit) {
         quit = true;
         break;
@@ -74,7 +104,6 @@ export function MonitorApp({ initial, load, cancel, intervalMs, scope }: Monitor
     current.current = { ...current.current, ui };
     setState((s) => ({ ...s, ui }));
     if (quit) exit();
-    else if (reread) refresh();
   });
 
   const { snap, ui } = state;
@@ -116,7 +145,7 @@ export function MonitorApp({ initial, load, cancel, intervalMs, scope }: Monitor
     h(Text, { wrap: 'truncate-end', bold: true }, headerRow(columns)),
     h(Box, { flexDirection: 'column', height: bodyHeight }, ...body),
     showDetails ? details(ticket, width) : null,
-    messageLine(snap, confirm, message),
+    messageLine(snap, confirm, message, graceMs),
     h(Text, { wrap: 'truncate-end', dimColor: true }, KEYS_HELP),
   );
 }
@@ -196,7 +225,7 @@ function renderLine(line: Line, c: Columns, isSelected: boolean): React.ReactEle
         clip(cells.held, c.held),
         clip(cells.memory, c.memory),
         clip(cells.procs, c.procs),
-        clip(t.command, c.command),
+        clip(t.reparented ? `[re-parented] ${t.command}` : t.command, c.command),
         clip(t.cwd, c.cwd, 'middle'),
       ].join(' ');
       return h(
@@ -220,6 +249,7 @@ function details(t: TicketStatus | undefined, width: number): React.ReactElement
           t.startedAt === null ? null : `holding since ${clock(t.startedAt)}`,
           `impl ${t.impl}`,
           t.nested.length > 0 ? `${t.nested.length} nested run(s)` : null,
+          t.reparented ? describeReparented(t) : null,
         ]
           .filter(Boolean)
           .join(' · '),
@@ -234,12 +264,17 @@ function details(t: TicketStatus | undefined, width: number): React.ReactElement
   );
 }
 
-function messageLine(snap: Snapshot, confirm: Confirm | null, message: Message | null): React.ReactElement {
+function messageLine(
+  snap: Snapshot,
+  confirm: Confirm | null,
+  message: Message | null,
+  graceMs: number,
+): React.ReactElement {
   if (confirm) {
     return h(
       Text,
       { wrap: 'truncate-end', bold: true, color: 'yellow' },
-      `Cancel waiting run pid ${confirm.pid} (#${confirm.position}: ${confirm.command})? y/n  (it gets SIGTERM, leaves the queue and exits)`,
+      `Cancel ${confirm.state} run pid ${confirm.pid} (#${confirm.position}: ${confirm.command})? y/n  (SIGTERM, SIGKILL after ${graceMs / 1000} s; its leftovers are ended)`,
     );
   }
   if (snap.error) return h(Text, { wrap: 'truncate-end', color: 'red' }, `could not refresh: ${snap.error}`);

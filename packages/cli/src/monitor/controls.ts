@@ -1,13 +1,15 @@
-import { type CancelOutcome, formatDuration, type StatusReport } from '@seq-test/core/internal';
+import type { CancelOutcome, StatusReport, TicketStatus } from '@seq-test/core/internal';
+import { summarizeCancel } from '../commands/cancel.js';
 import { buildLines, findTicket, move, reselect, selectable } from './model.js';
 
 /**
  * What the keys do, as plain functions over the monitor's UI state: the React component only feeds them keys
- * and snapshots. Cancelling is the one side effect, and it is passed in.
+ * and snapshots. Cancelling is the one side effect: it is passed in, started here, and its outcome comes
+ * back through afterCancel.
  */
 export interface Confirm {
   token: string;
-  file: string;
+  state: TicketStatus['state'];
   pid: number;
   position: number;
   command: string;
@@ -24,21 +26,14 @@ export interface UiState {
   /** A cancel waiting for y/n. */
   confirm: Confirm | null;
   message: Message | null;
-  /** A waiter we sent SIGTERM to, until it has left the queue. */
-  pending: { token: string; pid: number; at: number } | null;
+  /** A run being cancelled, until its cancel reports back. */
+  pending: { token: string; pid: number } | null;
 }
 
-/** After a cancel, how long to wait for the owner to leave before saying it did not. */
-export const LEAVE_DEADLINE_MS = 5000;
-
-export const KEYS_HELP = '↑/↓ or k/j select · g/G first/last · c cancel the selected waiting run · q or Ctrl-C quit';
+export const KEYS_HELP = '↑/↓ or k/j select · g/G first/last · c cancel the selected run · q or Ctrl-C quit';
 
 export function initialUi(report: StatusReport): UiState {
-  return afterRefresh(
-    { selection: { token: null, index: 0 }, confirm: null, message: null, pending: null },
-    report,
-    Date.now(),
-  );
+  return afterRefresh({ selection: { token: null, index: 0 }, confirm: null, message: null, pending: null }, report);
 }
 
 export type KeyName = 'up' | 'down' | 'first' | 'last' | 'interrupt' | 'escape' | 'other' | { char: string };
@@ -61,18 +56,16 @@ export function keyNames(
 export interface KeyResult {
   ui: UiState;
   quit: boolean;
-  /** Something changed on disk (a cancel): read the queue again now rather than at the next tick. */
-  refresh: boolean;
 }
 
 export function pressKey(
   ui: UiState,
   name: KeyName,
   report: StatusReport,
-  cancel: (ticketFile: string) => CancelOutcome,
-  now: number = Date.now(),
+  /** Starts cancelling the run of a token; its outcome comes back through afterCancel. */
+  cancel: (token: string) => void,
 ): KeyResult {
-  const same = { ui, quit: false, refresh: false };
+  const same = { ui, quit: false };
   const char = typeof name === 'object' ? name.char : null;
   if (name === 'interrupt') return { ...same, quit: true };
 
@@ -84,16 +77,18 @@ export function pressKey(
         ui: { ...ui, confirm: null, message: { text: `pid ${confirm.pid} not cancelled`, tone: 'info' } },
       };
     }
-    const outcome = cancel(confirm.file);
-    const next: UiState = outcome.cancelled
-      ? {
-          ...ui,
-          confirm: null,
-          message: { text: `sent SIGTERM to pid ${outcome.pid}; waiting for it to leave the queue…`, tone: 'info' },
-          pending: { token: confirm.token, pid: outcome.pid, at: now },
-        }
-      : { ...ui, confirm: null, message: { text: `not cancelled: ${outcome.reason}`, tone: 'bad' } };
-    return { ui: next, quit: false, refresh: true };
+    if (ui.pending) {
+      const text = `pid ${confirm.pid} not cancelled: still cancelling pid ${ui.pending.pid}…`;
+      return { ...same, ui: { ...ui, confirm: null, message: { text, tone: 'info' } } };
+    }
+    cancel(confirm.token);
+    const next: UiState = {
+      ...ui,
+      confirm: null,
+      message: { text: `cancelling pid ${confirm.pid}: SIGTERM, then SIGKILL if it is still there…`, tone: 'info' },
+      pending: { token: confirm.token, pid: confirm.pid },
+    };
+    return { ui: next, quit: false };
   }
 
   const tokens = selectable(buildLines(report));
@@ -112,7 +107,6 @@ export function pressKey(
   const ticket = findTicket(report, selected);
   const say = (text: string, tone: Message['tone'] = 'bad') => ({ ...same, ui: { ...ui, message: { text, tone } } });
   if (!ticket) return say('nothing selected', 'info');
-  if (ticket.state === 'holding') return say(`pid ${ticket.pid} holds the lock: the monitor cancels only waiting runs`);
   if (ticket.state === 'dead') return say(`pid ${ticket.pid} is dead: the next waiter or \`seq-test reap\` removes it`);
   return {
     ...same,
@@ -121,7 +115,7 @@ export function pressKey(
       message: null,
       confirm: {
         token: ticket.token,
-        file: ticket.file,
+        state: ticket.state,
         pid: ticket.pid,
         position: ticket.position,
         command: ticket.command,
@@ -131,10 +125,10 @@ export function pressKey(
 }
 
 /**
- * After each refresh: follow the selected ticket as it moves up the queue; report the outcome of a cancel;
- * drop a confirmation whose ticket stopped waiting (it would be refused anyway).
+ * After each refresh: follow the selected ticket as it moves up the queue; drop a confirmation whose run
+ * changed meanwhile (it left, died, or started holding: the question asked is no longer the one answered).
  */
-export function afterRefresh(ui: UiState, report: StatusReport, now: number): UiState {
+export function afterRefresh(ui: UiState, report: StatusReport): UiState {
   let next = ui;
   const tokens = selectable(buildLines(report));
   const selected = reselect(tokens, ui.selection);
@@ -142,32 +136,26 @@ export function afterRefresh(ui: UiState, report: StatusReport, now: number): Ui
   if (selected !== ui.selection.token || index !== ui.selection.index) {
     next = { ...next, selection: { token: selected, index } };
   }
-  if (next.pending) {
-    const { pending } = next;
-    const still = findTicket(report, pending.token);
-    if (!still) next = { ...next, pending: null, message: { text: `pid ${pending.pid} left the queue`, tone: 'good' } };
-    else if (now - pending.at > LEAVE_DEADLINE_MS) {
-      next = {
-        ...next,
-        pending: null,
-        message: {
-          text: `pid ${pending.pid} got SIGTERM ${formatDuration(now - pending.at)} ago and is still in the queue (${still.state})`,
-          tone: 'bad',
-        },
-      };
-    }
-  }
   if (next.confirm) {
     const { confirm } = next;
     const current = findTicket(report, confirm.token);
-    if (current?.state !== 'waiting') {
+    if (current?.state !== confirm.state) {
       const why = !current
-        ? 'left the queue by itself'
+        ? 'left the queue by itself: not cancelled'
         : current.state === 'holding'
-          ? 'holds the lock now'
-          : 'is dead';
-      next = { ...next, confirm: null, message: { text: `pid ${confirm.pid} ${why}: not cancelled`, tone: 'info' } };
+          ? 'holds the lock now: press c again to cancel it'
+          : 'is dead: not cancelled';
+      next = { ...next, confirm: null, message: { text: `pid ${confirm.pid} ${why}`, tone: 'info' } };
     }
   }
   return next;
+}
+
+/** A cancel started by pressKey has ended: say how, in one line. */
+export function afterCancel(ui: UiState, token: string, outcome: CancelOutcome): UiState {
+  const pending = ui.pending?.token === token ? null : ui.pending;
+  const message: Message = outcome.cancelled
+    ? { text: summarizeCancel(outcome), tone: 'good' }
+    : { text: `not cancelled: ${outcome.reason}`, tone: 'bad' };
+  return { ...ui, pending, message };
 }

@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { cancelWaitingTicket, readStatus, signalNumber } from '@seq-test/core/internal';
+import { CANCEL_GRACE_MS, cancelRunByToken, readStatus, signalNumber } from '@seq-test/core/internal';
 import { render } from 'ink';
 import React from 'react';
 import { MonitorApp, type Snapshot } from './app.js';
@@ -62,7 +62,8 @@ export async function runMonitor(options: MonitorOptions): Promise<number> {
     React.createElement(MonitorApp, {
       initial,
       load: take,
-      cancel: cancelWaitingTicket,
+      cancel: (token: string) => cancelRunByToken(initial.report.stateDir, token, { graceMs: CANCEL_GRACE_MS }),
+      graceMs: CANCEL_GRACE_MS,
       intervalMs: options.intervalMs,
       scope,
     }),

@@ -2,7 +2,7 @@ import { closeSync, constants, existsSync, type FSWatcher, openSync, watch, writ
 import { join } from 'node:path';
 import { EXIT, SeqTestError } from '../errors.js';
 import { onProcessExit } from '../exit-hooks.js';
-import { identityOf } from '../identity.js';
+import { identityOf, parentIdentity } from '../identity.js';
 import { checkOptions, LOCK_OPTION_RULES } from '../options.js';
 import { endProcesses, findLeftovers } from '../ownership.js';
 import { processTable } from '../proc/index.js';
@@ -112,6 +112,8 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   const self = identityOf(process.pid);
   if (!self) throw new SeqTestError('cannot read our own process entry (is /proc mounted?)');
   const token = createToken(self);
+  // Recorded so that `seq-test status` can tell when the process that started us is gone (re-parented).
+  const parent = parentIdentity();
   const reapRun = async (dead: string) => {
     // The live tickets too: a waiter started from a shell that kept the dead run's token is not its leftover.
     const liveRuns = queue.read().tickets.flatMap((t) => (t.alive ? [{ value: t.token, owner: t.owner }] : []));
@@ -136,6 +138,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     enqueuedAt: Date.now(),
     impl: options.impl ?? 'node',
     ...(admission ? { admission: admission.ticketField() } : {}),
+    ...(parent ? { parent } : {}),
   });
   // At exit, after the run's processes are ended (the 'reap' hooks of whoever runs them).
   const forgetExit = onProcessExit('release', () => queue.remove(mine));

@@ -31,6 +31,15 @@ export interface Ticket {
   impl: string;
   /** Version 2, `--slots auto`: the run's memory prediction (memory/auto.ts validates it). */
   admission?: unknown;
+  /** Optional: the owner's parent when it joined, so `status` can say when it was re-parented. */
+  parent?: TicketParent;
+}
+
+/** The process that started the owner: pid + start time (as `start`), and its short name for display. */
+export interface TicketParent {
+  pid: number;
+  start: number;
+  name: string;
 }
 
 export const NUMBER_DIGITS = 12;
@@ -114,5 +123,15 @@ export function parseTicket(text: string): Ticket | undefined {
     startedAt: typeof t.startedAt === 'number' ? t.startedAt : null,
     impl: typeof t.impl === 'string' ? t.impl : 'unknown',
     ...(t.admission !== undefined ? { admission: t.admission } : {}),
+    ...(parseParent(t.parent) ?? {}),
   };
+}
+
+/** The optional `parent` field; anything malformed counts as absent (it is only ever shown). */
+function parseParent(value: unknown): { parent: TicketParent } | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const p = value as Partial<TicketParent>;
+  if (!Number.isSafeInteger(p.pid) || (p.pid as number) < 1 || typeof p.start !== 'number') return undefined;
+  const name = typeof p.name === 'string' ? p.name.slice(0, 64) : '';
+  return { parent: { pid: p.pid as number, start: p.start, name } };
 }

@@ -1,8 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { isAlive, type ProcessIdentity } from '../identity.js';
 import { queueMemory, type TicketMemory } from '../memory/status.js';
 import { findLeftovers, type RunProcess, runProcesses } from '../ownership.js';
+import { processTable } from '../proc/index.js';
 import { keyDirName, projectKey } from './project-key.js';
+import type { TicketParent } from './protocol.js';
 import { Queue, type QueueEntry, readRegularFile } from './queue.js';
 import { existingStateDir, stateDirPath } from './state-dir.js';
 
@@ -26,6 +29,13 @@ export interface TicketStatus {
   processes: number | null;
   /** Predicted peak and live memory (Pss) of the run's tree, and why the head waits (`--slots auto`). */
   memory?: TicketMemory;
+  /** The process that started the owner, as its ticket recorded it (null: an older writer recorded none). */
+  parent: TicketParent | null;
+  /**
+   * The owner (waiting or holding) has been re-parented: the process that started it is gone, so nobody
+   * reads its result (`timeout 60 npx jest` killed npx). False for dead tickets and unknown parents.
+   */
+  reparented: boolean;
   /** Runs queued inside this holder (re-entrant calls). */
   nested: TicketStatus[];
   file: string;
@@ -116,9 +126,23 @@ function describeTicket(queue: Queue, entry: QueueEntry, position: number, now: 
     heldMs: startedAt === null ? null : now - startedAt,
     rssBytes,
     processes,
+    parent: t?.parent ?? null,
+    reparented: entry.alive && t?.parent !== undefined && isReparented(entry.owner, t.parent),
     nested: nestedQueue.exists() ? describeQueue(nestedQueue, now) : [],
     file: entry.file,
   };
+}
+
+/**
+ * Whether the owner's parent is no longer the one it recorded. Its ppid changes only when that parent dies
+ * (a re-parenting), so ppid == 1 is never the test: under a subreaper (systemd --user, tmux, our helper)
+ * an orphan gets another parent, and a run started by init itself was never orphaned.
+ */
+function isReparented(owner: ProcessIdentity, parent: TicketParent): boolean {
+  const info = processTable().get(owner.pid);
+  if (!info) return false; // gone since it was read alive: a dead ticket now
+  // Both: a later parent can reuse the first one's pid, and only the start time tells them apart.
+  return info.ppid !== parent.pid || !isAlive(parent);
 }
 
 /** The key file's line; never follows a symlink or waits on a FIFO planted there. */
