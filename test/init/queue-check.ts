@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { isAlive, REPO, type Started, type TestSandbox, waitFor } from '../support/processes.js';
 import { checkout } from './golden.js';
-import type { Fixture } from './helpers.js';
+import { type Fixture, stamps } from './helpers.js';
 
 /**
  * What a test file writes to show that an edited config still queues and reaps: it records that it ran, then
@@ -30,6 +30,8 @@ it('runs, and leaves a process behind', () => {
 export async function holdLock(repo: Fixture): Promise<{ release: () => Promise<void> }> {
   const held = join(repo.sandbox.dir, 'held');
   const gate = join(repo.sandbox.dir, 'gate');
+  rmSync(held, { force: true });
+  rmSync(gate, { force: true });
   const holder = repo.sandbox.start(
     [
       'run',
@@ -88,4 +90,43 @@ export async function initialisedFixture(sandbox: TestSandbox, name: string): Pr
   expect(init.code, init.stderr).toBe(0);
   symlinkSync(join(REPO, 'node_modules'), join(repo.dir, 'node_modules'));
   return repo;
+}
+
+/** What a run's token looks like in a stamp: the hook's command ran under `seq-test run`. */
+export const TOKEN = /^\d+\.\d+\.[0-9a-f]+$/;
+
+/**
+ * A real `git commit` whose hook runs heavy commands that record `<event> <ms> <token>` in `stampFile`
+ * (stampLine): with the project lock held, the commit's heavy commands wait in the queue (a second ticket) and
+ * have not run; once the lock is released they run under seq-test run (each stamp carries a token) and the
+ * commit succeeds. Stage what the hooks need to see first. Returns this commit's stamps.
+ */
+export async function expectCommitQueued(
+  repo: Fixture,
+  stampFile: string,
+  heavy: string[],
+  message = 'queued',
+  env: NodeJS.ProcessEnv = {},
+): Promise<ReturnType<typeof stamps>> {
+  const before = stamps(stampFile).length;
+  const hold = await holdLock(repo);
+  const commit = repo.sandbox.start(['commit', '-q', '--allow-empty', '-m', message], {
+    cwd: repo.dir,
+    env: repo.env(env),
+    file: 'git',
+  });
+  await waitForTickets(repo, 2, commit);
+  const during = stamps(stampFile).slice(before);
+  expect(
+    during.filter((s) => heavy.includes(s.event)),
+    'a heavy command ran while another run held the lock',
+  ).toEqual([]);
+  await hold.release();
+  const done = await commit.finished;
+  expect(done.code, `${done.stdout}\n${done.stderr}`).toBe(0);
+  const recorded = stamps(stampFile).slice(before);
+  for (const event of heavy) {
+    expect(recorded.find((s) => s.event === event)?.token, `${event} ran under seq-test run`).toMatch(TOKEN);
+  }
+  return recorded;
 }

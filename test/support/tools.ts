@@ -7,6 +7,10 @@ export const OPTIONAL_TOOLS = {
     tests: 'test/monitor (the monitor in a real terminal), test/exec/hangup* (a terminal hangup)',
     install: 'apt-get install tmux',
   },
+  'pre-commit': {
+    tests: 'test/init/pre-commit.test.ts (commits through the real pre-commit framework)',
+    install: 'apt-get install pre-commit, or pip install pre-commit',
+  },
 } as const;
 
 /** Whether `command` is on PATH. */

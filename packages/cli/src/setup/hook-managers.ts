@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { isMap, isScalar, isSeq, parseDocument, type Scalar } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Detection } from './detect.js';
 import { readText } from './detect.js';
 import { parseJsonFile, setJsonValue } from './json-edit.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
+import { applyEdits, replaceScalar, type TextEdit } from './yaml-edit.js';
 
 /**
  * Hook managers that generate .git/hooks from a config of their own (simple-git-hooks, lefthook). Their
@@ -48,7 +49,7 @@ export function queuedCommand(command: string, seqTest: string): string {
   return `${seqTest} run -- sh -c '${trimmed.replace(/'/g, `'\\''`)}'`;
 }
 
-function seqTestCommand(detection: Detection): string {
+export function seqTestCommand(detection: Detection): string {
   // Hooks run in a plain shell: node_modules/.bin is not on PATH there, npx finds the devDependency.
   return detection.packageJson ? 'npx seq-test' : 'seq-test';
 }
@@ -86,11 +87,8 @@ function lefthookCommands(text: string): Command[] {
   if (doc.errors.length > 0) throw new Error(doc.errors[0]?.message ?? 'YAML error');
   const out: Command[] = [];
   const scalarEdit = (node: unknown) => {
-    if (!isScalar(node) || !node.range) return undefined;
-    const scalar = node as Scalar;
-    if (scalar.type === 'BLOCK_LITERAL' || scalar.type === 'BLOCK_FOLDED') return undefined;
-    const [start, end] = scalar.range as [number, number, number];
-    return (t: string, next: string) => `${t.slice(0, start)}${yamlScalar(next, scalar.type)}${t.slice(end)}`;
+    if (!replaceScalar(node, '')) return undefined;
+    return (t: string, next: string) => applyEdits(t, [replaceScalar(node, next) as TextEdit]);
   };
   for (const hook of QUEUED_HOOKS) {
     const section = isMap(doc.contents) ? doc.contents.get(hook, true) : undefined;
@@ -139,23 +137,6 @@ function lefthookCommands(text: string): Command[] {
     }
   }
   return out;
-}
-
-/**
- * The text as a YAML scalar in the style the value had (plain, 'single' or "double" quoted) when that style
- * can hold it, else the next one that can: each candidate is parsed back and must give the same text.
- */
-function yamlScalar(text: string, style: Scalar['type']): string {
-  const plain = text;
-  const single = `'${text.replace(/'/g, "''")}'`;
-  const double = JSON.stringify(text);
-  const order =
-    style === 'QUOTE_DOUBLE' ? [double] : style === 'QUOTE_SINGLE' ? [single, double] : [plain, single, double];
-  for (const candidate of order) {
-    const doc = parseDocument(`k: ${candidate}\n`);
-    if (doc.errors.length === 0 && isMap(doc.contents) && (doc.contents.get('k') as unknown) === text) return candidate;
-  }
-  return double;
 }
 
 function commandsOf(manager: ConfigManager, text: string): Command[] {

@@ -1,31 +1,87 @@
 import { join } from 'node:path';
-import { isMap, isScalar, isSeq, type Pair, parseDocument, type YAMLMap } from 'yaml';
+import { isMap, isSeq, parseDocument, type YAMLMap } from 'yaml';
 import type { Detection } from './detect.js';
-import { PRE_COMMIT_CONFIG } from './detect.js';
-import type { Finding, StepContext, StepOutcome } from './types.js';
+import { PRE_COMMIT_CONFIG, readText } from './detect.js';
+import { seqTestCommand } from './hook-managers.js';
+import { addDevDependencies } from './package-json.js';
+import { hasGuard } from './templates.js';
+import type { Finding, StepContext, StepId, StepOutcome } from './types.js';
+import { appendPairs, applyEdits, replaceScalar, type TextEdit, yamlScalar } from './yaml-edit.js';
 
 /**
- * Hooks of the pre-commit framework that run a test suite or a type checker: these get `require_serial: true`,
- * so that pre-commit runs one process over all files instead of one per CPU over slices of the file list.
- * (Formatters and linters are fast and stay parallel.)
+ * The pre-commit framework's source of truth is .pre-commit-config.yaml: `pre-commit install` rewrites
+ * .git/hooks/pre-commit, `pre-commit autoupdate` rewrites only `rev:` lines. So init queues a heavy hook (tests,
+ * type checkers) by its `entry`: `seq-test run -- <entry>`. How pre-commit runs an entry (its languages/*.py,
+ * lang_base.hook_cmd and run_xargs): shlex-split, the hook's args and file names appended, the first word looked
+ * up on PATH, inside the hook's environment. That environment prefixes PATH with its own bin directory
+ * (python's virtualenv, node's nodeenv, …) and keeps the user's PATH behind it, so `seq-test` (or `npx`) is
+ * found where the user has it and the command after `--` still resolves to the environment's tool (mypy from
+ * the hook's virtualenv). docker hooks run their entry inside the container, script hooks take it as a path in
+ * the hook's repository: those are wrapped differently (script, when local) or not at all (see docs/init.md).
+ */
+
+/**
+ * Hooks that run a test suite or a type checker: these are queued, and get `require_serial: true` where
+ * pre-commit would otherwise split the file list over one process per CPU. (Formatters and linters are fast
+ * and stay parallel, outside the queue.)
  */
 const HEAVY =
   /(^|[\s/_.:-])(pytest|py\.test|tox|nox|unittest|vitest|jest|mocha|ava|mypy|dmypy|pyright|basedpyright|pytype|pyre|tsc|vue-tsc|svelte-check|flow|typecheck|type-check)([\s_.:-]|$)|\b(npm|yarn|pnpm|bun)\s+(run\s+)?(test|typecheck|type-check)\b|\bcargo\s+(test|check|clippy)\b|\bgo\s+test\b|\bmake\s+(test|check)\b|\bseq-test\s+run\b/i;
 
+/** An entry that already goes through the queue. */
+const QUEUED = /(^|[\s/])seq-test\s+run\b/;
+
 /**
- * Settings that hook repositories' own manifests (.pre-commit-hooks.yaml) give their hooks, for repositories
- * whose hooks look heavy. pre-commit merges these under the user's settings; doctor cannot fetch a manifest
- * (it works offline), so it knows these from this table, copied from each repository's manifest.
+ * Languages whose entry pre-commit looks up on PATH (lang_base.basic_run_hook; `system` is called
+ * `unsupported` since pre-commit 4.4, `python_venv` was an old alias of python).
  */
-const KNOWN_MANIFESTS: Record<string, Record<string, { require_serial?: boolean; pass_filenames?: boolean }>> = {
-  'github.com/pre-commit/mirrors-mypy': { mypy: { require_serial: true } },
-  'github.com/robertcraigie/pyright-python': { pyright: { require_serial: true } },
+const PATH_LANGUAGES = new Set([
+  'system',
+  'unsupported',
+  'python',
+  'python_venv',
+  'node',
+  'golang',
+  'rust',
+  'ruby',
+  'conda',
+  'coursier',
+  'dart',
+  'dotnet',
+  'haskell',
+  'lua',
+  'perl',
+  'swift',
+]);
+
+/**
+ * Languages whose entry is a path inside the hook's repository (the repository root for a local hook): a local
+ * one becomes the matching PATH language, its entry `seq-test run -- ./<script>`, which runs the same file from
+ * the same directory (pre-commit runs hooks from the repository root).
+ */
+const SCRIPT_LANGUAGES: Record<string, string> = { script: 'system', unsupported_script: 'unsupported' };
+
+interface ManifestHook {
+  entry: string;
+  language: string;
+  require_serial?: boolean;
+  pass_filenames?: boolean;
+}
+
+/**
+ * What hook repositories' own manifests (.pre-commit-hooks.yaml) say for their heavy hooks; pre-commit merges
+ * the user's settings over these. init and doctor work offline, so they know these from this table, copied
+ * from each repository's manifest. A hook of a repository not listed here keeps its entry a mystery: init
+ * prints the edit to make instead.
+ */
+const KNOWN_MANIFESTS: Record<string, Record<string, ManifestHook>> = {
+  'github.com/pre-commit/mirrors-mypy': { mypy: { entry: 'mypy', language: 'python', require_serial: true } },
+  'github.com/robertcraigie/pyright-python': {
+    pyright: { entry: 'pyright', language: 'python', require_serial: true },
+  },
 };
 
-function manifestDefaults(
-  repo: string,
-  id: string,
-): { require_serial?: boolean; pass_filenames?: boolean } | undefined {
+function manifestHook(repo: string, id: string): ManifestHook | undefined {
   const key = repo
     .toLowerCase()
     .replace(/^(https?:\/\/|git@|ssh:\/\/git@)/, '')
@@ -37,22 +93,25 @@ function manifestDefaults(
 
 export interface HookInfo {
   id: string;
+  /** The hook's `repo:` (`local`, `meta` or a URL). */
+  repo: string;
   /** Runs a test suite or a type checker (by its id, name or entry). */
   heavy: boolean;
   /** require_serial as it takes effect: the user's value, else the hook manifest's (when known), else false. */
   requireSerial: boolean;
-  /** The user's own require_serial, if set. */
-  ownRequireSerial: boolean | undefined;
   /** pass_filenames as it takes effect (default true). With false, pre-commit makes exactly one invocation. */
   passFilenames: boolean;
-  /** A hook from a remote repository whose manifest defaults are not in the table above. */
+  /** A hook from a remote repository whose manifest is not in the table above. */
   manifestUnknown: boolean;
+  /** The entry as it takes effect (the user's, else the known manifest's); undefined when unknown. */
+  entry?: string;
+  /** The language as it takes effect; undefined when unknown. */
+  language?: string;
+  /** Its entry already runs under `seq-test run`. */
+  queued: boolean;
   map: YAMLMap;
-}
-
-/** Whether require_serial changes what runs: only a heavy hook that pre-commit would split over processes. */
-function needsSerial(hook: HookInfo): boolean {
-  return hook.heavy && !hook.requireSerial && hook.passFilenames;
+  /** Where it is: index of its repo in `repos`, of the hook in `hooks`. */
+  at: [number, number];
 }
 
 function hooksOf(text: string): { hooks: HookInfo[]; error?: string } {
@@ -61,105 +120,174 @@ function hooksOf(text: string): { hooks: HookInfo[]; error?: string } {
   const hooks: HookInfo[] = [];
   const repos = isMap(doc.contents) ? doc.contents.get('repos') : undefined;
   if (!isSeq(repos)) return { hooks };
-  for (const repo of repos.items) {
-    if (!isMap(repo)) continue;
+  repos.items.forEach((repo, repoIndex) => {
+    if (!isMap(repo)) return;
     const url = String(repo.get('repo') ?? '');
     const list = repo.get('hooks');
-    if (!isSeq(list)) continue;
-    for (const hook of list.items) {
-      if (!isMap(hook)) continue;
+    if (!isSeq(list)) return;
+    list.items.forEach((hook, hookIndex) => {
+      if (!isMap(hook)) return;
       const field = (name: string) => {
         const value = hook.get(name);
-        return typeof value === 'string' ? value : '';
+        return typeof value === 'string' ? value : undefined;
       };
       const flag = (name: string) => {
         const value = hook.get(name);
         return typeof value === 'boolean' ? value : undefined;
       };
-      const id = field('id');
-      const heavy = [field('id'), field('name'), field('entry')].some((v) => v !== '' && HEAVY.test(v));
+      const id = field('id') ?? '';
       const remote = url !== 'local' && url !== 'meta';
-      const manifest = remote ? manifestDefaults(url, id) : undefined;
-      const own = flag('require_serial');
+      const manifest = remote ? manifestHook(url, id) : undefined;
+      const entry = field('entry') ?? manifest?.entry;
+      const heavy = [id, field('name'), entry].some((v) => v !== undefined && v !== '' && HEAVY.test(v));
       hooks.push({
         id,
-        heavy,
-        requireSerial: own ?? manifest?.require_serial ?? false,
-        ownRequireSerial: own,
+        repo: url,
+        heavy: url !== 'meta' && heavy,
+        requireSerial: flag('require_serial') ?? manifest?.require_serial ?? false,
         passFilenames: flag('pass_filenames') ?? manifest?.pass_filenames ?? true,
         manifestUnknown: remote && manifest === undefined,
+        ...(entry !== undefined ? { entry } : {}),
+        ...((field('language') ?? manifest?.language) ? { language: field('language') ?? manifest?.language } : {}),
+        queued: entry !== undefined && QUEUED.test(entry),
         map: hook,
+        at: [repoIndex, hookIndex],
       });
-    }
-  }
+    });
+  });
   return { hooks };
 }
 
+/** Whether require_serial changes what runs: only a heavy hook that pre-commit would split over processes. */
+function needsSerial(hook: HookInfo): boolean {
+  return hook.heavy && !hook.requireSerial && hook.passFilenames;
+}
+
+/** How a heavy hook that is not queued yet gets queued: its new entry (and language), or why it cannot be. */
+export type QueuePlan = { entry: string; language?: string } | { manual: string; snippet: string; fix: string };
+
+export function queuePlan(hook: HookInfo, seqTest: string): QueuePlan | undefined {
+  if (!hook.heavy || hook.queued) return undefined;
+  const language = hook.language;
+  if (hook.entry === undefined) {
+    return {
+      manual: `hook "${hook.id}": its entry is in ${hook.repo}'s .pre-commit-hooks.yaml, which init does not fetch`,
+      snippet: `- id: ${hook.id}\n  entry: ${seqTest} run -- <the entry of "${hook.id}" in its .pre-commit-hooks.yaml>`,
+      fix: `add \`entry: ${seqTest} run -- <its entry>\` to hook "${hook.id}", its entry copied from ${hook.repo}'s .pre-commit-hooks.yaml (seq-test init --pre-commit prints it)`,
+    };
+  }
+  const wrapped = `${seqTest} run -- ${hook.entry}`;
+  if (language !== undefined && PATH_LANGUAGES.has(language)) return { entry: wrapped };
+  const script = language !== undefined ? SCRIPT_LANGUAGES[language] : undefined;
+  if (script !== undefined && hook.repo === 'local') {
+    // A bare name is a file in the repository root here, but a command on PATH for seq-test run.
+    const entry = /^[^\s/'"]+(\s|$)/.test(hook.entry) ? `./${hook.entry}` : hook.entry;
+    return { entry: `${seqTest} run -- ${entry}`, language: script };
+  }
+  const why =
+    language === undefined
+      ? `its language comes from ${hook.repo}'s .pre-commit-hooks.yaml, which init does not fetch`
+      : language === 'docker' || language === 'docker_image'
+        ? `pre-commit runs language: ${language} hooks inside a container, where seq-test is not`
+        : script !== undefined
+          ? `its entry is a script inside ${hook.repo}, whose path init does not know`
+          : `pre-commit runs language: ${language} hooks its own way, not as a command on PATH`;
+  return {
+    manual: `hook "${hook.id}": ${why}`,
+    fix:
+      language === undefined
+        ? `add \`entry: ${wrapped}\` to hook "${hook.id}" if its language runs the entry from PATH (python, node, system, …)`
+        : `run the same tool from a local hook: \`entry: ${seqTest} run -- <its command>\`, \`language: system\` (seq-test init --pre-commit prints it)`,
+    snippet:
+      language === undefined
+        ? `- id: ${hook.id}\n  entry: ${wrapped}   # if its language runs the entry from PATH (python, node, system, …)`
+        : `- repo: local   # in place of the hook, running the same tool installed on PATH\n  hooks:\n    - id: ${hook.id}\n      name: ${hook.id}\n      entry: ${seqTest} run -- <its command>\n      language: system`,
+  };
+}
+
+export interface PreCommitEdit {
+  text: string;
+  /** Hooks whose entry now runs under seq-test run. */
+  queued: string[];
+  /** Hooks that got require_serial: true. */
+  serial: string[];
+  /** Heavy hooks init cannot queue by their entry. */
+  manual: { id: string; why: string; snippet: string }[];
+  error?: string;
+}
+
 /**
- * Adds `require_serial: true` to heavy hooks as text, at positions the YAML parser gives: the rest of the file
- * (comments, quoting, indentation) stays byte for byte, and the result is parsed again and compared.
+ * Queues heavy hooks (their entry under `seq-test run`) and adds `require_serial: true` where it changes what
+ * runs, as text at positions the YAML parser gives: the rest of the file (comments, quoting, indentation)
+ * stays byte for byte, and the result is parsed again and compared.
  */
-export function addRequireSerial(text: string): { text: string; changed: string[]; error?: string } {
+export function editPreCommitConfig(
+  text: string,
+  options: { seqTest: string; queue: boolean; serial: boolean },
+): PreCommitEdit {
   const { hooks, error } = hooksOf(text);
-  if (error) return { text, changed: [], error };
-  const edits: { at: number; remove: number; insert: string }[] = [];
-  const changed: string[] = [];
+  const result: PreCommitEdit = { text, queued: [], serial: [], manual: [] };
+  if (error) return { ...result, error };
+  const edits: TextEdit[] = [];
+  const expected = new Map<string, Record<string, unknown>>();
   for (const hook of hooks) {
-    if (!needsSerial(hook)) continue;
     const map = hook.map;
-    const range = map.range;
-    if (!range) return { text, changed: [], error: `no position for hook ${hook.id}` };
-    const existing = map.items.find((p) => isScalar(p.key) && p.key.value === 'require_serial') as
-      | Pair<unknown, unknown>
-      | undefined;
-    if (existing) {
-      const value = existing.value;
-      if (!isScalar(value) || !value.range)
-        return { text, changed: [], error: `cannot edit require_serial of ${hook.id}` };
-      edits.push({ at: value.range[0], remove: value.range[1] - value.range[0], insert: 'true' });
-    } else if (map.flow) {
-      let at = text.lastIndexOf('}', range[1]);
-      if (at < range[0]) return { text, changed: [], error: `cannot find the end of hook ${hook.id}` };
-      while (at > range[0] && /[ \t]/.test(text[at - 1] ?? '')) at--;
-      edits.push({ at, remove: 0, insert: ', require_serial: true' });
-    } else {
-      const firstKey = map.items[0]?.key;
-      if (!isScalar(firstKey) || !firstKey.range) return { text, changed: [], error: `cannot edit hook ${hook.id}` };
-      const keyStart = firstKey.range[0];
-      const column = keyStart - (text.lastIndexOf('\n', keyStart - 1) + 1);
-      // After the last line of the map's content (range[1] ends its last value, before a trailing comment).
-      let at = text.indexOf('\n', Math.max(range[1] - 1, keyStart));
-      let prefix = '';
-      if (at === -1) {
-        at = text.length;
-        prefix = '\n';
+    const pairs: [string, string][] = [];
+    const change: Record<string, unknown> = {};
+    const plan = options.queue ? queuePlan(hook, options.seqTest) : undefined;
+    if (plan && 'manual' in plan) result.manual.push({ id: hook.id, why: plan.manual, snippet: plan.snippet });
+    if (plan && 'entry' in plan) {
+      const own = map.get('entry', true);
+      if (own !== undefined) {
+        const edit = replaceScalar(own, plan.entry, map.flow);
+        if (!edit) return { ...result, error: `the entry of hook ${hook.id} is a block scalar` };
+        edits.push(edit);
       } else {
-        at += 1;
+        pairs.push(['entry', yamlScalar(plan.entry, undefined, map.flow)]);
       }
-      edits.push({ at, remove: 0, insert: `${prefix}${' '.repeat(column)}require_serial: true\n` });
+      if (plan.language) {
+        const edit = replaceScalar(map.get('language', true), plan.language, map.flow);
+        if (!edit) return { ...result, error: `cannot edit the language of hook ${hook.id}` };
+        edits.push(edit);
+        change.language = plan.language;
+      }
+      change.entry = plan.entry;
+      result.queued.push(hook.id);
     }
-    changed.push(hook.id);
+    if (options.serial && needsSerial(hook)) {
+      const own = map.get('require_serial', true);
+      if (own !== undefined) {
+        const edit = replaceScalar(own, 'true', map.flow);
+        if (!edit) return { ...result, error: `cannot edit require_serial of ${hook.id}` };
+        // A quoted "false" would become the string "true": require a plain scalar.
+        edits.push({ ...edit, insert: 'true' });
+      } else {
+        pairs.push(['require_serial', 'true']);
+      }
+      change.require_serial = true;
+      result.serial.push(hook.id);
+    }
+    if (pairs.length > 0) {
+      const edit = appendPairs(text, map, pairs);
+      if (typeof edit === 'string') return { ...result, error: `hook ${hook.id}: ${edit}` };
+      edits.push(edit);
+    }
+    if (Object.keys(change).length > 0) expected.set(hook.at.join('.'), change);
   }
-  if (edits.length === 0) return { text, changed };
-  let next = text;
-  for (const edit of edits.sort((a, b) => b.at - a.at)) {
-    next = next.slice(0, edit.at) + edit.insert + next.slice(edit.at + edit.remove);
-  }
-  // Verify: the same document, except require_serial: true on exactly those hooks.
-  const before = parseDocument(text).toJS() as Record<string, unknown>;
+  if (edits.length === 0) return result;
+  const next = applyEdits(text, edits);
+  // Verify: the same document, except for exactly those keys of exactly those hooks.
+  const before = parseDocument(text).toJS() as { repos?: { hooks?: Record<string, unknown>[] }[] };
   const after = parseDocument(next);
-  if (after.errors.length > 0) return { text, changed: [], error: 'the edit did not parse' };
-  const expected = structuredClone(before) as { repos?: { hooks?: Record<string, unknown>[] }[] };
-  for (const repo of expected.repos ?? []) {
-    for (const hook of repo.hooks ?? []) {
-      const info = hooks.find((h) => h.id === hook.id && needsSerial(h));
-      if (info) hook.require_serial = true;
-    }
+  if (after.errors.length > 0) return { ...result, queued: [], serial: [], error: 'the edit did not parse' };
+  const want = structuredClone(before);
+  for (const [r, repo] of (want.repos ?? []).entries()) {
+    for (const [h, hook] of (repo.hooks ?? []).entries()) Object.assign(hook, expected.get(`${r}.${h}`) ?? {});
   }
-  if (JSON.stringify(sortKeys(after.toJS())) !== JSON.stringify(sortKeys(expected))) {
-    return { text, changed: [], error: 'the edit did not verify' };
+  if (JSON.stringify(sortKeys(after.toJS())) !== JSON.stringify(sortKeys(want))) {
+    return { ...result, queued: [], serial: [], error: 'the edit did not verify' };
   }
-  return { text: next, changed };
+  return { ...result, text: next };
 }
 
 function sortKeys(value: unknown): unknown {
@@ -174,29 +302,71 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-export function planPreCommit(ctx: StepContext, detection: Detection): StepOutcome {
-  const outcome: StepOutcome = { id: 'pre-commit', status: 'changed', messages: [], snippets: [] };
-  if (!detection.preCommitConfig) return { ...outcome, status: 'skipped', messages: [`no ${PRE_COMMIT_CONFIG}`] };
+/** Lines of a pre-commit hook script that `pre-commit install` wrote (it rewrites such a file in place). */
+export function isPreCommitHook(script: string): boolean {
+  return script.includes('File generated by pre-commit');
+}
+
+/**
+ * The pre-commit step, and the git-hook step for a hook `pre-commit install` generated: the heavy hooks are
+ * queued in .pre-commit-config.yaml (and get require_serial where it matters, for the pre-commit step). Returns
+ * the outcome, and the heavy hooks that could not be queued there.
+ */
+export function queuePreCommitConfig(
+  ctx: StepContext,
+  detection: Detection,
+  step: StepId,
+): { outcome: StepOutcome; manual: string[]; changed: boolean } {
+  const outcome: StepOutcome = { id: step, status: 'done', messages: [], snippets: [] };
   const path = join(ctx.root, PRE_COMMIT_CONFIG);
   const text = ctx.overlay.read(path) ?? '';
-  const result = addRequireSerial(text);
-  if (result.error) {
-    return {
-      ...outcome,
-      status: 'manual',
-      messages: [
-        `cannot edit ${PRE_COMMIT_CONFIG} safely (${result.error}); add require_serial: true by hand to hooks that run tests or type checkers`,
-      ],
-    };
+  const seqTest = seqTestCommand(detection);
+  const edit = editPreCommitConfig(text, { seqTest, queue: true, serial: step === 'pre-commit' });
+  if (edit.error) {
+    outcome.status = 'manual';
+    outcome.messages.push(
+      `cannot edit ${PRE_COMMIT_CONFIG} safely (${edit.error}); by hand, put the entry of each hook that runs tests or a type checker under \`${seqTest} run --\`, and add require_serial: true where it passes file names`,
+    );
+    return { outcome, manual: [], changed: false };
   }
-  if (result.changed.length === 0) {
-    outcome.status = 'done';
-    outcome.messages.push('every hook that runs tests or a type checker has require_serial: true');
-    return outcome;
+  if (edit.queued.length > 0) {
+    outcome.messages.push(
+      `${PRE_COMMIT_CONFIG}: run ${edit.queued.join(', ')} under seq-test run (entry: ${seqTest} run -- …): pre-commit install and autoupdate keep it`,
+    );
   }
-  ctx.overlay.write(path, result.text, 'pre-commit');
-  outcome.messages.push(`add require_serial: true to ${result.changed.join(', ')} in ${PRE_COMMIT_CONFIG}`);
-  return outcome;
+  if (edit.serial.length > 0) {
+    outcome.messages.push(`${PRE_COMMIT_CONFIG}: add require_serial: true to ${edit.serial.join(', ')}`);
+  }
+  for (const manual of edit.manual) {
+    outcome.status = 'manual';
+    outcome.messages.push(`${PRE_COMMIT_CONFIG}: ${manual.why}: queue it by hand`);
+    outcome.snippets.push({ title: `${PRE_COMMIT_CONFIG} (hook ${manual.id})`, text: manual.snippet });
+  }
+  if (edit.text !== text) {
+    ctx.overlay.write(path, edit.text, step);
+    if (outcome.status !== 'manual') outcome.status = 'changed';
+    if (edit.queued.length > 0 && seqTest.startsWith('npx ')) {
+      const added = addDevDependencies(ctx, detection, ['seq-test'], step);
+      if (added.length > 0) outcome.messages.push('add seq-test to devDependencies, so that npx finds it');
+    }
+  } else if (outcome.status === 'done') {
+    outcome.messages.push(`${PRE_COMMIT_CONFIG}: every hook that runs tests or a type checker runs under seq-test run`);
+  }
+  return { outcome, manual: edit.manual.map((m) => m.id), changed: edit.text !== text };
+}
+
+export function planPreCommit(ctx: StepContext, detection: Detection): StepOutcome {
+  if (!detection.preCommitConfig) {
+    return { id: 'pre-commit', status: 'skipped', messages: [`no ${PRE_COMMIT_CONFIG}`], snippets: [] };
+  }
+  return queuePreCommitConfig(ctx, detection, 'pre-commit').outcome;
+}
+
+/** Whether the installed pre-commit git hook queues the whole run (the seq-test block, or seq-test run in it). */
+function hookQueuesWholeRun(detection: Detection): boolean {
+  const dir = detection.hooks?.hooksDir;
+  const script = dir ? readText(join(dir, 'pre-commit')) : undefined;
+  return script !== undefined && (hasGuard(script) || QUEUED.test(script));
 }
 
 export function auditPreCommit(detection: Detection, read: (file: string) => string | undefined): Finding[] {
@@ -213,11 +383,39 @@ export function auditPreCommit(detection: Detection, read: (file: string) => str
       },
     ];
   }
-  return hooks.filter(needsSerial).map((h) => ({
-    severity: 'warning' as const,
-    check: 'pre-commit.require-serial',
-    file: PRE_COMMIT_CONFIG,
-    message: `hook "${h.id}" runs tests or a type checker over the staged files without require_serial: true: pre-commit starts one process per CPU, each over a slice of the files${h.manifestUnknown ? " (unless its repository's own hook manifest sets require_serial, which doctor cannot read offline)" : ''}`,
-    fix: `seq-test init --pre-commit (adds require_serial: true to "${h.id}")`,
-  }));
+  const findings: Finding[] = [];
+  const seqTest = seqTestCommand(detection);
+  const wholeRun = hookQueuesWholeRun(detection);
+  for (const hook of hooks) {
+    const plan = queuePlan(hook, seqTest);
+    if (!plan) continue;
+    const fix = 'entry' in plan ? 'seq-test init --pre-commit' : plan.fix;
+    findings.push(
+      wholeRun
+        ? {
+            severity: 'warning',
+            check: 'pre-commit.unqueued',
+            file: PRE_COMMIT_CONFIG,
+            message: `hook "${hook.id}" runs tests or a type checker, queued only by the seq-test block in .git/hooks/pre-commit, which the next \`pre-commit install\` removes (and \`pre-commit run\` by hand skips)`,
+            fix,
+          }
+        : {
+            severity: 'error',
+            check: 'pre-commit.unqueued',
+            file: PRE_COMMIT_CONFIG,
+            message: `hook "${hook.id}" runs tests or a type checker outside seq-test's queue: two commits at once run it twice at once`,
+            fix,
+          },
+    );
+  }
+  for (const hook of hooks.filter(needsSerial)) {
+    findings.push({
+      severity: 'warning',
+      check: 'pre-commit.require-serial',
+      file: PRE_COMMIT_CONFIG,
+      message: `hook "${hook.id}" runs tests or a type checker over the staged files without require_serial: true: pre-commit starts one process per CPU, each over a slice of the files${hook.manifestUnknown ? " (unless its repository's own hook manifest sets require_serial, which doctor cannot read offline)" : ''}`,
+      fix: `seq-test init --pre-commit (adds require_serial: true to "${hook.id}")`,
+    });
+  }
+  return findings;
 }

@@ -16,7 +16,8 @@ export const STEP_TITLES: Record<StepId, string> = {
   vitest: 'Vitest: add the seqTest() plugin to the Vitest config',
   jest: 'Jest: wrap the Jest config with withSeqTest()',
   pytest: 'pytest: install the seq-test plugin (conftest.py)',
-  'pre-commit': 'pre-commit framework: require_serial on hooks that run tests or type checkers',
+  'pre-commit':
+    'pre-commit framework: hooks that run tests or type checkers under seq-test run (their entry), require_serial where it matters',
   'git-hook': 'git hooks: run the existing pre-commit (and pre-push) hook under seq-test run',
   'github-actions': 'GitHub Actions: a workflow with a concurrency group, tests under seq-test run',
   'gitlab-ci': 'GitLab CI: a job with a resource_group, tests under seq-test run (printed, to paste)',
