@@ -131,9 +131,14 @@ describe('real commits through the hook managers after seq-test init', () => {
         '# Hooks. Comments stay.\npre-commit:\n  commands:\n    heavy:\n      run: npx seq-test run -- sh checks/heavy.sh\n',
       );
       repo.commitAll('after init');
+      // lefthook skips a command when no staged file matches: stage one.
+      repo.write({ 'a.txt': 'a\n' });
+      repo.git(['add', 'a.txt']);
       await expectCommitQueued(repo, stampFile, ['heavy'], 'lefthook', npmEnv());
       await npx(repo, ['lefthook', 'install']);
       expect(problems((await repo.cli(['doctor', '--json'])).stdout)).toEqual([]);
+      repo.write({ 'a.txt': 'b\n' });
+      repo.git(['add', 'a.txt']);
       await expectCommitQueued(repo, stampFile, ['heavy'], 'lefthook again', npmEnv());
     },
     INSTALL_TIMEOUT_MS + 120_000,

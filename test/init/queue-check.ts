@@ -115,13 +115,16 @@ export async function expectCommitQueued(
     env: repo.env(env),
     file: 'git',
   });
-  await waitForTickets(repo, 2, commit);
-  const during = stamps(stampFile).slice(before);
-  expect(
-    during.filter((s) => heavy.includes(s.event)),
-    'a heavy command ran while another run held the lock',
-  ).toEqual([]);
-  await hold.release();
+  try {
+    await waitForTickets(repo, 2, commit);
+    const during = stamps(stampFile).slice(before);
+    expect(
+      during.filter((s) => heavy.includes(s.event)),
+      'a heavy command ran while another run held the lock',
+    ).toEqual([]);
+  } finally {
+    await hold.release();
+  }
   const done = await commit.finished;
   expect(done.code, `${done.stdout}\n${done.stderr}`).toBe(0);
   const recorded = stamps(stampFile).slice(before);
