@@ -29,6 +29,14 @@ function setup() {
   return { box, key, env, tickets, cli };
 }
 
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return '';
+  }
+}
+
 function startTime(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
@@ -80,8 +88,15 @@ describe('seq-test status: re-parented runs', () => {
 
     const waiter = s.box.start(['run', '--', 'true'], { env: { SEQ_TEST_KEY: s.key } });
     await waitFor(() => s.tickets().some((t) => t.state === 'waiting'), 60_000, 'the next run to queue');
-    const sleeps = s.box.ours().filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\x00300\x00');
-    expect(sleeps).toHaveLength(2);
+    // The marker is touched before the two sleeps start: wait for both (under load a fork can take a while).
+    const sleeps = await waitFor(
+      () => {
+        const found = s.box.ours().filter((pid) => cmdline(pid) === 'sleep\x00300\x00');
+        return found.length === 2 && found;
+      },
+      60_000,
+      "the holder's two sleeps",
+    );
 
     const cancelled = await s.cli(['cancel', String(held.pid)]);
     expect(cancelled.code, cancelled.stderr).toBe(0);
@@ -182,7 +197,7 @@ describe('seq-test cancel', () => {
     const bystander = s.box.start(['300'], { file: '/bin/sleep' });
     const pid = bystander.child.pid as number;
     await waitFor(() => isAlive(pid), 10_000, 'the bystander');
-    expectOneLineError(await s.cli(['cancel']), /missing required argument 'run'/);
+    expectOneLineError(await s.cli(['cancel']), /cancel needs the run to end: .*\(e\.g\. seq-test cancel 4242\)/);
     expectOneLineError(
       await s.cli(['cancel', 'soon']),
       /"soon" is not a pid, a run token or a ticket: .*seq-test cancel 4242/,

@@ -14,20 +14,22 @@ export function registerCancel(program: Command): void {
     .command('cancel')
     .summary('end a waiting or holding run and clear up after it')
     .description(
-      'Ends the run that a pid, token or ticket names (as `seq-test status` shows them): SIGTERM to its owner,\n' +
-        "SIGKILL after the grace if it is still there, then every process still carrying the run's token, as\n" +
-        '`seq-test reap` does; its ticket goes, so the next run in the queue starts. Only runs of your own user,\n' +
-        'and every signal only after checking pid and start time (a reused pid is never signalled).',
+      "Ends the run that a pid, token or ticket names (as `seq-test status` shows them): SIGTERM to its owner, SIGKILL after the grace if it is still there, then every process still carrying the run's token, as `seq-test reap` does; its ticket goes, so the next run in the queue starts. Only runs of your own user, and every signal only after checking pid and start time (a reused pid is never signalled).",
     )
-    .argument('<run>', "the owner's pid, the run's token, or its ticket file (or $SEQ_TEST_TICKET)")
+    .argument('[run]', "the owner's pid, the run's token, or its ticket file (or $SEQ_TEST_TICKET)")
     .option('--grace <sec>', 'seconds between SIGTERM and SIGKILL', String(CANCEL_GRACE_MS / 1000))
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
       '\nExamples:\n  $ seq-test cancel 4242\n  $ seq-test cancel --grace 1 4242.1234567.9f2c4e01ab33',
     )
-    .action(async (target: string, raw: { grace: string; json?: boolean }) => {
+    .action(async (target: string | undefined, raw: { grace: string; json?: boolean }) => {
       const graceMs = parseSeconds('--grace', raw.grace);
+      if (target === undefined) {
+        throw new SeqTestError(
+          "cancel needs the run to end: its owner's pid, its token or its ticket, as `seq-test status` shows them (e.g. seq-test cancel 4242)",
+        );
+      }
       // Validated exactly as `run` validates it, before anything is looked up or signalled.
       const run = findRunToCancel(target, existingStateDir());
       const outcome = await cancelRun(run, { graceMs });
