@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { availableMemory } from '../src/memory/available.js';
-import { memoryOf, processMemory, treeMemory } from '../src/memory/measure.js';
+import { memoryOf, processMemory, treeMemory, treeProcesses } from '../src/memory/measure.js';
+import { PeakRecorder } from '../src/memory/recorder.js';
 import { descendantsOf } from '../src/ownership.js';
 import { processTable } from '../src/proc/index.js';
 
@@ -47,6 +48,42 @@ describe('memory measure', () => {
           process.kill(p, 'SIGKILL');
         } catch {}
       }
+      await once(child, 'exit').catch(() => {});
+    }
+  });
+
+  it('the peak recorder sees a new high after a fall (it skips the Pss reads only while summed RSS cannot beat the peak)', async () => {
+    // Holds the MiB each stdin line asks for (touched), dropping what it held before; answers "ok" each time.
+    const child = spawn(
+      'python3',
+      [
+        '-c',
+        'import sys\nfor line in sys.stdin:\n    data = None\n    data = bytearray(int(line) * 1024 * 1024)\n    for i in range(0, len(data), 4096): data[i] = 1\n    print("ok", flush=True)',
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const hold = async (mib: number) => {
+      child.stdin.write(`${mib}\n`);
+      let line = '';
+      while (!line.endsWith('\n')) line += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
+    };
+    const recorder = new PeakRecorder(child.pid as number);
+    try {
+      await hold(80);
+      recorder.sample();
+      const first = recorder.peakBytes;
+      expect(first).toBeGreaterThan(80 * MiB);
+      const rss = treeProcesses(child.pid as number).reduce((sum, p) => sum + p.rssBytes, 0);
+      expect(rss).toBeGreaterThanOrEqual(treeMemory(child.pid as number).bytes);
+      await hold(10); // below the peak: nothing changes
+      recorder.sample();
+      expect(recorder.peakBytes).toBe(first);
+      await hold(160); // a new high is measured
+      recorder.sample();
+      expect(recorder.peakBytes).toBeGreaterThan(160 * MiB);
+    } finally {
+      recorder.cancel();
+      child.kill('SIGKILL');
       await once(child, 'exit').catch(() => {});
     }
   });

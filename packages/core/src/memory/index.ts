@@ -36,6 +36,7 @@ export {
   pssOf,
   type TreeMemory,
   treeMemory,
+  treeProcesses,
 } from './measure.js';
 export { PressureGuard } from './pressure.js';
 export { PeakRecorder } from './recorder.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { identityOf } from '../identity.js';
 import { descendantsOf } from '../ownership.js';
-import { isGone, processTable } from '../proc/index.js';
+import { isGone, type ProcessInfo, processTable } from '../proc/index.js';
 
 /**
  * How much memory a process tree really uses. Summed RSS counts every shared page (the runtime's code,
@@ -66,7 +66,16 @@ export function memoryOf(pids: Iterable<number>): TreeMemory {
  * subreaper helper keeps a `seq-test run` tree together, so there they are.
  */
 export function treeMemory(root: number): TreeMemory {
+  return memoryOf(treeProcesses(root).map((info) => info.pid));
+}
+
+/**
+ * The processes of a tree (root first), with the RSS the walk reads anyway: its sum bounds the tree's Pss
+ * from above (Pss ≤ RSS for every process), at the cost of no smaps_rollup read.
+ */
+export function treeProcesses(root: number): ProcessInfo[] {
   const identity = identityOf(root);
-  if (!identity) return { bytes: 0, measure: 'pss', pids: [] };
-  return memoryOf([root, ...descendantsOf(identity).map((info) => info.pid)]);
+  const self = identity ? processTable().get(root) : undefined;
+  if (!identity || !self || isGone(self)) return [];
+  return [self, ...descendantsOf(identity)];
 }

@@ -1,5 +1,5 @@
 import { type CommandIdentity, recordRun } from './history.js';
-import { type MemoryMeasure, treeMemory } from './measure.js';
+import { type MemoryMeasure, memoryOf, treeProcesses } from './measure.js';
 
 /**
  * How often a holder measures its own tree for the history (a children walk and one smaps_rollup per
@@ -36,7 +36,13 @@ export class PeakRecorder {
 
   sample(): void {
     if (this.stopped) return;
-    const now = treeMemory(this.root);
+    const tree = treeProcesses(this.root);
+    // Pss ≤ RSS: a tree whose summed RSS is not above the peak cannot be above it in Pss either, so the
+    // smaps_rollup reads (a page-table walk each, milliseconds for a tree holding hundreds of MiB) are
+    // skipped: between a suite's heavy phases and while leftovers linger. (The kernel's RSS counters can
+    // lag by a few pages per thread: far below the prediction's margin.)
+    if (tree.reduce((sum, info) => sum + info.rssBytes, 0) <= this.peak) return;
+    const now = memoryOf(tree.map((info) => info.pid));
     if (now.bytes > this.peak) {
       this.peak = now.bytes;
       this.measure = now.measure;
