@@ -85,6 +85,24 @@ describe('seq-test doctor', () => {
     expect((await repo.cli(['doctor', '--strict'])).code).toBe(1);
   });
 
+  it('pre-commit hooks queued by their entry: an error when the seq-test they call is not there (npx would fetch it from the registry)', async () => {
+    const repo = fixture();
+    const config =
+      'repos:\n  - repo: local\n    hooks:\n      - id: pytest\n        name: pytest\n        entry: python -m pytest\n        language: system\n        pass_filenames: false\n';
+    repo.write({ '.pre-commit-config.yaml': config, 'package.json': '{\n  "name": "p"\n}\n' });
+    repo.commitAll();
+    expect((await repo.cli(['init', '--pre-commit'])).code).toBe(0);
+    expect(repo.read('.pre-commit-config.yaml')).toContain('entry: npx seq-test run -- python -m pytest\n');
+    // Without node_modules/.bin/seq-test and without one on PATH.
+    const without = await repo.cli(['doctor', '--json'], { env: { PATH: '/usr/bin:/bin' } });
+    expect(without.code).toBe(1);
+    expect(problems(without.stdout)).toMatchObject([
+      { severity: 'error', check: 'pre-commit.seq-test-missing', fix: 'npm install (seq-test is in devDependencies)' },
+    ]);
+    // With it (the fixture's PATH has one).
+    expect(problems((await repo.cli(['doctor', '--json'])).stdout)).toEqual([]);
+  });
+
   it('an unsafe state dir is an error with the fix', async () => {
     const repo = fixture();
     const stateDir = join(sandbox.dir, 'shared-state');

@@ -161,7 +161,7 @@ export function seqTestReachable(root: string, env: NodeJS.ProcessEnv = process.
   return undefined;
 }
 
-function isExecutable(file: string): boolean {
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return statSync(file).isFile();

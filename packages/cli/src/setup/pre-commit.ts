@@ -1,7 +1,8 @@
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { isMap, isSeq, parseDocument, type YAMLMap } from 'yaml';
 import type { Detection } from './detect.js';
 import { PRE_COMMIT_CONFIG, readText } from './detect.js';
+import { isExecutable } from './git-hooks.js';
 import { seqTestCommand } from './hook-managers.js';
 import { addDevDependencies } from './package-json.js';
 import { hasGuard } from './templates.js';
@@ -362,6 +363,18 @@ export function planPreCommit(ctx: StepContext, detection: Detection): StepOutco
   return queuePreCommitConfig(ctx, detection, 'pre-commit').outcome;
 }
 
+/**
+ * Whether the command a queued entry starts with is there when pre-commit runs it: `seq-test` on PATH (pre-commit
+ * does not add node_modules/.bin), or for `npx seq-test` the project's node_modules/.bin or PATH (npm's global bin).
+ */
+function entryCommandFound(root: string, entry: string): boolean {
+  const onPath = (name: string) =>
+    (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && isExecutable(join(dir, name)));
+  if (/^npx\s/.test(entry)) return isExecutable(join(root, 'node_modules', '.bin', 'seq-test')) || onPath('seq-test');
+  const first = entry.split(/\s+/)[0] ?? '';
+  return first.includes('/') ? isExecutable(join(root, first)) : onPath(first);
+}
+
 /** Whether the installed pre-commit git hook queues the whole run (the seq-test block, or seq-test run in it). */
 function hookQueuesWholeRun(detection: Detection): boolean {
   const dir = detection.hooks?.hooksDir;
@@ -386,6 +399,19 @@ export function auditPreCommit(detection: Detection, read: (file: string) => str
   const findings: Finding[] = [];
   const seqTest = seqTestCommand(detection);
   const wholeRun = hookQueuesWholeRun(detection);
+  const queued = hooks.filter((h) => h.queued && h.entry !== undefined);
+  const missing = queued.filter((h) => !entryCommandFound(detection.root, h.entry as string));
+  if (missing.length > 0) {
+    findings.push({
+      severity: 'error',
+      check: 'pre-commit.seq-test-missing',
+      file: PRE_COMMIT_CONFIG,
+      message: `${missing.map((h) => `"${h.id}"`).join(', ')} run${missing.length === 1 ? 's' : ''} under seq-test, which is ${/^npx\s/.test(missing[0]?.entry ?? '') ? 'neither in node_modules/.bin nor on PATH (npx would fetch it from the registry)' : 'not on PATH'}: ${missing.length === 1 ? 'that hook fails' : 'those hooks fail'}`,
+      fix: seqTest.startsWith('npx ')
+        ? `${detection.packageManager} install (seq-test is in devDependencies)`
+        : 'npm install -g seq-test',
+    });
+  }
   for (const hook of hooks) {
     const plan = queuePlan(hook, seqTest);
     if (!plan) continue;
