@@ -319,7 +319,7 @@ function prepareFlavour(name) {
   const seqDir = join(tmp, 'heavy-pytest-seq-test');
   for (const dir of [plainDir, seqDir]) cpSync(join(FIXTURES, 'heavy-pytest'), dir, { recursive: true });
   const argv = [PYTHON, '-m', 'pytest', '-n', '4'];
-  return import(join(ROOT, 'node_modules', '@seq-test', 'pytest', 'index.js'))
+  return import(join(ROOT, 'packages', 'cli', 'dist', 'index.js'))
     .then(({ writePytestFiles }) => {
       const result = writePytestFiles(seqDir);
       if (!result.complete) throw new Error(result.manual.join('; '));

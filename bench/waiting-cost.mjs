@@ -105,7 +105,7 @@ function prepare() {
 }
 
 const dirs = prepare();
-const { writePytestFiles } = await import(join(ROOT, 'node_modules', '@seq-test', 'pytest', 'index.js'));
+const { writePytestFiles } = await import(join(ROOT, 'packages', 'cli', 'dist', 'index.js'));
 writePytestFiles(dirs.pytestSeq);
 const pytestOk = spawnSync(PYTHON, ['-c', 'import pytest, xdist'], { stdio: 'ignore' }).status === 0;
 

@@ -114,7 +114,7 @@ export class Fixture {
 }
 
 /** The built integration packages, when they are there (they are built by other packages of this repo). */
-export function integrationAvailable(name: '@seq-test/vitest' | '@seq-test/jest' | '@seq-test/pytest'): boolean {
+export function integrationAvailable(name: '@seq-test/vitest' | '@seq-test/jest'): boolean {
   try {
     const require = createRequire(join(REPO, 'packages', 'cli', 'package.json'));
     const pkgFile = require.resolve(`${name}/package.json`);

@@ -245,7 +245,7 @@ module.exports = {
     );
   });
 
-  it('pytest: writes the plugin files with writePytestFiles() and keeps the existing conftest.py', async () => {
+  it('pytest: writes the plugin files (the CLI’s own pytest-files.ts) and keeps the existing conftest.py', async () => {
     const repo = fixture().initRepo();
     const conftest = 'import pytest\n\n\n@pytest.fixture\ndef answer():\n    return 42\n';
     repo.write({
@@ -256,12 +256,6 @@ module.exports = {
     repo.commitAll();
     const init = await repo.cli(['init', '--yes']);
     expect(init.code, init.stderr).toBe(0);
-    if (!integrationAvailable('@seq-test/pytest')) {
-      // The contract (writePytestFiles from @seq-test/pytest) is not built yet: init says so and writes nothing.
-      expect(init.stdout).toContain('@seq-test/pytest');
-      expect(repo.read('conftest.py')).toBe(conftest);
-      return;
-    }
     const edited = repo.read('conftest.py');
     expect(edited).toContain('pytest_plugins = ["seq_test_pytest"]');
     expect(edited).toContain('def answer():');

@@ -28,8 +28,8 @@ import {
 /**
  * seq-test as a user gets it: every package packed with `npm pack`, the tarballs installed with npm into a
  * fresh project outside this repository (with Vitest and Jest from the registry), and there `seq-test run`,
- * `seq-test exec`, a Vitest run with the plugin and a Jest run with the wrapper, each checked for its real
- * effect (queueing, reaping). Then the same with the platform helper broken in each way a machine can
+ * `seq-test exec`, `seq-test init --pytest`, a Vitest run with the plugin and a Jest run with the wrapper,
+ * each checked for its real effect (queueing, reaping, the files written). Then the same with the platform helper broken in each way a machine can
  * break it: the command still runs, one warning, leftovers still ended, doctor names the problem.
  * end-user-pnpm.test.ts and end-user-yarn.test.ts run the same checks on installs by pnpm and yarn.
  *

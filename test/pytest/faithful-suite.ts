@@ -1,6 +1,7 @@
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { writePytestFiles } from '../../packages/cli/src/setup/pytest-files.js';
 import type { TestSandbox } from '../support/processes.js';
 import type { Python } from '../support/python.js';
 import { allTickets, FIXTURES } from './helpers.js';
@@ -29,9 +30,6 @@ export async function faithfulPytest(sandbox: TestSandbox, python: Python): Prom
   const plainDir = join(sandbox.dir, 'plain');
   const pluginDir = join(sandbox.dir, 'plugin');
   for (const dir of [plainDir, pluginDir]) cpSync(join(FIXTURES, 'faithful'), dir, { recursive: true });
-  const { writePytestFiles } = (await import('@seq-test/pytest')) as {
-    writePytestFiles(dir: string): { complete: boolean };
-  };
   expect(writePytestFiles(pluginDir).complete).toBe(true);
   const xdist = python.xdist ? ['-p', 'xdist', '-n', '2'] : [];
   const run = async (dir: string, name: string) => {

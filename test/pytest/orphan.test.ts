@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { writePytestFiles } from '../../packages/cli/src/setup/pytest-files.js';
 import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
 import { describePython } from '../support/python.js';
 import { allTickets, PYTHON } from './helpers.js';
@@ -31,9 +32,6 @@ describe.skipIf(PYTHON === null)('pytest whose parent dies', () => {
         '',
       ].join('\n'),
     );
-    const { writePytestFiles } = (await import('@seq-test/pytest')) as {
-      writePytestFiles(dir: string): { complete: boolean };
-    };
     expect(writePytestFiles(dir).complete).toBe(true);
     // A parent that only starts pytest and waits (an npx stand-in).
     const parent = sandbox.start(

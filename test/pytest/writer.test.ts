@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   GENERATED_FILES,
   PLUGIN_DIR,
@@ -10,15 +11,14 @@ import {
   renderFile,
   TEMPLATE_VERSION,
   writePytestFiles,
-} from '@seq-test/pytest';
-import { afterEach, describe, expect, it } from 'vitest';
+} from '../../packages/cli/src/setup/pytest-files.js';
 import { TestSandbox } from '../support/processes.js';
 import { EXAMPLE, PYTHON } from './helpers.js';
 
 const headerFor = (version: number, body: string) =>
   `# seq-test-generated: version=${version} sha256=${createHash('sha256').update(body).digest('hex')} (old)\n`;
 
-describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
+describe('writePytestFiles (packages/cli/src/setup/pytest-files.ts: what `seq-test init --pytest` writes)', () => {
   let sandbox: TestSandbox;
   afterEach(() => {
     expect(sandbox.cleanup()).toBe(0);
@@ -170,7 +170,7 @@ describe('writePytestFiles (what `seq-test init --pytest` calls)', () => {
     const result = writePytestFiles(EXAMPLE, { dryRun: true });
     expect(
       result.changes.map((c) => [c.path.split('/').pop(), c.action]),
-      "run: node -e \"import('@seq-test/pytest').then(m => m.writePytestFiles('examples/pytest'))\"",
+      "run: npm run build && node -e \"import('seq-test').then(m => m.writePytestFiles('examples/pytest'))\"",
     ).toEqual([
       ['seq_test_lock.py', 'unchanged'],
       ['seq_subprocess.py', 'unchanged'],

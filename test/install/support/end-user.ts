@@ -234,6 +234,26 @@ export function declareEndUserChecks(project: () => EndUserProject): void {
     expect(await escapeeEnded(escapee, sleepFor)).toBe(true);
   });
 
+  it('seq-test init --pytest vendors the Python modules the CLI package carries (no @seq-test/pytest needed)', () => {
+    const p = project();
+    const dir = join(dirname(p.dir), `py-${p.marker()}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'pytest.ini'), '[pytest]\n');
+    const init = spawnSync(p.bin('seq-test'), ['init', '--pytest'], {
+      cwd: dir,
+      env: p.env(),
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(init.status, init.stdout + init.stderr).toBe(0);
+    for (const name of ['seq_test_lock.py', 'seq_subprocess.py', 'seq_test_plugin.py']) {
+      const written = readFileSync(join(dir, 'seq_test_pytest', name), 'utf8');
+      const source = readFileSync(join(REPO, 'integrations', 'pytest', 'templates', name), 'utf8');
+      expect(written.slice(written.indexOf('\n') + 1), name).toBe(source); // after the generated header
+    }
+    expect(readFileSync(join(dir, 'conftest.py'), 'utf8')).toContain('pytest_plugins = ["seq_test_pytest"]');
+  });
+
   it('seq-test run queues: the second run starts only after the first ends', async () => {
     const p = project();
     const first = await p.holdLock('run-a');

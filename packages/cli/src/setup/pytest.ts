@@ -2,43 +2,12 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { type Detection, readText, safeList } from './detect.js';
+import { DISTRIBUTION, PLUGIN_MODULE, PLUGIN_PACKAGE, type WriteResult, writePytestFiles } from './pytest-files.js';
 import { splitArgs } from './shell-words.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
 
-export const PYTEST_PACKAGE = '@seq-test/pytest';
-/** What the root conftest.py loads when the plugin is vendored: the seq_test_pytest/ package. */
-export const PLUGIN_PACKAGE = 'seq_test_pytest';
-/** The plugin module: loaded by the package, registered by the installed distribution's entry point. */
-export const PLUGIN_MODULE = 'seq_test_plugin';
-/** The Python distribution of the same plugin (integrations/pytest/pyproject.toml). */
-export const DISTRIBUTION = 'seq-test-pytest';
-
-/** The contract of @seq-test/pytest that init relies on. */
-type WritePytestFiles = (targetDir: string, options: { force?: boolean; dryRun?: boolean }) => unknown;
-
-async function loadWriter(): Promise<WritePytestFiles | string> {
-  const specifier = PYTEST_PACKAGE;
-  try {
-    const mod = (await import(specifier)) as { writePytestFiles?: unknown; default?: { writePytestFiles?: unknown } };
-    const fn = mod.writePytestFiles ?? mod.default?.writePytestFiles;
-    if (typeof fn !== 'function') return `${PYTEST_PACKAGE} does not export writePytestFiles()`;
-    return fn as WritePytestFiles;
-  } catch (error) {
-    return `${PYTEST_PACKAGE} cannot be loaded (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); install it next to seq-test`;
-  }
-}
-
-interface WriteResultLike {
-  changes: { path: string; action: string; content?: string; reason?: string }[];
-  manual?: string[];
-}
-
-function isWriteResult(value: unknown): value is WriteResultLike {
-  return typeof value === 'object' && value !== null && Array.isArray((value as WriteResultLike).changes);
-}
-
 /**
- * Plans the pytest plugin files with writePytestFiles() from @seq-test/pytest, the single source of what they
+ * Plans the pytest plugin files with writePytestFiles() (pytest-files.ts), the single source of what they
  * contain: its dry run says what it would write (with the content), which init then shows as a diff, composes
  * with the other steps and writes with the same backups. Files it would not touch (hand-edited, or a
  * conftest.py it cannot edit) come back as messages.
@@ -55,28 +24,11 @@ export async function planPytest(ctx: StepContext, _detection: Detection): Promi
       ],
     };
   }
-  const writer = await loadWriter();
-  if (typeof writer === 'string') {
-    return {
-      ...outcome,
-      status: 'manual',
-      messages: [writer],
-      snippets: [
-        {
-          title: 'conftest.py (after installing the seq-test pytest files)',
-          text: `pytest_plugins = ["${PLUGIN_MODULE}"]`,
-        },
-      ],
-    };
-  }
-  let result: unknown;
+  let result: WriteResult;
   try {
-    result = await writer(ctx.root, { force: ctx.force, dryRun: true });
+    result = writePytestFiles(ctx.root, { force: ctx.force, dryRun: true });
   } catch (error) {
     return { ...outcome, status: 'manual', messages: [`pytest files: ${(error as Error).message}`] };
-  }
-  if (!isWriteResult(result)) {
-    return { ...outcome, status: 'manual', messages: [`${PYTEST_PACKAGE} returned no plan of the files it writes`] };
   }
   let changed = 0;
   let manual = 0;
@@ -97,7 +49,7 @@ export async function planPytest(ctx: StepContext, _detection: Detection): Promi
   }
   if (created.length > 0) {
     outcome.messages.unshift(
-      `vendor the plugin: ${PLUGIN_PACKAGE}/ (${created.length} generated files, stdlib only), loaded from conftest.py; to use the packaged plugin instead, pip install ${DISTRIBUTION} (its wheel is built into node_modules/${PYTEST_PACKAGE}/dist/) and skip this step`,
+      `vendor the plugin: ${PLUGIN_PACKAGE}/ (${created.length} generated files, stdlib only), loaded from conftest.py; to use the packaged plugin instead, pip install ${DISTRIBUTION} (its wheel ships in the npm package @seq-test/pytest, under dist/) and skip this step`,
     );
   }
   if (manual > 0) outcome.status = 'manual';

@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
  * Writes (and upgrades) the pytest bridge into a project: one small directory, seq_test_pytest/, next to the
  * root conftest.py (three stdlib-only Python modules and an __init__.py that puts them on sys.path and loads
  * the plugin), and one `pytest_plugins` entry in that conftest.py. Used by `seq-test init --pytest`.
- * The same modules are also a Python distribution (pyproject.toml here: seq-test-pytest, a pytest11 entry
- * point); a project that installs it needs none of these files.
+ * The Python sources live in integrations/pytest/templates (the seq-test-pytest wheel is built from the same
+ * files); the CLI's build copies them into its dist/pytest/, so the published CLI carries them.
  *
- * Rules (README.md, "Updating"):
+ * Rules (integrations/pytest/README.md, "Updating"):
  * - Each generated module starts with `# seq-test-generated: version=N sha256=<hash of the rest>`.
  * - Missing: created. Intact (hash matches) and older or different: upgraded in place. Same: left alone.
  * - Edited by hand (hash mismatch), not ours (no header), or written by a newer version: left alone unless
@@ -20,20 +20,88 @@ import { fileURLToPath } from 'node:url';
  *   manual edit, with the exact line to add.
  */
 
+/** Version written into the header of every generated module; bumped when the templates change. */
 export const TEMPLATE_VERSION = 1;
 /** The directory (a Python package) the vendored plugin lives in, next to the root conftest.py. */
 export const PLUGIN_DIR = 'seq_test_pytest';
-export const GENERATED_FILES = ['seq_test_lock.py', 'seq_subprocess.py', 'seq_test_plugin.py', '__init__.py'];
+/** The generated files (in PLUGIN_DIR): the three modules and the package's __init__.py. */
+export const GENERATED_FILES: readonly string[] = [
+  'seq_test_lock.py',
+  'seq_subprocess.py',
+  'seq_test_plugin.py',
+  '__init__.py',
+];
 /** What conftest.py loads: the vendored package, which loads the plugin module. */
-export const PLUGIN_MODULE = PLUGIN_DIR;
+export const PLUGIN_PACKAGE = PLUGIN_DIR;
 /** The plugin module itself: the name the packaged distribution registers (its pytest11 entry point). */
-export const PLUGIN_IMPL = 'seq_test_plugin';
-/** The Python distribution of the same plugin (pyproject.toml). */
+export const PLUGIN_MODULE = 'seq_test_plugin';
+/** The Python distribution of the same plugin (integrations/pytest/pyproject.toml). */
 export const DISTRIBUTION = 'seq-test-pytest';
-export const PLUGIN_LINE = `pytest_plugins = ["${PLUGIN_MODULE}"]`;
-export const TEMPLATE_DIR = fileURLToPath(new URL('./templates/', import.meta.url));
+/** The line added to (or written in) the root conftest.py. */
+export const PLUGIN_LINE = `pytest_plugins = ["${PLUGIN_PACKAGE}"]`;
+
+/**
+ * Where the Python sources are: dist/pytest/ next to the bundled CLI (copied there by tsup.config.ts), or,
+ * when this module runs from source (tests), integrations/pytest/templates itself.
+ */
+export const PYTHON_SOURCE_DIR = [
+  new URL('./pytest/', import.meta.url),
+  new URL('../../../../integrations/pytest/templates/', import.meta.url),
+]
+  .map((url) => fileURLToPath(url))
+  .find((dir) => existsSync(join(dir, `${PLUGIN_MODULE}.py`)));
+
+export type FileAction =
+  /** The file did not exist and is (or would be, in a dry run) written. */
+  | 'create'
+  /** An intact generated file of another version or content, replaced in place. */
+  | 'upgrade'
+  /** A hand-edited, foreign or newer file replaced because `force` was given. */
+  | 'overwrite'
+  /** conftest.py: the plugin was added to it. */
+  | 'edit'
+  /** Already up to date. */
+  | 'unchanged'
+  /** Left alone: hand-edited, foreign, or newer; see `reason`. */
+  | 'skip'
+  /** conftest.py: the user must add the plugin; `reason` holds the exact edit. */
+  | 'manual';
+
+export interface FilePlan {
+  action: FileAction;
+  /** The new content, when the file is (or would be) written. */
+  content?: string;
+  /** Why a file was skipped, overwritten, or needs a manual edit. */
+  reason?: string;
+  /** For 'upgrade': the version found in the old header. */
+  from?: number | undefined;
+}
+
+export interface FileChange extends FilePlan {
+  path: string;
+}
+
+export interface WriteResult {
+  dir: string;
+  dryRun: boolean;
+  version: number;
+  /** One entry per generated module, then one for conftest.py. */
+  changes: FileChange[];
+  /** Reasons of every 'skip' and 'manual' change: what the user still has to do. */
+  manual: string[];
+  /** True when nothing is left to the user. */
+  complete: boolean;
+}
+
+export interface WriteOptions {
+  /** Overwrite generated files that were edited by hand, carry no header, or come from a newer version. */
+  force?: boolean | undefined;
+  /** Plan only: write nothing, report what would change (with the content). */
+  dryRun?: boolean | undefined;
+}
 
 const HEADER = /^# seq-test-generated: version=(\d+) sha256=([0-9a-f]{64})[^\n]*\n/;
+// Part of every generated file: changing it makes every vendored copy an 'upgrade'.
 const HEADER_NOTE = '(generated by `seq-test init --pytest`; edits stop upgrades: see @seq-test/pytest README)';
 
 const CONFTEST_CREATED = `# Root conftest.py, created by \`seq-test init --pytest\`; it is yours to edit.
@@ -52,40 +120,43 @@ if _here not in _sys.path:
     _sys.path.insert(0, _here)
 
 # Already registered when the ${DISTRIBUTION} distribution is installed too: pytest then skips this.
-pytest_plugins = ["${PLUGIN_IMPL}"]
+pytest_plugins = ["${PLUGIN_MODULE}"]
 `;
 
-function sha256(text) {
+function sha256(text: string): string {
   return createHash('sha256').update(text.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
 }
 
-function templateBody(name) {
+function templateBody(name: string): string {
   if (name === '__init__.py') return PACKAGE_INIT;
-  return readFileSync(join(TEMPLATE_DIR, name), 'utf8');
+  if (PYTHON_SOURCE_DIR === undefined)
+    throw new Error('the pytest plugin sources are missing from this seq-test (dist/pytest/): reinstall seq-test');
+  return readFileSync(join(PYTHON_SOURCE_DIR, name), 'utf8');
 }
 
-/** The full text of a generated module: header line, then the template. */
-export function renderFile(name) {
-  if (!GENERATED_FILES.includes(name)) throw new Error(`unknown template ${name}; expected one of ${GENERATED_FILES}`);
+/** The full text of one generated module: header line, then the template. */
+export function renderFile(name: string): string {
+  if (!GENERATED_FILES.includes(name))
+    throw new Error(`unknown template ${name}; expected one of ${GENERATED_FILES.join(', ')}`);
   const body = templateBody(name);
   return `# seq-test-generated: version=${TEMPLATE_VERSION} sha256=${sha256(body)} ${HEADER_NOTE}\n${body}`;
 }
 
 /** The header of a generated file, or undefined; `intact` tells whether the body still matches its hash. */
-export function readHeader(text) {
+export function readHeader(text: string): { version: number; sha256: string; intact: boolean } | undefined {
   const match = HEADER.exec(text);
   if (!match) return undefined;
   const body = text.slice(match[0].length);
-  return { version: Number(match[1]), sha256: match[2], intact: sha256(body) === match[2] };
+  return { version: Number(match[1]), sha256: match[2] as string, intact: sha256(body) === match[2] };
 }
 
 /** What to do with one generated module, given its current text (undefined when absent). */
-export function planGenerated(name, current, force = false) {
+export function planGenerated(name: string, current: string | undefined, force = false): FilePlan {
   const content = renderFile(name);
   if (current === undefined) return { action: 'create', content };
   if (current.replace(/\r\n/g, '\n') === content) return { action: 'unchanged' };
   const header = readHeader(current);
-  let problem;
+  let problem: string | undefined;
   if (!header) problem = 'it has no seq-test header (not written by seq-test, or its first line was edited)';
   else if (!header.intact) problem = 'it was edited by hand (its content no longer matches its sha256)';
   else if (header.version > TEMPLATE_VERSION)
@@ -96,14 +167,14 @@ export function planGenerated(name, current, force = false) {
 }
 
 /** What to do with the root conftest.py, given its current text (undefined when absent). */
-export function planConftest(current, path = 'conftest.py') {
+export function planConftest(current: string | undefined, path = 'conftest.py'): FilePlan {
   if (current === undefined) return { action: 'create', content: CONFTEST_CREATED };
   const code = current
     .split('\n')
     .map((line) => line.replace(/#.*$/, ''))
     .join('\n');
   // The vendored package, or the plugin module (the layout before seq_test_pytest/, or the installed one).
-  if (new RegExp(`["'](${PLUGIN_MODULE}|${PLUGIN_IMPL})["']`).test(code)) return { action: 'unchanged' };
+  if (new RegExp(`["'](${PLUGIN_PACKAGE}|${PLUGIN_MODULE})["']`).test(code)) return { action: 'unchanged' };
   const assignments = [...current.matchAll(/^pytest_plugins[ \t]*(?::[^=\n]*)?(\+?=)[ \t]*/gm)];
   if (assignments.length === 0) {
     const sep = current === '' || current.endsWith('\n') ? '' : '\n';
@@ -113,20 +184,21 @@ export function planConftest(current, path = 'conftest.py') {
       reason: `added the line ${PLUGIN_LINE}`,
     };
   }
-  if (assignments.length === 1 && assignments[0][1] === '=') {
-    const edited = addToLiteral(current, (assignments[0].index ?? 0) + assignments[0][0].length);
+  const first = assignments[0] as RegExpExecArray;
+  if (assignments.length === 1 && first[1] === '=') {
+    const edited = addToLiteral(current, first.index + first[0].length);
     if (edited !== undefined) {
-      return { action: 'edit', content: edited, reason: `added "${PLUGIN_MODULE}" to its pytest_plugins` };
+      return { action: 'edit', content: edited, reason: `added "${PLUGIN_PACKAGE}" to its pytest_plugins` };
     }
   }
-  const last = assignments[assignments.length - 1];
-  const valueStart = current.slice((last.index ?? 0) + last[0].length);
+  const last = assignments[assignments.length - 1] as RegExpExecArray;
+  const valueStart = current.slice(last.index + last[0].length);
   const line = /^["']/.test(valueStart)
-    ? `pytest_plugins = pytest_plugins.split(",") + ["${PLUGIN_MODULE}"]`
-    : `pytest_plugins = [*pytest_plugins, "${PLUGIN_MODULE}"]`;
+    ? `pytest_plugins = pytest_plugins.split(",") + ["${PLUGIN_PACKAGE}"]`
+    : `pytest_plugins = [*pytest_plugins, "${PLUGIN_PACKAGE}"]`;
   return {
     action: 'manual',
-    reason: `${path} sets pytest_plugins in a way seq-test does not edit automatically; add "${PLUGIN_MODULE}" to it yourself, e.g. append this line at the end of ${path}:\n    ${line}`,
+    reason: `${path} sets pytest_plugins in a way seq-test does not edit automatically; add "${PLUGIN_PACKAGE}" to it yourself, e.g. append this line at the end of ${path}:\n    ${line}`,
   };
 }
 
@@ -135,14 +207,14 @@ export function planConftest(current, path = 'conftest.py') {
  * Handles one-line literals and multi-line ones whose closing bracket sits on its own line after a trailing
  * comma; returns undefined for anything else.
  */
-function addToLiteral(text, at) {
+function addToLiteral(text: string, at: number): string | undefined {
   const open = text[at];
   if (open !== '[' && open !== '(') return undefined;
   const closeChar = open === '[' ? ']' : ')';
   let depth = 0;
   let close = -1;
   for (let i = at; i < text.length; i++) {
-    const c = text[i];
+    const c = text[i] as string;
     if (c === '"' || c === "'") {
       if (text.startsWith(c.repeat(3), i)) return undefined;
       const end = text.indexOf(c, i + 1);
@@ -164,7 +236,7 @@ function addToLiteral(text, at) {
   }
   if (close === -1) return undefined;
   const inner = text.slice(at + 1, close);
-  const entry = `"${PLUGIN_MODULE}"`;
+  const entry = `"${PLUGIN_PACKAGE}"`;
   if (!inner.includes('\n')) {
     if (inner.includes('#')) return undefined;
     const trimmed = inner.trim();
@@ -186,23 +258,23 @@ function addToLiteral(text, at) {
     const indent = '    ';
     return `${text.slice(0, at + 1 + lastBreak)}\n${indent}${entry},${text.slice(at + 1 + lastBreak)}`;
   }
-  const lastLine = lines[lastIndex];
+  const lastLine = lines[lastIndex] as string;
   if (!lastLine.replace(/#.*$/, '').trimEnd().endsWith(',')) return undefined;
   const indent = /^[ \t]*/.exec(lastLine)?.[0] ?? '    ';
   lines.splice(lastIndex + 1, 0, `${indent}${entry},`);
   return text.slice(0, at + 1) + lines.join('\n') + inner.slice(lastBreak) + text.slice(close);
 }
 
-function readIfExists(path) {
+function readIfExists(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    if (/** @type {NodeJS.ErrnoException} */ (error).code === 'ENOENT') return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
 }
 
-function writeAtomic(path, content) {
+function writeAtomic(path: string, content: string): void {
   const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   let mode = 0o644;
   try {
@@ -219,33 +291,30 @@ function writeAtomic(path, content) {
   }
 }
 
-/** Whether `dir` has the generated plugin module at its top (the layout before seq_test_pytest/). */
-export function isLegacyLayout(dir) {
-  const text = readIfExists(join(dir, `${PLUGIN_IMPL}.py`));
+/** Whether `dir` has the generated plugin module at its top (the layout before seq_test_pytest/): kept there. */
+export function isLegacyLayout(dir: string): boolean {
+  const text = readIfExists(join(dir, `${PLUGIN_MODULE}.py`));
   return text !== undefined && readHeader(text) !== undefined && !existsSync(join(dir, PLUGIN_DIR));
 }
 
 /**
- * Writes the bridge into `targetDir` (pytest's rootdir: where pytest.ini / pyproject.toml / setup.cfg /
- * tox.ini is, and where the root conftest.py is or will be).
- *
- * @param {string} targetDir
- * @param {{force?: boolean, dryRun?: boolean}} [options]
+ * Writes or upgrades the pytest bridge in `targetDir`, pytest's rootdir (where pytest.ini, pyproject.toml,
+ * setup.cfg or tox.ini is, and the root conftest.py is or will be). Never overwrites conftest.py: only the
+ * plugin's name is added to it. Throws when `targetDir` is not a directory.
  */
-export function writePytestFiles(targetDir, options = {}) {
+export function writePytestFiles(targetDir: string, options: WriteOptions = {}): WriteResult {
   const force = Boolean(options.force);
   const dryRun = Boolean(options.dryRun);
   const dir = resolve(targetDir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new Error(`writePytestFiles: ${dir} is not a directory`);
   }
-  const changes = [];
+  const changes: FileChange[] = [];
   // A project set up before seq_test_pytest/ keeps its modules next to conftest.py: upgraded where they are.
   const legacy = isLegacyLayout(dir);
   for (const name of legacy ? GENERATED_FILES.filter((n) => n !== '__init__.py') : GENERATED_FILES) {
     const path = legacy ? join(dir, name) : join(dir, PLUGIN_DIR, name);
-    const plan = planGenerated(name, readIfExists(path), force);
-    changes.push({ path, ...plan });
+    changes.push({ path, ...planGenerated(name, readIfExists(path), force) });
   }
   const conftest = join(dir, 'conftest.py');
   changes.push({ path: conftest, ...planConftest(readIfExists(conftest), conftest) });
@@ -257,6 +326,6 @@ export function writePytestFiles(targetDir, options = {}) {
       }
     }
   }
-  const manual = changes.filter((c) => c.action === 'manual' || c.action === 'skip').map((c) => c.reason);
+  const manual = changes.filter((c) => c.action === 'manual' || c.action === 'skip').map((c) => c.reason ?? c.action);
   return { dir, dryRun, version: TEMPLATE_VERSION, changes, manual, complete: manual.length === 0 };
 }
