@@ -15,6 +15,12 @@ export interface TreeSample {
   costMs: number;
   /** Whether the whole process table was read (else only the helper's subtree and known processes). */
   full: boolean;
+  /**
+   * Whether a process not known to be ours read an empty environment for the first time in this sample: a
+   * process inside execve shows none for a moment, so a token carrier can look like that once. A sample
+   * that found nothing alive proves nothing then; one a moment later settles it (TreeSampler.remaining).
+   */
+  unsettled: boolean;
 }
 
 export interface SampleRequest {
@@ -47,6 +53,14 @@ const key = identityKey;
 const MAX_WALK_ROUNDS = 8;
 
 /**
+ * How many reads without our token make a process tokenless for good. One is not proof: a process caught
+ * between fork and exec shows its parent's environment, and one inside execve an empty one (measured here:
+ * of 304,309 reads in the first 20 ms of 300 fork+execs, 73,398 showed the parent's environment and 1,916
+ * were empty). Two reads in different samples are.
+ */
+const TOKENLESS_AFTER_READS = 2;
+
+/**
  * Follows which processes belong to a run while it runs, by the rules of ownership.ts. A process is owned
  * when, started no earlier than the run, it is in the run's session or process group (while that group is
  * witnessed to be the run's: groupWitnessed), descends from an owned process, or carries the run's token
@@ -58,19 +72,12 @@ const MAX_WALK_ROUNDS = 8;
  *   helper, orphans included (they are re-parented to it), so reading the children lists from the helper
  *   down finds them all; the cost grows with the run, not with the machine.
  * - **full sweep**: every process in the table, checked against the rules above (an environment is read
- *   once per process and the answer cached). Used without the helper, when the helper is gone, and every
- *   few seconds. When the caller asks for one on top of a walk (at the end of a run: token carriers
- *   outside the tree), only processes started since the last whole sweep are read: pids are handed out
- *   in increasing order, so the pid counter at that sweep marks them, until the counter wraps around.
+ *   until two reads in different samples lack the token, and that answer is cached). Used without the
+ *   helper, when the helper is gone, and every few seconds. When the caller asks for one on top of a walk
+ *   (at the end of a run: token carriers outside the tree), only processes started since the last whole
+ *   sweep are read: pids are handed out in increasing order, so the pid counter at that sweep marks them,
+ *   until the counter wraps around.
  */
-/**
- * How many reads without our token make a process tokenless for good. One is not proof: a process caught
- * between fork and exec shows its parent's environment, and one inside execve an empty one (measured here:
- * of 304,309 reads in the first 20 ms of 300 fork+execs, 73,398 showed the parent's environment and 1,916
- * were empty). Two reads in different samples are.
- */
-const TOKENLESS_AFTER_READS = 2;
-
 export class RunTracker {
   private readonly owned = new Map<string, OwnedProcess>();
   /** Processes read without our token, and how often (see TOKENLESS_AFTER_READS). */
@@ -83,6 +90,8 @@ export class RunTracker {
   private mark: number | undefined;
   private markDistance = 0;
   private subtreeEmpty = false;
+  /** Set by a sweep that read an empty environment it may read again (TreeSample.unsettled). */
+  private unsettled = false;
 
   constructor(private readonly options: TrackerOptions) {
     this.table = options.table ?? processTable();
@@ -105,6 +114,7 @@ export class RunTracker {
 
   sample(request: SampleRequest = {}): TreeSample {
     const begun = performance.now();
+    this.unsettled = false;
     // Read before any listing below: the reading is also the next mark when this sample sweeps the table.
     const counter = this.table.pidCounter?.();
     const newer = this.newerThanMark(counter);
@@ -133,7 +143,7 @@ export class RunTracker {
       alive.push(info);
       rssBytes += info.rssBytes;
     }
-    return { alive, rssBytes, costMs: performance.now() - begun, full };
+    return { alive, rssBytes, costMs: performance.now() - begun, full, unsettled: this.unsettled };
   }
 
   /** Owned processes that are alive right now (helper excluded), each re-checked by pid and start time. */
@@ -257,8 +267,16 @@ export class RunTracker {
         const parent = byPid.get(info.ppid);
         if (parent && depth < 4096 && isOwned(parent, depth + 1)) result = true;
         else if ((this.tokenless.get(k) ?? 0) < TOKENLESS_AFTER_READS) {
-          result = chainHas(this.table.envValue(info.pid, TOKEN_ENV), this.options.token);
-          if (!result) this.tokenless.set(k, (this.tokenless.get(k) ?? 0) + 1);
+          const read = this.table.readEnv?.(info.pid, TOKEN_ENV) ?? {
+            value: this.table.envValue(info.pid, TOKEN_ENV),
+            empty: false,
+          };
+          result = chainHas(read.value, this.options.token);
+          if (!result) {
+            const reads = (this.tokenless.get(k) ?? 0) + 1;
+            this.tokenless.set(k, reads);
+            if (read.empty && reads < TOKENLESS_AFTER_READS) this.unsettled = true;
+          }
         }
       }
       if (result && !this.owned.has(k)) this.owned.set(k, { pid: info.pid, start: info.start, comm: info.comm });

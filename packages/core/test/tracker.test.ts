@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PidCounter, ProcessInfo, ProcessTable } from '../src/proc/index.js';
+import type { EnvRead, PidCounter, ProcessInfo, ProcessTable } from '../src/proc/index.js';
 import { RunTracker } from '../src/tracker.js';
 
 /** An in-memory process table: the ownership rules are tested without touching real processes. */
@@ -52,6 +52,10 @@ class FakeTable implements ProcessTable {
   envValue(pid: number, name: string): string | undefined {
     this.envReads++;
     return this.env.get(pid)?.[name];
+  }
+  readEnv(pid: number, name: string): EnvRead {
+    const env = this.env.get(pid);
+    return { value: this.envValue(pid, name), empty: env !== undefined && Object.keys(env).length === 0 };
   }
   commandLine(pid: number): string {
     return this.processes.get(pid)?.comm ?? `pid ${pid}`;
@@ -212,6 +216,15 @@ describe('RunTracker ownership', () => {
     expect(alive()).toEqual([100]);
     table.env.set(170, { SEQ_TEST_TOKEN: TOKEN });
     expect(alive()).toEqual([100, 170]);
+  });
+
+  it('calls a sample unsettled while an empty environment (a process inside execve) was read only once', () => {
+    const { table, tracker } = setup();
+    table.add({ pid: 171, ppid: 1, sid: 171 }, { PATH: '/bin' }); // a stranger: its environment is there
+    expect(tracker.sample().unsettled).toBe(false);
+    table.add({ pid: 170, ppid: 1, sid: 170 }, {}); // no environment at all, yet
+    expect(tracker.sample()).toMatchObject({ alive: [expect.objectContaining({ pid: 100 })], unsettled: true });
+    expect(tracker.sample().unsettled).toBe(false); // read twice without the token: a stranger for good
   });
 
   it('treats an unreadable environment as not ours', () => {

@@ -3,7 +3,7 @@ import { DarwinProcessTable } from './darwin.js';
 import { LinuxProcessTable } from './linux.js';
 import type { ProcessTable } from './types.js';
 
-export type { PidCounter, ProcessInfo, ProcessTable } from './types.js';
+export type { EnvRead, PidCounter, ProcessInfo, ProcessTable } from './types.js';
 export { isGone } from './types.js';
 
 let table: ProcessTable | undefined;

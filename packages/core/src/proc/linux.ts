@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import type { PidCounter, ProcessInfo, ProcessTable } from './types.js';
+import type { EnvRead, PidCounter, ProcessInfo, ProcessTable } from './types.js';
 
 /**
  * /proc reader. One sweep costs one open+read per process with a reused buffer
@@ -63,14 +63,18 @@ export class LinuxProcessTable implements ProcessTable {
   }
 
   envValue(pid: number, name: string): string | undefined {
+    return this.readEnv(pid, name).value;
+  }
+
+  readEnv(pid: number, name: string): EnvRead {
     const environ = this.readWhole(`/proc/${pid}/environ`);
-    if (environ === undefined) return undefined;
+    if (environ === undefined) return { value: undefined, empty: false }; // gone, or not ours to read
     const prefix = `${name}=`;
     let at = environ.startsWith(prefix) ? 0 : environ.indexOf(`\0${prefix}`);
-    if (at === -1) return undefined;
+    if (at === -1) return { value: undefined, empty: environ === '' };
     if (at > 0) at += 1;
     const end = environ.indexOf('\0', at);
-    return environ.slice(at + prefix.length, end === -1 ? undefined : end);
+    return { value: environ.slice(at + prefix.length, end === -1 ? undefined : end), empty: false };
   }
 
   commandLine(pid: number): string {

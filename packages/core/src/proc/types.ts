@@ -16,6 +16,13 @@ export interface ProcessInfo {
   comm: string;
 }
 
+/** One read of one variable of a process's environment (ProcessTable.readEnv). */
+export interface EnvRead {
+  value: string | undefined;
+  /** The environment read empty (no variable at all), as it does inside execve. */
+  empty: boolean;
+}
+
 export interface PidCounter {
   last: number;
   max: number;
@@ -30,13 +37,18 @@ export interface ProcessTable {
    * around at the limit), or undefined where the platform does not tell. Linux: /proc/loadavg.
    */
   pidCounter?(): PidCounter | undefined;
-  /** One process, or undefined when it is gone (zombies count as gone). */
+  /** One process, zombies included (isGone tells: a zombie still holds its ids), or undefined when it is gone. */
   get(pid: number): ProcessInfo | undefined;
   /**
    * The value of an environment variable of a process, or undefined when the process is gone,
    * lacks it, or its environment is unreadable (another user's, non-dumpable): unreadable is never ours.
    */
   envValue(pid: number, name: string): string | undefined;
+  /**
+   * envValue, and whether that read found no environment at all: a process inside execve shows none for a
+   * moment, so a value missing from an empty read may still come. Where absent, reads count as not empty.
+   */
+  readEnv?(pid: number, name: string): EnvRead;
   /** The full command line, for reports; falls back to the short name. */
   commandLine(pid: number): string;
   /** Identifies this boot, so persisted (pid, start) pairs from before a reboot read as dead. */

@@ -106,7 +106,8 @@ export function startParked(launch: Launch): ParkedHelper {
     },
     ended,
     dismiss() {
-      // It has started nothing and ignores TERM; it is still our unreaped child, so its pid is its own.
+      // It has started nothing, and TERM would only wait in its mask (subreaper.c blocks every signal, and a
+      // parked helper takes none): KILL. It is still our unreaped child, so its pid is its own.
       if (!gone) child.kill('SIGKILL');
       closeStreams(child);
     },

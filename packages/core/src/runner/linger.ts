@@ -31,7 +31,7 @@ export async function awaitLeftovers(context: LingerContext): Promise<void> {
       await ending;
       return;
     }
-    const { alive, costMs } = sampler.remaining();
+    const { alive, costMs } = await sampler.remaining();
     if (alive.length === 0) return;
     if (!announced) {
       announced = true;

@@ -1,6 +1,12 @@
 import type { RunTracker, SampleRequest, TreeSample } from '../tracker.js';
 import { pause } from './timers.js';
 
+/**
+ * How long after an unsettled empty look the next one is taken: an empty read lasts as long as an execve
+ * (well under a millisecond unless the machine is starved). The same pause as seq_subprocess._wait_tree.
+ */
+const SETTLE_MS = 20;
+
 /** Samples the run's tree for what is alive and the peaks of memory and process count. */
 export class TreeSampler {
   peakRssBytes = 0;
@@ -16,7 +22,7 @@ export class TreeSampler {
   ) {}
 
   sample(request: SampleRequest = {}): TreeSample {
-    if (!this.tracker) return { alive: [], rssBytes: 0, costMs: 0, full: true };
+    if (!this.tracker) return { alive: [], rssBytes: 0, costMs: 0, full: true, unsettled: false };
     if (this.subtreeEmpty()) this.tracker.markSubtreeEmpty();
     const sample = this.tracker.sample(request);
     this.peakRssBytes = Math.max(this.peakRssBytes, sample.rssBytes);
@@ -25,8 +31,20 @@ export class TreeSampler {
     return sample;
   }
 
-  /** What is left of the tree; an empty subtree is confirmed by a full sweep (token carriers outside it). */
-  remaining(): TreeSample {
+  /**
+   * What is left of the tree; an empty subtree is confirmed by a full sweep (token carriers outside it). A
+   * look that finds nothing while some environment read empty (a process inside execve: `sh -c 'job &'`
+   * with sh already reaped leaves the job findable by its token only) is repeated SETTLE_MS later, so that
+   * one such read cannot end the wait for leftovers or the ending of the tree.
+   */
+  async remaining(): Promise<TreeSample> {
+    const sample = this.look();
+    if (sample.alive.length > 0 || !sample.unsettled) return sample;
+    await pause(SETTLE_MS);
+    return this.look();
+  }
+
+  private look(): TreeSample {
     const sample = this.sample();
     return sample.alive.length > 0 || sample.full ? sample : this.sample({ full: true });
   }

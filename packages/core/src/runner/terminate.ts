@@ -83,7 +83,7 @@ export class TreeTermination {
     sendFirst(tracker.aliveNow());
     const deadline = performance.now() + graceMs;
     while (!this.escalating) {
-      const alive = sampler.remaining().alive;
+      const { alive } = await sampler.remaining();
       if (alive.length === 0) return;
       // Newcomers forked during the grace period get the first signal too.
       sendFirst(alive);
@@ -92,7 +92,7 @@ export class TreeTermination {
       await pause(Math.min(50, left), this.escalated);
     }
     for (let round = 0; round < 200; round++) {
-      const alive = sampler.remaining().alive;
+      const { alive } = await sampler.remaining();
       if (alive.length === 0) return;
       this.signalAll('SIGKILL', alive, reason);
       await pause(20);
