@@ -160,45 +160,125 @@ export function findLeftovers(
   return found;
 }
 
+/** How often SIGKILL is sent to what is left, and how long apart, before the ending gives up on it. */
+const KILL_ROUNDS = 200;
+const KILL_PAUSE_MS = 20;
+
+/** A step of the ending policy: the driver answers 'look' with the targets alive now, and waits out 'pause'. */
+export type EndingStep = { kind: 'look' } | { kind: 'pause'; ms: number };
+
+export interface EndingRules<T extends ProcessIdentity> {
+  /** The first signal (SIGTERM unless the caller chose another; SIGKILL skips the grace period). */
+  first: NodeJS.Signals;
+  graceMs: number;
+  /** How long apart the looks during the grace period are. */
+  pollMs: number;
+  /** Sends `signal` to one target; the sender re-checks its identity (signalIdentity). */
+  send(target: T, signal: NodeJS.Signals): void;
+  /** Whether to skip what is left of the grace period (a second interrupt); asked before every look. */
+  hurry?(): boolean;
+}
+
 /**
- * The ending policy, once for both drivers below: the first signal (TERM) to every target, then up to
- * `graceMs` for them to go, then SIGKILL to what is left. Yields how long to sleep before looking again.
- * Every signal re-checks pid and start time, so a reused pid is never signalled.
+ * The ending policy, the one place it is written: the first signal to every target, once per identity
+ * (a target that appears during the grace period gets it too: a live tree can still fork), up to `graceMs`
+ * for them to go, then SIGKILL to whatever is left, repeated until it is gone (KILL_ROUNDS at most). The
+ * policy never waits or looks itself: a driver answers its steps, asynchronously (endProcesses, the
+ * runner's TreeTermination) or blocking (endProcessesSync, for exit hooks). Returns whether all went.
  */
-function* ending<T extends RunProcess>(targets: T[], graceMs: number): Generator<number, EndedProcess<T>[], void> {
+export function* endingPolicy<T extends ProcessIdentity>(rules: EndingRules<T>): Generator<EndingStep, boolean, T[]> {
+  const hurry = () => rules.first === 'SIGKILL' || (rules.hurry?.() ?? false);
+  const sentFirst = new Set<string>();
+  const deadline = performance.now() + rules.graceMs;
+  while (!hurry()) {
+    const alive = yield { kind: 'look' };
+    if (alive.length === 0) return true;
+    for (const target of alive) {
+      const key = identityKey(target);
+      if (sentFirst.has(key)) continue;
+      sentFirst.add(key);
+      rules.send(target, rules.first);
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) break;
+    yield { kind: 'pause', ms: Math.min(rules.pollMs, left) };
+  }
+  for (let round = 0; round < KILL_ROUNDS; round++) {
+    const alive = yield { kind: 'look' };
+    if (alive.length === 0) return true;
+    for (const target of alive) rules.send(target, 'SIGKILL');
+    yield { kind: 'pause', ms: KILL_PAUSE_MS };
+  }
+  return false;
+}
+
+/** Runs the ending policy with a driver's look and pause, which may be asynchronous. */
+export async function driveEnding<T extends ProcessIdentity>(
+  steps: Generator<EndingStep, boolean, T[]>,
+  look: () => T[] | Promise<T[]>,
+  pause: (ms: number) => Promise<void>,
+): Promise<boolean> {
+  let step = steps.next();
+  while (!step.done) {
+    if (step.value.kind === 'look') step = steps.next(await look());
+    else {
+      await pause(step.value.ms);
+      step = steps.next();
+    }
+  }
+  return step.value;
+}
+
+/**
+ * A fixed list of targets under the ending policy: the first look sees all of them, later looks the ones
+ * that were signalled (a target we may not signal is not waited for). Records what was sent to whom.
+ */
+function endingOf<T extends RunProcess>(targets: T[], graceMs: number) {
   checkOptions('endProcesses', { graceMs }, END_OPTION_RULES);
-  const ended: EndedProcess<T>[] = [];
-  for (const target of targets) {
-    if (signalIdentity(target, 'SIGTERM')) ended.push({ ...target, signal: 'SIGTERM' });
-  }
-  const deadline = performance.now() + graceMs;
-  while (ended.some((p) => isAlive(p)) && performance.now() < deadline)
-    yield Math.min(20, deadline - performance.now());
-  for (const p of ended) {
-    if (signalIdentity(p, 'SIGKILL')) p.signal = 'SIGKILL';
-  }
-  return ended;
+  const ended = new Map<string, EndedProcess<T>>();
+  let looked = false;
+  const look = (): T[] => {
+    const watched: T[] = looked ? [...ended.values()] : targets;
+    looked = true;
+    return watched.filter((p) => isAlive(p));
+  };
+  const steps = endingPolicy<T>({
+    first: 'SIGTERM',
+    graceMs,
+    pollMs: 20,
+    send(target, signal) {
+      if (!signalIdentity(target, signal)) return;
+      const key = identityKey(target);
+      const known = ended.get(key);
+      if (known) known.signal = signal;
+      else ended.set(key, { ...target, signal });
+    },
+  });
+  return { steps, look, ended: () => [...ended.values()] };
 }
 
 /** TERM, then SIGKILL after `graceMs` to what is left; resolves with what was signalled and how. */
 export async function endProcesses<T extends RunProcess>(targets: T[], graceMs = 1000): Promise<EndedProcess<T>[]> {
-  const steps = ending(targets, graceMs);
-  for (let step = steps.next(); ; step = steps.next()) {
-    if (step.done) return step.value;
-    await sleep(step.value);
-  }
+  const { steps, look, ended } = endingOf(targets, graceMs);
+  await driveEnding(steps, look, (ms) => sleep(ms));
+  return ended();
 }
 
 /**
- * endProcesses for a process 'exit' hook, where nothing asynchronous runs any more: the grace is slept
+ * endProcesses for a process 'exit' hook, where nothing asynchronous runs any more: the pauses are slept
  * on an Atomics cell.
  */
 export function endProcessesSync<T extends RunProcess>(targets: T[], graceMs = 1000): EndedProcess<T>[] {
-  const steps = ending(targets, graceMs);
-  for (let step = steps.next(); ; step = steps.next()) {
-    if (step.done) return step.value;
-    sleepSync(step.value);
+  const { steps, look, ended } = endingOf(targets, graceMs);
+  let step = steps.next();
+  while (!step.done) {
+    if (step.value.kind === 'look') step = steps.next(look());
+    else {
+      sleepSync(step.value.ms);
+      step = steps.next();
+    }
   }
+  return ended();
 }
 
 /** Blocks the thread (for exit hooks, where timers no longer fire). */

@@ -1,5 +1,5 @@
 import { signalIdentity } from '../identity.js';
-import { identityKey } from '../ownership.js';
+import { driveEnding, endingPolicy } from '../ownership.js';
 import type { OwnedProcess, RunTracker } from '../tracker.js';
 import type { AttemptState } from './attempt-state.js';
 import type { TreeSampler } from './sampling.js';
@@ -16,6 +16,9 @@ export interface TerminationContext {
   narrate: (line: string) => void;
   notice: (line: string) => void;
 }
+
+/** How long apart the looks at the tree are during the grace period (a look can be a full sweep). */
+const GRACE_POLL_MS = 50;
 
 /**
  * Ends the run's tree: the first signal (TERM or the chosen one) to every owned process, newcomers during
@@ -57,46 +60,33 @@ export class TreeTermination {
     this.wakeEscalation();
   }
 
-  private signalAll(signal: NodeJS.Signals, targets: OwnedProcess[], reason: EndReason): void {
+  private send(target: OwnedProcess, signal: NodeJS.Signals, reason: EndReason): void {
     const { tracker, isMain, narrate } = this.context;
-    for (const target of targets) {
-      const command = this.reaped.get(target.pid)?.command ?? tracker?.commandLine(target.pid) ?? `pid ${target.pid}`;
-      if (signalIdentity(target, signal)) {
-        if (!isMain(target.pid)) this.reaped.set(target.pid, { pid: target.pid, command, signal, reason });
-        narrate(`sent ${signal} to ${target.pid} (${command})`);
-      }
-    }
+    const command = this.reaped.get(target.pid)?.command ?? tracker?.commandLine(target.pid) ?? `pid ${target.pid}`;
+    if (!signalIdentity(target, signal)) return;
+    if (!isMain(target.pid)) this.reaped.set(target.pid, { pid: target.pid, command, signal, reason });
+    narrate(`sent ${signal} to ${target.pid} (${command})`);
   }
 
+  // The policy is core's one (ownership.ts endingPolicy); what is live here: each look samples the tree
+  // (newcomers forked during the grace period get the first signal too), and a second interrupt cuts the
+  // grace period short.
   private async endNow(first: NodeJS.Signals, reason: EndReason): Promise<void> {
     const { tracker, sampler, graceMs, notice } = this.context;
     if (!tracker) return;
-    if (first === 'SIGKILL') this.escalating = true;
-    // Each process gets the first signal once (by pid and start time): a repeated SIGINT reads as
-    // "force quit" to many test runners.
-    const sentFirst = new Set<string>();
-    const sendFirst = (targets: OwnedProcess[]) => {
-      const fresh = targets.filter((p) => !sentFirst.has(identityKey(p)));
-      for (const p of fresh) sentFirst.add(identityKey(p));
-      this.signalAll(first, fresh, reason);
-    };
-    sendFirst(tracker.aliveNow());
-    const deadline = performance.now() + graceMs;
-    while (!this.escalating) {
-      const { alive } = await sampler.remaining();
-      if (alive.length === 0) return;
-      // Newcomers forked during the grace period get the first signal too.
-      sendFirst(alive);
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      await pause(Math.min(50, left), this.escalated);
-    }
-    for (let round = 0; round < 200; round++) {
-      const { alive } = await sampler.remaining();
-      if (alive.length === 0) return;
-      this.signalAll('SIGKILL', alive, reason);
-      await pause(20);
-    }
-    notice(`could not end ${plural(tracker.aliveNow().length, 'process', 'processes')} of the run even with SIGKILL`);
+    const steps = endingPolicy<OwnedProcess>({
+      first,
+      graceMs,
+      pollMs: GRACE_POLL_MS,
+      send: (target, signal) => this.send(target, signal, reason),
+      hurry: () => this.escalating,
+    });
+    const ended = await driveEnding(
+      steps,
+      async () => (await sampler.remaining()).alive,
+      (ms) => (this.escalating ? pause(ms) : pause(ms, this.escalated)),
+    );
+    if (!ended)
+      notice(`could not end ${plural(tracker.aliveNow().length, 'process', 'processes')} of the run even with SIGKILL`);
   }
 }
