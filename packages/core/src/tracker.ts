@@ -251,10 +251,17 @@ export class RunTracker {
     for (const info of all) byPid.set(info.pid, info);
     const verdict = new Map<number, boolean>();
     const group = this.options.sessionId;
-    // Checked against what was known before this sweep (a partial sweep lists only newer processes).
-    const groupIsOurs = groupWitnessed(group, this.owned.values(), (pid) =>
-      only ? (byPid.get(pid) ?? this.table.get(pid)) : byPid.get(pid),
-    );
+    // Checked against what was known before this sweep (a partial sweep lists only newer processes), and
+    // only when a process not otherwise owned is in the group: it can cost a read per known process.
+    const known = [...this.owned.values()];
+    let groupIsOurs: boolean | undefined;
+    const inOurGroup = (info: ProcessInfo): boolean => {
+      if (info.sid !== group && info.pgid !== group) return false;
+      groupIsOurs ??= groupWitnessed(group, known, (pid) =>
+        only ? (byPid.get(pid) ?? this.table.get(pid)) : byPid.get(pid),
+      );
+      return groupIsOurs;
+    };
     const isOwned = (info: ProcessInfo, depth: number): boolean => {
       const known = verdict.get(info.pid);
       if (known !== undefined) return known;
@@ -262,7 +269,7 @@ export class RunTracker {
       let result = false;
       if (info.pid === this.self || info.start < this.options.root.start) result = false;
       else if (this.owned.has(k)) result = true;
-      else if (groupIsOurs && (info.sid === group || info.pgid === group)) result = true;
+      else if (inOurGroup(info)) result = true;
       else {
         const parent = byPid.get(info.ppid);
         if (parent && depth < 4096 && isOwned(parent, depth + 1)) result = true;
