@@ -155,6 +155,48 @@ describe('--slots auto', () => {
     expect((await first.finished).code, (await first.finished).stderr).toBe(0);
   });
 
+  it('the ticket says the command ended only when no retry can follow (--retry)', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key } = project(10, 0);
+    // Each attempt leaves a process behind until ./gate-<n> exists; the first fails, the second succeeds.
+    writeFileSync(
+      join(cwd, 'attempts.cjs'),
+      `const fs = require('node:fs');
+const { spawn } = require('node:child_process');
+const n = fs.existsSync('attempt-1') ? 2 : 1;
+fs.writeFileSync('attempt-' + n, '');
+spawn('/bin/sh', ['-c', 'while [ ! -e gate-' + n + ' ]; do sleep 0.05; done'], { stdio: 'ignore' }).unref();
+process.exit(n === 1 ? 1 : 0);`,
+    );
+    const tickets = join(sandbox.stateDir, keyDirName(key), 'tickets');
+    const endedAt = () => {
+      const names = existsSync(tickets) ? readdirSync(tickets).filter((n) => n.endsWith('.json')) : [];
+      if (names.length !== 1) return undefined;
+      return JSON.parse(readFileSync(join(tickets, names[0] as string), 'utf8')).admission.endedAt as number | null;
+    };
+    const run = sandbox.start(
+      ['run', '--key', key, '--slots', 'auto', '--retry', '1', '--wait-all', '--verbose', '--', 'node', 'attempts.cjs'],
+      { cwd },
+    );
+    try {
+      // The first attempt's command ended (narrated after the ticket would have been written), its leftover
+      // holds the attempt open: a retry may follow, so the run may still grow to its peak.
+      await waitFor(() => run.output.stderr.includes('main process ended (exit 1)'), 30_000, 'the first attempt');
+      expect(endedAt()).toBeNull();
+      writeFileSync(join(cwd, 'gate-1'), '');
+      // The last attempt's command ended: now it says so.
+      await waitFor(() => run.output.stderr.includes('main process ended (exit 0)'), 30_000, 'the second attempt');
+      const at = await waitFor(() => endedAt() || undefined, 30_000, 'endedAt in the ticket');
+      expect(at).toBeGreaterThan(Date.now() - 600_000);
+      expect(at).toBeLessThanOrEqual(Date.now());
+    } finally {
+      writeFileSync(join(cwd, 'gate-1'), '');
+      writeFileSync(join(cwd, 'gate-2'), '');
+      await run.finished;
+    }
+    expect((await run.finished).code).toBe(0);
+  });
+
   it('status shows each holder’s prediction and live memory, and why the head waits', async () => {
     sandbox = new TestSandbox();
     const { cwd, key, command } = project(40, 600);
