@@ -2,8 +2,8 @@ import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, type ProcessIdentity, signalIdentity } from './identity.js';
 import { checkOptions, END_OPTION_RULES } from './options.js';
-import { isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
-import { parseChain, type RunToken, TOKEN_ENV } from './token.js';
+import { type EnvRead, isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
+import { parseChain, parseToken, type RunToken, TOKEN_ENV } from './token.js';
 
 /**
  * Which processes belong to a run, and how they are ended: the one place for both (docs/process-tree.md,
@@ -43,6 +43,7 @@ export interface RunQuery {
  * The live processes of a run: the root's descendants and every process carrying one of its tokens
  * (so setsid and double-forked escapees are found too), this process, zombies and `exclude` left out.
  * Limit: a process that clears its environment (`env -i`) and leaves the root's tree is not found.
+ * Blocks SETTLE_MS when an environment read empty (see below): it serves exit hooks too.
  */
 export function runProcesses(query: RunQuery): RunProcess[] {
   const tokens = new Set(query.tokens);
@@ -57,12 +58,48 @@ export function runProcesses(query: RunQuery): RunProcess[] {
   };
   const root = query.root;
   if (root) for (const info of descendantsOf(root, table)) take(info, first);
+  const tokenOf = (read: EnvRead) => parseChain(read.value).find((t) => tokens.has(t.value));
+  // A process that inherits a token starts after the token's owner: older ones with an empty environment
+  // (kernel threads, a container's init) are not in doubt.
+  const owners = [...tokens].map((t) => parseToken(t)?.owner.start ?? 0);
+  const youngFrom = Math.min(...owners);
+  const unsettled: ProcessInfo[] = [];
   for (const info of all) {
     if (found.has(info.pid) || (root && info.start < root.start)) continue;
-    const token = parseChain(table.envValue(info.pid, TOKEN_ENV)).find((t) => tokens.has(t.value));
+    const read = readEnv(table, info.pid);
+    const token = tokenOf(read);
     if (token) take(info, token.value);
+    else if (read.empty && info.start >= youngFrom && !isKernelThread(info)) unsettled.push(info);
+  }
+  // One empty read is not proof: a process inside execve shows no environment for a moment (a run's
+  // leftover caught so would escape the reaping at the end of a run). Those are read once more, a moment
+  // later; without such a read (the usual case) nothing waits.
+  if (unsettled.length > 0) {
+    sleepSync(SETTLE_MS);
+    for (const info of unsettled) {
+      const now = table.get(info.pid);
+      if (isGone(now) || now?.start !== info.start) continue;
+      const token = tokenOf(readEnv(table, info.pid));
+      if (token) take(info, token.value);
+    }
   }
   return [...found.values()];
+}
+
+/**
+ * How long before an empty environment is read again: an empty read lasts as long as an execve (well under
+ * a millisecond unless the machine is starved). The runner's end check (runner/sampling.ts) and
+ * seq_subprocess._wait_tree wait as long.
+ */
+export const SETTLE_MS = 20;
+
+function readEnv(table: ProcessTable, pid: number): EnvRead {
+  return table.readEnv?.(pid, TOKEN_ENV) ?? { value: table.envValue(pid, TOKEN_ENV), empty: false };
+}
+
+/** Linux kernel threads (children of kthreadd, pid 2) have no environment at all, ever. */
+function isKernelThread(info: ProcessInfo): boolean {
+  return process.platform === 'linux' && (info.pid === 2 || info.ppid === 2);
 }
 
 /**

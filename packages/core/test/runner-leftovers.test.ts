@@ -1,8 +1,12 @@
+import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { identityOf, type ProcessIdentity } from '../src/identity.js';
+import { runProcesses } from '../src/ownership.js';
 import { type EnvRead, processTable } from '../src/proc/index.js';
 import { execTree } from '../src/runner.js';
+import { createToken, TOKEN_ENV } from '../src/token.js';
 
 /** Live pids whose command line is exactly `command` (the test's own marker): ours to end. */
 function pidsRunning(command: string): number[] {
@@ -59,3 +63,32 @@ describe.runIf(process.platform === 'linux')('the end of an attempt without the 
     }
   }, 60_000);
 });
+
+describe.runIf(process.platform === 'linux')(
+  'runProcesses (what Jest, Vitest and status ask at the end of a run)',
+  () => {
+    const table = processTable();
+    const realReadEnv = table.readEnv;
+    afterEach(() => {
+      table.readEnv = realReadEnv;
+    });
+
+    // The same fault in the one-shot query: a token carrier caught inside execve reads empty once.
+    it('finds a token carrier whose first environment read was empty', async () => {
+      const token = createToken(identityOf(process.pid) as ProcessIdentity);
+      const child = spawn('sleep', ['300'], { env: { ...process.env, [TOKEN_ENV]: token.value }, stdio: 'ignore' });
+      try {
+        await new Promise((resolve) => child.once('spawn', resolve));
+        const seen = new Set<number>();
+        table.readEnv = (pid: number, name: string): EnvRead => {
+          if (seen.has(pid)) return realReadEnv?.call(table, pid, name) ?? { value: undefined, empty: false };
+          seen.add(pid);
+          return { value: undefined, empty: true };
+        };
+        expect(runProcesses({ tokens: [token.value] }).map((p) => p.pid)).toEqual([child.pid]);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
+  },
+);

@@ -1,11 +1,6 @@
+import { SETTLE_MS } from '../ownership.js';
 import type { RunTracker, SampleRequest, TreeSample } from '../tracker.js';
 import { pause } from './timers.js';
-
-/**
- * How long after an unsettled empty look the next one is taken: an empty read lasts as long as an execve
- * (well under a millisecond unless the machine is starved). The same pause as seq_subprocess._wait_tree.
- */
-const SETTLE_MS = 20;
 
 /** Samples the run's tree for what is alive and the peaks of memory and process count. */
 export class TreeSampler {
