@@ -1,16 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   declareEndUserChecks,
   EndUserProject,
+  endUserManifest,
   HELPER_PACKAGE,
-  JEST_VERSION,
+  installPackageManager,
   OTHER_ARCH,
   packAll,
-  VITEST_VERSION,
+  removeInstall,
+  tarballOverrides,
 } from './support/end-user.js';
 
 /**
@@ -40,41 +42,10 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
     mkdirSync(tarballs);
     mkdirSync(project.dir);
     const packed = packAll(tarballs);
-    execFileSync(
-      'npm',
-      ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', `pnpm@${PNPM_VERSION}`],
-      {
-        env: project.env(),
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
+    installPackageManager(`pnpm@${PNPM_VERSION}`, prefix, project.env());
     const pnpm = join(prefix, 'bin', 'pnpm');
-    const file = (name: string) => `file:${packed[name]}`;
-    writeFileSync(
-      join(project.dir, 'package.json'),
-      JSON.stringify(
-        {
-          name: 'end-user-project',
-          private: true,
-          type: 'module',
-          version: '1.0.0',
-          devDependencies: {
-            'seq-test': file('seq-test'),
-            '@seq-test/vitest': file('@seq-test/vitest'),
-            '@seq-test/jest': file('@seq-test/jest'),
-            vitest: VITEST_VERSION,
-            jest: JEST_VERSION,
-          },
-        },
-        null,
-        2,
-      ),
-    );
-    const overrides = Object.fromEntries(
-      Object.keys(packed)
-        .filter((name) => name.startsWith('@seq-test/'))
-        .map((name) => [name, file(name)]),
-    );
+    writeFileSync(join(project.dir, 'package.json'), endUserManifest(packed));
+    const overrides = tarballOverrides(packed);
     // YAML is a superset of JSON. strictDepBuilds: false, as a user who has not approved any build scripts
     // (pnpm runs none by default; without it an install fails on the first one, @parcel/watcher of Vitest's
     // tree). seq-test's own packages have no install scripts.
@@ -99,10 +70,7 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
     project.writeFixtures();
   }, 900_000);
 
-  afterAll(() => {
-    project?.cleanup();
-    if (root) rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => removeInstall(project, root));
 
   it('strict layout: core and the helper are not hoisted, and doctor finds the helper in the virtual store', () => {
     const modules = join(project.dir, 'node_modules');

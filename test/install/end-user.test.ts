@@ -22,6 +22,7 @@ import {
   OTHER_ARCH,
   packAll,
   REPO,
+  removeInstall,
   VITEST_VERSION,
 } from './support/end-user.js';
 
@@ -75,10 +76,7 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
     project.writeFixtures();
   }, 900_000);
 
-  afterAll(() => {
-    project?.cleanup();
-    if (root) rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => removeInstall(project, root));
 
   it('installs the helper package for this machine, and core lists every platform', () => {
     const core = JSON.parse(

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -56,15 +56,67 @@ export function packAll(dir: string): Tarballs {
   return tarballs;
 }
 
+/**
+ * The package.json of a project that uses seq-test as the README says: the CLI, the Vitest plugin and the
+ * Jest wrapper (from their tarballs), with Vitest and Jest from the registry; `extra` adds fields.
+ */
+export function endUserManifest(tarballs: Tarballs, extra: object = {}): string {
+  const file = (name: string) => `file:${tarballs[name]}`;
+  const manifest = {
+    name: 'end-user-project',
+    private: true,
+    type: 'module',
+    version: '1.0.0',
+    devDependencies: {
+      'seq-test': file('seq-test'),
+      '@seq-test/vitest': file('@seq-test/vitest'),
+      '@seq-test/jest': file('@seq-test/jest'),
+      vitest: VITEST_VERSION,
+      jest: JEST_VERSION,
+    },
+    ...extra,
+  };
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** Every @seq-test package pointed at its tarball (they are not on the registry yet): overrides, resolutions. */
+export function tarballOverrides(tarballs: Tarballs): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(tarballs)
+      .filter(([name]) => name.startsWith('@seq-test/'))
+      .map(([name, path]) => [name, `file:${path}`]),
+  );
+}
+
+/** Installs a package manager from the registry into `prefix` (never globally); its bin/ is under it. */
+export function installPackageManager(spec: string, prefix: string, env: NodeJS.ProcessEnv): void {
+  execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', spec], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+/** An install test's afterAll: ends what its checks started, then removes its temporary directory. */
+export function removeInstall(project: EndUserProject | undefined, root: string | undefined): void {
+  project?.cleanup();
+  if (root) rmSync(root, { recursive: true, force: true });
+}
+
 /** A project outside the repository with seq-test installed, and what its tests need to drive it. */
 export class EndUserProject {
   private counter = 0;
   private readonly started: ChildProcess[] = [];
   private readonly escapees: number[] = [];
+  private readonly gates: string[] = [];
 
+  /**
+   * `launcher`: the program that runs the project's commands (`yarn`, under Plug'n'Play, which has no
+   * node_modules/.bin); without it they run from node_modules/.bin.
+   */
   constructor(
     readonly dir: string,
     readonly stateDir: string,
+    private readonly launcher?: string,
   ) {}
 
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -82,9 +134,19 @@ export class EndUserProject {
     return base;
   }
 
-  /** The project's own command: node_modules/.bin/<name> (a symlink with npm, a shell shim with pnpm). */
-  bin(name: string): string {
-    return join(this.dir, 'node_modules', '.bin', name);
+  /** How to run the project's own command `name`: node_modules/.bin/<name> (a symlink with npm, a shell
+   * shim with pnpm), or through the launcher. */
+  private command(name: string, args: string[]): [string, string[]] {
+    if (this.launcher) return [this.launcher, [name, ...args]];
+    return [join(this.dir, 'node_modules', '.bin', name), args];
+  }
+
+  runBin(name: string, args: string[]) {
+    return this.run(...this.command(name, args));
+  }
+
+  startBin(name: string, args: string[]) {
+    return this.start(...this.command(name, args));
   }
 
   run(file: string, args: string[], extra: NodeJS.ProcessEnv = {}) {
@@ -121,12 +183,12 @@ export class EndUserProject {
     const sleepFor = this.marker();
     const pidFile = join(this.dir, `${name}-${sleepFor}.pid`);
     const argv = ['exec', '--linger', '0', '--', 'node', 'escape.mjs', sleepFor, pidFile, '3'];
-    const result = this.run(this.bin('seq-test'), argv);
+    const result = this.runBin('seq-test', argv);
     return { result, escapee: this.escapee(pidFile), sleepFor };
   }
 
   waitingTickets(): number {
-    const status = this.run(this.bin('seq-test'), ['status', '--json']);
+    const status = this.runBin('seq-test', ['status', '--json']);
     const report = JSON.parse(status.stdout);
     return report.queues
       .flatMap((q: { tickets: { state: string }[] }) => q.tickets)
@@ -135,8 +197,8 @@ export class EndUserProject {
 
   /** Holds the lock with `seq-test run` until `release` is called. */
   async holdLock(name: string) {
-    const gate = join(this.dir, `${name}.release`);
-    const holder = this.start(this.bin('seq-test'), ['run', '--', 'node', 'hold.mjs', `${name}.held`, gate]);
+    const gate = this.gate(`${name}.release`);
+    const holder = this.startBin('seq-test', ['run', '--', 'node', 'hold.mjs', `${name}.held`, gate]);
     await until(`${name} to hold the lock`, () => existsSync(join(this.dir, `${name}.held`)));
     return { holder, release: () => writeFileSync(gate, '') };
   }
@@ -145,7 +207,7 @@ export class EndUserProject {
     helper: { path: string | null; source: string | null; reason: string };
     findings: { check: string; severity: string; message: string }[];
   } {
-    const result = this.run(this.bin('seq-test'), ['doctor', '--json']);
+    const result = this.runBin('seq-test', ['doctor', '--json']);
     return JSON.parse(result.stdout);
   }
 
@@ -172,8 +234,19 @@ const timer = setInterval(() => { if (existsSync(process.argv[3])) { clearInterv
     );
   }
 
-  /** Ends what the checks started, by pid (the runs, and any escapee a failed check left). */
+  /** A file that releases a hold.mjs when it exists; cleanup creates every one, so no holder outlives us. */
+  gate(name: string): string {
+    const path = join(this.dir, name);
+    this.gates.push(path);
+    return path;
+  }
+
+  /**
+   * Ends what the checks started: releases every holder (a launcher's child would outlive a kill of the
+   * launcher), then ends the runs and any escapee a failed check left, by pid.
+   */
   cleanup(): void {
+    for (const gate of this.gates) writeFileSync(gate, '');
     for (const child of this.started) if (child.exitCode === null && child.pid) child.kill('SIGKILL');
     for (const pid of this.escapees) {
       try {
@@ -257,13 +330,14 @@ export function declareEndUserChecks(project: () => EndUserProject): void {
   it('seq-test run queues: the second run starts only after the first ends', async () => {
     const p = project();
     const first = await p.holdLock('run-a');
-    const second = p.start(p.bin('seq-test'), ['run', '--', 'node', 'hold.mjs', 'run-b.held', join(p.dir, 'never')]);
+    const never = p.gate('never');
+    const second = p.startBin('seq-test', ['run', '--', 'node', 'hold.mjs', 'run-b.held', never]);
     await until('the second run to queue', () => p.waitingTickets() === 1);
     expect(existsSync(join(p.dir, 'run-b.held'))).toBe(false);
     first.release();
     expect(await first.holder.done).toBe(0);
     await until('the second run to start', () => existsSync(join(p.dir, 'run-b.held')));
-    writeFileSync(join(p.dir, 'never'), '');
+    writeFileSync(never, '');
     expect(await second.done).toBe(0);
     expect(Number(readFileSync(join(p.dir, 'run-b.held'), 'utf8'))).toBeGreaterThanOrEqual(
       Math.floor(statSync(join(p.dir, 'run-a.release')).mtimeMs),
@@ -279,7 +353,7 @@ export function declareEndUserChecks(project: () => EndUserProject): void {
     argv: string[],
   ) {
     const holder = await p.holdLock(`${name}-holder`);
-    const runner = p.start(p.bin(name), argv);
+    const runner = p.startBin(name, argv);
     await until(`${name} to queue`, () => p.waitingTickets() === 1);
     expect(existsSync(pidFile)).toBe(false);
     holder.release();
