@@ -262,7 +262,7 @@ describe('conformance: protocol version 2 (memory-aware admission)', () => {
     const pyArgs = [CONTENDER, '--quiet', '--', 'node', 'grow.cjs'];
     seedPeak(queueDir, { argv: ['node', 'leave.cjs'], cwd: real }, 200 * MiB);
     seedPeak(queueDir, { argv: pyArgs, cwd: real, runner: 'python' }, 200 * MiB);
-    const first = sandbox.start(['run', '--quiet', '--wait-all', '--', 'node', 'leave.cjs'], { env, cwd });
+    const first = sandbox.start(['run', '--quiet', '--linger', '120', '--', 'node', 'leave.cjs'], { env, cwd });
     let second: Started | undefined;
     try {
       await waitFor(() => existsSync(join(cwd, 'stamps.log')), 30_000, 'the TypeScript run to start its command');

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fingerprintOf, keyDirName } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -131,8 +131,10 @@ describe('--slots auto', () => {
       ['node', 'grow.cjs'],
     ])
       seedPeak(join(sandbox.stateDir, keyDirName(key)), { argv, cwd: real }, 200 * 1024 ** 2);
-    // --wait-all: the first holds until its leftover ends, however long; only the gate ends it.
-    const first = sandbox.start(['run', '--key', key, ...budget, '--wait-all', '--', 'node', 'leave.cjs'], { cwd });
+    // A long linger: the first holds until its leftover ends (the gate), or 120 s.
+    const first = sandbox.start(['run', '--key', key, ...budget, '--linger', '120', '--', 'node', 'leave.cjs'], {
+      cwd,
+    });
     await waitFor(() => existsSync(join(cwd, 'stamps.log')), 30_000, 'the first run to start its command');
     const second = sandbox.start(['run', '--key', key, ...budget, '--', 'node', 'grow.cjs'], { cwd });
     try {
@@ -155,7 +157,7 @@ describe('--slots auto', () => {
     expect((await first.finished).code, (await first.finished).stderr).toBe(0);
   });
 
-  it('the ticket says the command ended only when no retry can follow (--retry)', async () => {
+  it('the ticket says the command ended only when no retry can follow (--retry), and never with --wait-all', async () => {
     sandbox = new TestSandbox();
     const { cwd, key } = project(10, 0);
     // Each attempt leaves a process behind until ./gate-<n> exists; the first fails, the second succeeds.
@@ -175,7 +177,21 @@ process.exit(n === 1 ? 1 : 0);`,
       return JSON.parse(readFileSync(join(tickets, names[0] as string), 'utf8')).admission.endedAt as number | null;
     };
     const run = sandbox.start(
-      ['run', '--key', key, '--slots', 'auto', '--retry', '1', '--wait-all', '--verbose', '--', 'node', 'attempts.cjs'],
+      [
+        'run',
+        '--key',
+        key,
+        '--slots',
+        'auto',
+        '--retry',
+        '1',
+        '--linger',
+        '120',
+        '--verbose',
+        '--',
+        'node',
+        'attempts.cjs',
+      ],
       { cwd },
     );
     try {
@@ -195,6 +211,20 @@ process.exit(n === 1 ? 1 : 0);`,
       await run.finished;
     }
     expect((await run.finished).code).toBe(0);
+    // --wait-all: what the command left running is work the user waits for, and may still grow.
+    for (const file of ['attempt-2', 'gate-2']) rmSync(join(cwd, file));
+    const waitAll = sandbox.start(
+      ['run', '--key', key, '--slots', 'auto', '--wait-all', '--verbose', '--', 'node', 'attempts.cjs'],
+      { cwd },
+    );
+    try {
+      await waitFor(() => waitAll.output.stderr.includes('main process ended (exit 0)'), 30_000, 'the command');
+      expect(endedAt()).toBeNull();
+    } finally {
+      writeFileSync(join(cwd, 'gate-2'), '');
+      await waitAll.finished;
+    }
+    expect((await waitAll.finished).code).toBe(0);
   });
 
   it('status shows each holder’s prediction and live memory, and why the head waits', async () => {

@@ -4,7 +4,7 @@ import { type CommandIdentity, recordRun } from '@seq-test/core/internal';
  * For the `--slots auto` tests of a holder that lingers: a command that logs "S/E <ticket> <ns>" around its
  * life to ./stamps.log, allocates (and touches) 150 MiB, leaves a process behind that runs until ./release
  * exists (the dev server a test forgot, gated so that the test decides when it ends), and exits after
- * 1.5 s. Run it with `--wait-all` and its holder keeps its place until the gate opens.
+ * 1.5 s. Run it with a long `--linger` and its holder keeps its place until the gate opens.
  */
 export const LEAVE_BEHIND = `const fs = require('node:fs');
 const { spawn } = require('node:child_process');

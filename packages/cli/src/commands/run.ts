@@ -113,8 +113,11 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
             controller,
             onNotice: say,
             onNarrate: raw.verbose ? say : undefined,
-            // Auto mode: our command ended, only leftovers linger: tell the waiting head we will not grow.
-            ...(autoRun ? { onCommandEnded: () => held && autoRun.commandEnded(held.queue, held.ticket) } : {}),
+            // Auto mode: our command ended, only leftovers linger (--linger bounds them): tell the waiting
+            // head we will not grow. Not with --wait-all: there the leftovers are work the user waits for.
+            ...(autoRun && !options.waitAll
+              ? { onCommandEnded: () => held && autoRun.commandEnded(held.queue, held.ticket) }
+              : {}),
           });
         },
         onWait: (info) => waitLine.update(info),
