@@ -141,8 +141,10 @@ export class EndUserProject {
     return [join(this.dir, 'node_modules', '.bin', name), args];
   }
 
-  runBin(name: string, args: string[]) {
-    return this.run(...this.command(name, args));
+  /** Runs the project's own command `name`, in the project or in `cwd` (a directory inside it). */
+  runBin(name: string, args: string[], cwd = this.dir) {
+    const [file, argv] = this.command(name, args);
+    return spawnSync(file, argv, { cwd, env: this.env(), encoding: 'utf8', timeout: 240_000 });
   }
 
   startBin(name: string, args: string[]) {
@@ -309,15 +311,11 @@ export function declareEndUserChecks(project: () => EndUserProject): void {
 
   it('seq-test init --pytest vendors the Python modules the CLI package carries (no @seq-test/pytest needed)', () => {
     const p = project();
-    const dir = join(dirname(p.dir), `py-${p.marker()}`);
+    // Inside the project, so that Yarn finds it; not a git repository, so init works on this directory.
+    const dir = join(p.dir, `py-${p.marker()}`);
     mkdirSync(dir);
     writeFileSync(join(dir, 'pytest.ini'), '[pytest]\n');
-    const init = spawnSync(p.bin('seq-test'), ['init', '--pytest'], {
-      cwd: dir,
-      env: p.env(),
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const init = p.runBin('seq-test', ['init', '--pytest'], dir);
     expect(init.status, init.stdout + init.stderr).toBe(0);
     for (const name of ['seq_test_lock.py', 'seq_subprocess.py', 'seq_test_plugin.py']) {
       const written = readFileSync(join(dir, 'seq_test_pytest', name), 'utf8');
