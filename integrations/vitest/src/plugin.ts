@@ -48,8 +48,9 @@ export function seqTest(options: SeqTestOptions = {}): Plugin {
     },
     configResolved(resolved) {
       // Vitest sets server.watch to null for a run without watch mode (3.x, 4.x); 5.x says test.watch: false.
-      const view = resolved as { server?: { watch?: unknown }; test?: { watch?: unknown } };
+      const view = resolved as { server?: { watch?: unknown }; test?: { watch?: unknown }; configFile?: string };
       if (view.server?.watch === null || view.test?.watch === false) state.noteRunMode();
+      state.noteConfigFile(view.configFile);
     },
     // Before Vitest builds its projects: in `vitest run` the lock covers the whole process from here.
     async configureServer() {

@@ -75,6 +75,10 @@ export class Session {
   private vitest: VitestLike | undefined;
   private processHooks = false;
   private runMode = false;
+  /** The last run ended on its own (not interrupted): its memory peak is worth recording (`"slots": "auto"`). */
+  private runCompleted = false;
+  /** The root config file Vite resolved (null: none), part of the command's fingerprint in `"slots": "auto"`. */
+  private configFile: string | null | undefined;
   private announced = false;
   private disabledSaid = false;
   /** The root test config as the config file gave it, captured by the plugin's config hook. */
@@ -84,7 +88,8 @@ export class Session {
     onTestRunStart: () => this.runStarted(),
     onTestModuleQueued: () => this.testsStarted(),
     onCollected: () => this.testsStarted(),
-    onTestRunEnd: () => this.runEnded(),
+    // Vitest 3+: (testModules, unhandledErrors, reason), reason being 'passed', 'failed' or 'interrupted'.
+    onTestRunEnd: (...args: unknown[]) => this.runEnded(args[2]),
   };
 
   configure(options: SeqTestOptions): void {
@@ -105,6 +110,11 @@ export class Session {
   /** The plugin's configResolved saw a Vitest run without watch mode. */
   noteRunMode(): void {
     if (isVitestMain()) this.runMode = true;
+  }
+
+  /** The plugin's configResolved: the config file Vite loaded (undefined for none). The root's comes first. */
+  noteConfigFile(file: string | undefined): void {
+    if (isVitestMain() && this.configFile === undefined) this.configFile = file ?? null;
   }
 
   /**
@@ -149,6 +159,7 @@ export class Session {
 
   private async runStarted(): Promise<void> {
     this.runs++;
+    this.runCompleted = false;
     this.enforce();
     await this.ensureHeld();
   }
@@ -160,21 +171,25 @@ export class Session {
     for (const p of this.owned()) this.spared.add(identityKey(p));
   }
 
-  private async runEnded(): Promise<void> {
+  private async runEnded(reason: unknown): Promise<void> {
     if (this.runs > 0) this.runs--;
     if (this.runs > 0) return;
+    // Cancelled (Ctrl-C, --bail, a signal): a partial run says nothing about what a whole run needs.
+    this.runCompleted = reason !== 'interrupted';
     // In `vitest run` the last global-setup teardown ends the session (after the user's teardowns, which
     // may still need their servers); in watch mode each run ends here.
     if (this.setups > 0 && !this.vitest?.config.watch) return;
     await this.reap(this.spared);
-    this.release(true);
+    this.release(this.runCompleted);
     await this.renewPool();
   }
 
   private async finish(): Promise<void> {
     this.snapshotPending = false;
     await this.reap(undefined);
-    this.release();
+    // `vitest run`: the run ended (onTestRunEnd) before the global teardowns that end the session.
+    this.release(this.runCompleted);
+    this.runCompleted = false;
     this.tokens.clear();
     this.spared.clear();
     this.runs = 0;
@@ -238,7 +253,12 @@ export class Session {
         this.options.slots === undefined
           ? autoFromSettings(
               settings,
-              { argv: process.argv.slice(1), cwd: process.cwd(), runner: 'vitest' },
+              {
+                argv: process.argv.slice(1),
+                cwd: process.cwd(),
+                runner: 'vitest',
+                ...(this.configFile ? { config: this.configFile } : {}),
+              },
               (message) => say(`warning: ${message}`),
             )
           : { slots: this.options.slots };
