@@ -9,6 +9,8 @@ import { acquireLock, formatDuration, WaitLine } from '@seq-test/core';
  */
 interface Data {
   key: string | undefined;
+  /** The project's "slots" (a whole number here: auto mode never waits early). */
+  slots: number | undefined;
   cwd: string;
   command: string;
   tty: boolean;
@@ -43,6 +45,7 @@ const parentWatch =
 const waitLine = new WaitLine(stderr);
 acquireLock({
   key: data.key,
+  slots: data.slots,
   cwd: data.cwd,
   command: data.command,
   onWait: (info) => waitLine.update(info),

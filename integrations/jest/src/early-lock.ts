@@ -63,8 +63,14 @@ export function waitEarly(options: EarlyOptions): void {
   const state = shared();
   if (state.early || (state.run && !state.run.finished) || !worthWaitingEarly()) return;
   let key: string | undefined;
+  let slots: number | undefined;
   try {
-    key = options.key ?? (process.env.SEQ_TEST_KEY || loadProjectConfig(process.cwd())?.config.key);
+    const settings = loadProjectConfig(process.cwd())?.config;
+    // "slots": "auto" admits by memory, with the fingerprint of the run the global setup measures and
+    // records: the wait happens there (a waiting Jest then costs its haste map too).
+    if (settings?.slots === 'auto') return;
+    key = options.key ?? (process.env.SEQ_TEST_KEY || settings?.key);
+    slots = settings?.slots;
   } catch {
     return; // the global setup will report whatever is wrong, as before
   }
@@ -73,6 +79,7 @@ export function waitEarly(options: EarlyOptions): void {
   const worker = new Worker(join(__dirname, 'early-lock-worker.js'), {
     workerData: {
       key,
+      slots,
       cwd: process.cwd(),
       command: commandLine(),
       tty: Boolean(process.stderr.isTTY),

@@ -20,6 +20,7 @@ import {
   trustedChain,
   WaitLine,
 } from '@seq-test/core/internal';
+import { jestConfigFile } from './config-file.js';
 import { adoptEarlyLock } from './early-lock.js';
 import { stopParentWatch, watchParent } from './parent-watch.js';
 import { type RunState, type Summary, shared } from './state.js';
@@ -93,10 +94,13 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
     return run;
   }
   const waitLine = new WaitLine();
-  // "slots": "auto": memory-aware admission, this Jest invocation's fingerprint being its argv and root.
+  // "slots": "auto": memory-aware admission, this Jest invocation's fingerprint being its argv, root and
+  // config file.
+  const argv = process.argv.slice(1);
+  const config = jestConfigFile(argv.slice(1), options.rootDir);
   const auto = autoFromSettings(
     settings,
-    { argv: process.argv.slice(1), cwd: options.rootDir, runner: 'jest' },
+    { argv, cwd: options.rootDir, runner: 'jest', ...(config ? { config } : {}) },
     (message) => say(`warning: ${message}`),
   );
   run.auto = auto.holder;
