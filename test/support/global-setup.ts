@@ -41,7 +41,7 @@ export default function setup(project: TestProject): void {
   if (chosen) out(`Python end-to-end tests use ${describePython(chosen)}`);
   else
     out(
-      `SKIPPED: the Python end-to-end tests (test/pytest, test/conformance): no Python >= ${BRIDGE_MIN_PYTHON.join('.')} ` +
+      `SKIPPED: the Python end-to-end tests (test/pytest, test/conformance, test/memory/pytest-auto): no Python >= ${BRIDGE_MIN_PYTHON.join('.')} ` +
         'with pytest on PATH (install pytest: apt-get install python3-pytest, or pip install pytest)',
     );
   for (const [tool, { tests, install }] of Object.entries(OPTIONAL_TOOLS)) {

@@ -222,6 +222,15 @@ def _rootdir(config):
     return os.path.realpath(str(config.rootpath if hasattr(config, "rootpath") else config.rootdir))
 
 
+def _auto_what(config):
+    what = {"argv": _command(config).split(" "), "cwd": _rootdir(config), "runner": "pytest"}
+    # pytest >= 6.1: inipath (pathlib); older: inifile (py.path); None without a config file.
+    ini = getattr(config, "inipath", None) or getattr(config, "inifile", None)
+    if ini:
+        what["config"] = os.path.realpath(str(ini))
+    return what
+
+
 def _command(config):
     try:
         args = list(config.invocation_params.args)
@@ -299,8 +308,9 @@ def _acquire(config):
             on_wait=line.update,
             on_warning=lambda message: _say("warning: " + message),
             impl="python",
-            # "slots": "auto": the fingerprint of this run's memory history is pytest, its arguments and rootdir.
-            auto_what={"argv": _command(config).split(" "), "cwd": _rootdir(config), "runner": "pytest"},
+            # "slots": "auto": the fingerprint of this run's memory history is pytest, its arguments, rootdir
+            # and config file.
+            auto_what=_auto_what(config),
         )
         line.done("our turn after %s" % _lock.format_duration(lock.waited_ms) if lock.waited_ms >= 1 else None)
         return lock
