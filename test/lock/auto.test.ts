@@ -320,51 +320,70 @@ process.exit(n === 1 ? 1 : 0);`,
 
   it('--on-pressure pause: the youngest holder stops its tree while memory is short and continues once alone', async () => {
     sandbox = new TestSandbox();
-    const { cwd, key } = project(10, 300);
-    // Waits ./delay ms, then allocates ./size MiB and holds it ./ms ms: admitted while small, big later.
+    const { cwd, key } = project(10, 0);
+    // Marks "S <run> <pid>" once started, allocates and touches $MIB MiB, marks "G <run> <pid>", then lives
+    // until ./end-<run> exists.
     writeFileSync(
-      join(cwd, 'late.cjs'),
+      join(cwd, 'pressure.cjs'),
       `const fs = require('node:fs');
-setTimeout(() => {
-  const data = Buffer.alloc(Number(fs.readFileSync('size', 'utf8')) * 1024 * 1024, 1);
-  setTimeout(() => process.exit(data[0] === 1 ? 0 : 1), Number(fs.readFileSync('ms', 'utf8')));
-}, Number(fs.readFileSync('delay', 'utf8')));`,
+const run = process.env.RUN;
+const mark = (kind) => fs.appendFileSync('marks.log', kind + ' ' + run + ' ' + process.pid + '\\n');
+mark('S');
+const data = Buffer.alloc(Number(process.env.MIB) * 1024 * 1024, 1);
+mark('G');
+setInterval(() => fs.existsSync('end-' + run) && process.exit(data[0] === 1 ? 0 : 1), 20);`,
     );
-    writeFileSync(join(cwd, 'delay'), '0');
-    const args = [
-      'run',
-      '--key',
-      key,
-      '--slots',
-      'auto',
-      '--memory-budget',
-      '400M',
-      '--on-pressure',
-      'pause',
-      '--',
-      'node',
-      'late.cjs',
-    ];
-    expect((await sandbox.run(args, { cwd })).code).toBe(0); // learns a small peak
-    writeFileSync(join(cwd, 'delay'), '1500');
-    writeFileSync(join(cwd, 'size'), '200');
-    writeFileSync(join(cwd, 'ms'), '2500');
-    const older = sandbox.start(args, { cwd });
+    const marks = () =>
+      existsSync(join(cwd, 'marks.log'))
+        ? readFileSync(join(cwd, 'marks.log'), 'utf8')
+            .trim()
+            .split('\n')
+            .map((line) => line.split(' '))
+        : [];
+    const pidOf = (kind: string, run: string) => Number(marks().find(([k, r]) => k === kind && r === run)?.[2]);
+    const state = (pid: number) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      } catch {
+        return '';
+      }
+    };
+    // A budget of 600M keeps the default reserve, 128 MiB: the youngest pauses when the holders' trees pass
+    // 472 MiB, and memory "returns" only when they are down to 344 MiB.
+    const args = ['run', '--key', key, '--slots', 'auto', '--memory-budget', '600M', '--on-pressure', 'pause'];
+    const start = (run: string, mib: number) =>
+      sandbox.start([...args, '--', 'node', 'pressure.cjs'], { cwd, env: { RUN: run, MIB: String(mib) } });
+    writeFileSync(join(cwd, 'end-learn'), '');
+    expect((await start('learn', 10).finished).code).toBe(0); // learns a small peak
+    // The older run stays small: when it ends it frees less than a reserve, so only its leaving the queue can
+    // continue the younger one. (With both growing late, the younger could be paused before it had grown,
+    // and the older's end alone then freed enough: "memory returned" or "the only run left" by timing.)
+    const older = start('older', 10);
+    await waitFor(() => pidOf('G', 'older'), 60_000, 'the older run to start');
+    // Admitted next to it (small as far as the history knows), then grows far past the budget.
+    const younger = start('younger', 500);
+    const youngerPid = await waitFor(() => pidOf('S', 'younger'), 60_000, 'the younger run to start');
     await waitFor(
-      () => readdirSync(join(sandbox.stateDir, keyDirName(key), 'tickets')).length === 1,
-      30_000,
-      'the first run',
+      () => state(youngerPid) === 'T' && /pausing this run/.test(younger.output.stderr),
+      60_000,
+      'the younger run to be paused',
     );
-    const younger = sandbox.start(args, { cwd });
-    const [first, second] = await Promise.all([older.finished, younger.finished]);
-    expect(first.code, first.stderr).toBe(0);
+    expect(state(pidOf('S', 'older'))).not.toBe('T');
+    writeFileSync(join(cwd, 'end-older'), '');
+    expect((await older.finished).code).toBe(0);
+    await waitFor(() => /continuing/.test(younger.output.stderr), 60_000, 'the younger run to continue');
+    expect(state(youngerPid)).not.toBe('T');
+    writeFileSync(join(cwd, 'end-younger'), '');
+    const [first, second] = [await older.finished, await younger.finished];
     expect(second.code, second.stderr).toBe(0);
-    // Both were admitted while small; once both grew past the budget, the younger paused until it was alone.
-    expect(second.stderr).toMatch(
-      /warning: memory is short \(-?\d+ MiB available, reserve 128 MiB\): pausing this run until it returns/,
-    );
-    // Continued when the older one left, or when memory came back as it was ending.
-    expect(second.stderr).toMatch(/warning: (the only run left|memory returned): continuing/);
+    // Paused once, for memory, and continued once, because it was the only run left.
+    expect(second.stderr.match(/warning: .*/g)).toEqual([
+      expect.stringMatching(
+        /^warning: memory is short \(\d+ MiB available, reserve 128 MiB\): pausing this run until it returns$/,
+      ),
+      'warning: the only run left: continuing',
+    ]);
     expect(first.stderr).not.toContain('pausing');
   });
 

@@ -56,7 +56,8 @@ export class PressureGuard {
     if (this.paused.size === 0) {
       if (holders.length > 1 && youngest?.name === this.ticketName && available < reserve) {
         this.pause(
-          `memory is short (${Math.round(available / 2 ** 20)} MiB available, reserve ${Math.round(reserve / 2 ** 20)} MiB): pausing this run until it returns`,
+          // With a budget, what is left of it goes below zero when the holders have outgrown it: say 0.
+          `memory is short (${Math.round(Math.max(0, available) / 2 ** 20)} MiB available, reserve ${Math.round(reserve / 2 ** 20)} MiB): pausing this run until it returns`,
         );
       }
     } else if (holders.length <= 1 || available >= 2 * reserve) {
