@@ -189,14 +189,18 @@ export function fixtureEnv(project: AutoProject, run: string, key: string): Node
 export function autoCases(runner: RunnerUnderTest): void {
   let sandbox: TestSandbox | undefined;
   let project: AutoProject | undefined;
-  afterEach(() => {
-    if (!sandbox) return; // a test of the caller's own
-    // Open every gate (a failed test may have left a run held), then nothing of ours may be left running.
-    if (project) writeFileSync(join(project.gates, 'open'), '');
-    const left = sandbox.cleanup();
+  afterEach(async () => {
+    const box = sandbox;
+    if (!box) return; // a test of the caller's own
     sandbox = undefined;
+    // Open every gate (a failed test may have left a run held), then nothing of ours may be left running
+    // (a runner's worker may still be exiting when the runner's pipes close: give it time, bounded).
+    if (project) writeFileSync(join(project.gates, 'open'), '');
     project = undefined;
-    expect(left).toBe(0);
+    const settled = await waitFor(() => box.ours().length === 0, 60_000, 'no process left').catch(() => false);
+    const left = box.ours();
+    box.cleanup();
+    expect(settled ? [] : left).toEqual([]);
   });
   const setUp = (settings: Record<string, unknown>) => {
     sandbox = new TestSandbox();

@@ -2,7 +2,7 @@ import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureJest, INSTALL_TIMEOUT_MS, type JestInstall, VERSIONS } from '../jest/helpers.js';
-import { REPO, TestSandbox } from '../support/processes.js';
+import { REPO, TestSandbox, waitFor } from '../support/processes.js';
 import {
   autoCases,
   FIXTURE_TEST_BODY,
@@ -81,6 +81,8 @@ describe.each(VERSIONS)('@seq-test/jest in "slots": "auto" mode, %s', (name) => 
       await passed(b, 'run B');
     } finally {
       writeFileSync(join(project.gates, 'open'), '');
+      // A worker may still be exiting when Jest's pipes close: give it time (bounded), then nothing is left.
+      await waitFor(() => sandbox.ours().length === 0, 60_000, 'no process left').catch(() => {});
       expect(sandbox.cleanup()).toBe(0);
     }
   });
