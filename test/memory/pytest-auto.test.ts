@@ -1,8 +1,10 @@
-import { copyFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe } from 'vitest';
+import { keyDirName } from '@seq-test/core/internal';
+import { describe, expect, it } from 'vitest';
 import { BRIDGE, PYTHON } from '../pytest/helpers.js';
-import { autoCases, fixtureEnv, fixtureProject } from './integration-auto.js';
+import { TestSandbox, waitFor } from '../support/processes.js';
+import { autoCases, fixtureEnv, fixtureProject, inside, passed, type RunnerUnderTest } from './integration-auto.js';
 
 // The fixture test file: marks, the allocation, the gate (test/memory/integration-auto.ts).
 const TEST_FILE = `import os
@@ -34,7 +36,7 @@ const ARGS = ['-q', '-p', 'no:cacheprovider', 'test_mem.py'];
 // does) on the first Python on PATH with pytest, reading "slots": "auto" from .seqtestrc.json. Without such
 // a Python this file skips; the global setup has printed one line saying so.
 describe.skipIf(PYTHON === null)('seq_test_plugin (pytest) in "slots": "auto" mode', () => {
-  autoCases({
+  const runner: RunnerUnderTest = {
     name: 'pytest',
     prepare(sandbox) {
       const project = fixtureProject(sandbox, (dir, value) =>
@@ -68,5 +70,35 @@ describe.skipIf(PYTHON === null)('seq_test_plugin (pytest) in "slots": "auto" mo
         argv: (argv) => argv.join(' ') === ['pytest', ...ARGS].join(' '),
       };
     },
+  };
+  autoCases(runner);
+
+  // The plugin looks for the settings from pytest's rootdir (key and slots did; maxSlots and memoryBudget
+  // were looked for from the cwd, and outside a git work tree only there).
+  it("pytest: run from a subdirectory, the project root's maxSlots and memoryBudget apply", async () => {
+    const sandbox = new TestSandbox();
+    const project = runner.prepare(sandbox);
+    try {
+      mkdirSync(project.gates, { recursive: true });
+      mkdirSync(join(project.dir, 'sub'));
+      project.settings({ slots: 'auto', maxSlots: 3, memoryBudget: '777M' });
+      const key = `mem-pytest-${sandbox.marker}`;
+      const run = sandbox.start(['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '../test_mem.py'], {
+        file: PYTHON?.path as string,
+        cwd: join(project.dir, 'sub'),
+        env: { ...fixtureEnv(project, 'A', key), PYTHONDONTWRITEBYTECODE: '1', PYTHONPATH: '' },
+      });
+      await inside(project, 'A', run);
+      const tickets = join(sandbox.stateDir, keyDirName(key), 'tickets');
+      const [name] = readdirSync(tickets).filter((file) => !file.startsWith('.tmp-'));
+      const ticket = JSON.parse(readFileSync(join(tickets, name as string), 'utf8'));
+      expect(ticket.admission).toMatchObject({ mode: 'auto', maxSlots: 3, budgetBytes: 777 * 1024 ** 2 });
+      writeFileSync(join(project.gates, 'open'), '');
+      await passed(run, 'pytest');
+    } finally {
+      writeFileSync(join(project.gates, 'open'), '');
+      await waitFor(() => sandbox.ours().length === 0, 60_000, 'no process left').catch(() => {});
+      expect(sandbox.cleanup()).toBe(0);
+    }
   });
 });

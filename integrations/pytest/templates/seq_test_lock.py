@@ -1483,12 +1483,15 @@ def acquire(
     token=None,
     on_enqueue=None,
     auto_what=None,
+    project_settings=None,
 ):
     """Joins the FIFO queue of a key and returns a Lock once we hold a slot (key and slots default as in
     resolve_lock_settings()).
 
     A process whose SEQ_TEST_TOKEN chain names a live holder of this key queues among that holder's nested
     runs instead, so it never waits for its own ancestor. `nested_only`: return None unless nested.
+    With slots "auto", `auto_what` is what the fingerprint is made of and `project_settings` the settings
+    (maxSlots, memoryBudget) to use instead of those found from cwd.
     `on_enqueue(entry)` is called once our ticket is written (again after a re-join); `on_wait(info)` when
     waiting starts and about every 250 ms, `info` holding the keyword arguments of describe_wait(). Raises SeqTestError (122 wait timeout, 123 busy with no_wait, 125
     state dir refused); KeyboardInterrupt and other exceptions withdraw the ticket before propagating.
@@ -1509,8 +1512,9 @@ def acquire(
         slots = 1
     elif slots == "auto":
         # Protocol version 2: memory-aware admission. The fingerprint: what runs and where (the caller's
-        # `auto_what`, e.g. the pytest plugin's runner and arguments), the settings from the project's config.
-        settings = load_project_settings(cwd or os.getcwd()) or {}
+        # `auto_what`, e.g. the pytest plugin's runner and arguments), the settings from the project's config:
+        # the caller's `project_settings` (the pytest plugin finds them from rootdir), else found from cwd.
+        settings = project_settings if project_settings is not None else load_project_settings(cwd or os.getcwd()) or {}
         what = auto_what or {"argv": list(sys.argv), "cwd": os.path.realpath(cwd or os.getcwd()), "runner": impl}
         auto = AutoAdmission(top.dir, what, settings.get("maxSlots"), settings.get("memoryBudget"), warn=warn)
         slots = auto.max_slots

@@ -206,7 +206,7 @@ def _lock_skip_reason(config):
 
 
 def _lock_settings(config):
-    """(key, slots): $SEQ_TEST_KEY, else the ini's seq_test_key, else the project's seq-test config
+    """(key, slots, settings): $SEQ_TEST_KEY, else the ini's seq_test_key, else the project's seq-test config
     (.seqtestrc.json or package.json "seqTest", as `seq-test run` reads it), else the protocol's default.
     The search starts at pytest's rootdir rather than cwd: pytest run from any subdirectory of a project
     joins the same lane (inside a git work tree both give the git top-level)."""
@@ -215,7 +215,7 @@ def _lock_settings(config):
     key = os.environ.get("SEQ_TEST_KEY") or (config.getini("seq_test_key") or "").strip() or settings.get("key")
     if not key:
         key = _lock.project_key(cwd=rootdir, env={})
-    return key, settings.get("slots") or 1
+    return key, settings.get("slots") or 1, settings
 
 
 def _rootdir(config):
@@ -297,7 +297,7 @@ def _acquire(config):
     capman = config.pluginmanager.getplugin("capturemanager")
     line = _lock.WaitLine(sys.stderr)
 
-    key, slots = _lock_settings(config)
+    key, slots, settings = _lock_settings(config)
 
     def acquire():
         lock = _lock.acquire(
@@ -311,6 +311,8 @@ def _acquire(config):
             # "slots": "auto": the fingerprint of this run's memory history is pytest, its arguments, rootdir
             # and config file.
             auto_what=_auto_what(config),
+            # maxSlots and memoryBudget from the same file as key and slots (found from rootdir, not cwd).
+            project_settings=settings,
         )
         line.done("our turn after %s" % _lock.format_duration(lock.waited_ms) if lock.waited_ms >= 1 else None)
         return lock
