@@ -51,7 +51,8 @@ const data = Buffer.alloc(Number(fs.readFileSync('size', 'utf8')) * 1024 * 1024,
 setTimeout(() => { log('E'); process.exit(data[0] === 1 ? 0 : 1); }, Number(fs.readFileSync('ms', 'utf8')));
 `;
 
-function overlaps(log: string): { max: number; order: string[] } {
+/** Most runs at once, the tickets in the order they started, and for each (in that order) whether it ran alone. */
+function overlaps(log: string): { max: number; order: string[]; alone: boolean[] } {
   const events: [bigint, number, string][] = [];
   for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
     const [kind, ticket, ns] = line.split(' ') as [string, string, string];
@@ -61,12 +62,18 @@ function overlaps(log: string): { max: number; order: string[] } {
   let open = 0;
   let max = 0;
   const order: string[] = [];
+  const shared = new Set<string>();
+  const running = new Set<string>();
   for (const [, delta, ticket] of events) {
     open += delta;
     max = Math.max(max, open);
-    if (delta === 1) order.push(ticket);
+    if (delta === 1) {
+      order.push(ticket);
+      if (running.size > 0) for (const t of [ticket, ...running]) shared.add(t);
+      running.add(ticket);
+    } else running.delete(ticket);
   }
-  return { max, order };
+  return { max, order, alone: order.map((t) => !shared.has(t)) };
 }
 
 describe('conformance: protocol version 2 (memory-aware admission)', () => {
@@ -201,7 +208,7 @@ describe('conformance: protocol version 2 (memory-aware admission)', () => {
     expect(out).toEqual({ fps: whats.map((w) => fingerprintOf(w)), predictions: series.map((s) => predictPeak(s)) });
   });
 
-  it('a mixed TypeScript/Python queue in auto mode: unknown commands run alone, a tight budget keeps one at a time in ticket order, a roomy one lets them overlap', async () => {
+  it('a mixed TypeScript/Python queue in auto mode: each language’s first run of an unknown command runs alone, a tight budget keeps one at a time in ticket order, a roomy one lets them overlap', async () => {
     sandbox = new TestSandbox();
     const cwd = join(sandbox.dir, 'project');
     mkdirSync(cwd);
@@ -227,9 +234,12 @@ describe('conformance: protocol version 2 (memory-aware admission)', () => {
       expect(results.map((r) => [r.code, r.stderr])).toEqual(results.map((r) => [0, r.stderr]));
       return overlaps(join(cwd, 'stamps.log'));
     };
-    // Nothing known yet: both languages learn their own command's peak, one at a time.
+    // Nothing known yet: each language's first run of its command runs alone and is measured (the second
+    // of each may overlap once the first of both are known).
     settings('8G');
-    expect((await round([ts, py, ts, py])).max).toBe(1);
+    const learning = await round([ts, py, ts, py]);
+    expect(learning.order).toHaveLength(4);
+    expect(learning.alone.slice(0, 2)).toEqual([true, true]);
     const historyDir = join(sandbox.stateDir, keyDirName(env.SEQ_TEST_KEY), 'history');
     const histories = readdirSync(historyDir).map((f) => JSON.parse(readFileSync(join(historyDir, f), 'utf8')));
     expect(histories.map((h) => h.runs.length).sort()).toEqual([2, 2]);
@@ -244,6 +254,50 @@ describe('conformance: protocol version 2 (memory-aware admission)', () => {
     writeFileSync(join(cwd, 'ms'), '2000');
     expect((await round([ts, py, ts, py])).max).toBeGreaterThanOrEqual(2);
   });
+  it('four runs of one new command queued at once, TypeScript and Python mixed: the first runs alone, the others learn its peak while waiting and run two at a time', async () => {
+    sandbox = new TestSandbox();
+    const cwd = join(sandbox.dir, 'project');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, 'grow.cjs'), GROW);
+    // ~200 MiB touched: a tree of ~235 MiB Pss, predicted ~270 MiB. A budget of 800M (reserve 128 MiB) has
+    // room for two such runs (2 × 270 + 128 ≤ 800) and not three (3 × 270 + 128 > 800), with ±20 % to spare.
+    writeFileSync(join(cwd, 'size'), '200');
+    writeFileSync(join(cwd, 'ms'), '1500');
+    writeFileSync(join(cwd, '.seqtestrc.json'), JSON.stringify({ slots: 'auto', maxSlots: 4, memoryBudget: '800M' }));
+    const command = ['node', 'grow.cjs'];
+    // The Python contender takes the fingerprint `seq-test run` gives the command: one history for both.
+    const ts = (env: Record<string, string>): Started =>
+      sandbox.start(['run', '--quiet', '--', ...command], { env, cwd });
+    const py = (env: Record<string, string>): Started =>
+      sandbox.start([CONTENDER, '--quiet', '--as-run', '--', ...command], { file: PYTHON, env, cwd });
+    // Each order on its own key (a new command each time): the first learner is TypeScript, then Python.
+    for (const [name, starters] of [
+      ['ts-first', [ts, py, ts, py]],
+      ['py-first', [py, ts, py, ts]],
+    ] as const) {
+      const env = { SEQ_TEST_KEY: `auto-learn-${name}-${sandbox.marker}` };
+      writeFileSync(join(cwd, 'stamps.log'), '');
+      const started = [];
+      // One at a time into the queue (ticket order = this order), all queued before the first ends.
+      for (const start of starters) {
+        started.push(start(env));
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      const results = await Promise.all(started.map((s) => s.finished));
+      expect(results.map((r) => [r.code, r.stderr])).toEqual(results.map((r) => [0, r.stderr]));
+      const { max, order, alone } = overlaps(join(cwd, 'stamps.log'));
+      expect(order).toEqual([...order].sort());
+      // The first ran alone; the three behind it learned its peak as they waited (each rewriting its
+      // ticket's prediction, read by the other language): two at a time fit the budget, never three.
+      expect(alone[0]).toBe(true);
+      expect(max).toBe(2);
+      const historyDir = join(sandbox.stateDir, keyDirName(env.SEQ_TEST_KEY), 'history');
+      const files = readdirSync(historyDir);
+      expect(files).toEqual([`${fingerprintOf({ argv: command, cwd: realpathSync(cwd) })}.json`]);
+      expect(JSON.parse(readFileSync(join(historyDir, files[0] as string), 'utf8')).runs).toHaveLength(4);
+    }
+  });
+
   it('a TypeScript holder whose command ended (its leftover lingering) is charged no growth by a Python head', async () => {
     sandbox = new TestSandbox();
     const cwd = join(sandbox.dir, 'project');

@@ -1,10 +1,12 @@
 """A Python contender for the conformance tests: joins a seq-test queue through the pytest bridge's lock
 module (integrations/pytest/templates/seq_test_lock.py), then logs and runs like `seq-test run` would.
 
-usage: py_contender.py [--hold-until FILE] [--log FILE] [--quiet] [-- command ...]
+usage: py_contender.py [--hold-until FILE] [--log FILE] [--quiet] [--as-run] [-- command ...]
 
 While holding it appends "S <ticket> <ns>" / "E <ticket> <ns>" to --log, waits for --hold-until to exist
 (if given), then runs the command (if given) with SEQ_TEST_TOKEN/SEQ_TEST_TICKET set, and releases.
+--as-run: in "slots": "auto" mode, the command's fingerprint is the one `seq-test run` gives it (its argv
+and the real path of the cwd, no runner), so that both languages learn from and add to one history.
 Prints "TICKET <ticket>" on stdout as soon as its ticket is written (SIGTERM or SIGINT while waiting
 withdraws it). Exit: the command's status, or the
 lock's error code (122/123/125).
@@ -24,6 +26,7 @@ import seq_test_lock as L  # noqa: E402
 def main(argv):
     hold_until = log = None
     quiet = False
+    as_run = False
     command = []
     i = 0
     while i < len(argv):
@@ -36,6 +39,9 @@ def main(argv):
             i += 2
         elif arg == "--quiet":
             quiet = True
+            i += 1
+        elif arg == "--as-run":
+            as_run = True
             i += 1
         elif arg == "--":
             command = argv[i + 1 :]
@@ -51,6 +57,7 @@ def main(argv):
             on_enqueue=lambda entry: announce(entry.name[: -len(".json")]),
             on_wait=line.update,
             on_warning=lambda message: sys.stderr.write("%s warning: %s\n" % (L.PREFIX, message)),
+            auto_what={"argv": command, "cwd": os.path.realpath(os.getcwd())} if as_run else None,
         )
     except L.SeqTestError as error:
         line.done(None)

@@ -83,12 +83,13 @@ describe('--slots auto', () => {
         ['run', '--key', key, '--slots', 'auto', '--max-slots', '4', '--memory-budget', budget, '--', ...command],
         { cwd },
       );
-    // Unknown command: the first runs alone (three queued, never two at once), and each records its peak.
+    // Unknown command: the first runs alone (three queued), and each records its peak.
     let results = await Promise.all([run('4G'), run('4G'), run('4G')].map((r) => r.finished));
     expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
     // Off a terminal the wait line is printed once, with the first reason (the queue ahead, or no history).
     expect(results.map((r) => r.stderr).join('')).toMatch(/first in, first out|no memory history for this command yet/);
-    expect(maxOverlap(spans(join(cwd, 'stamps.log')))).toBe(1);
+    const learning = spans(join(cwd, 'stamps.log')).sort((a, b) => (a.start < b.start ? -1 : 1));
+    for (const other of learning.slice(1)) expect(other.start).toBeGreaterThan((learning[0] as Span).end);
     const files = readdirSync(historyDir(key));
     expect(files).toEqual([`${fingerprintOf({ argv: command, cwd })}.json`]);
     const history = JSON.parse(readFileSync(join(historyDir(key), files[0] as string), 'utf8'));
@@ -115,6 +116,33 @@ describe('--slots auto', () => {
     expect(maxOverlap(all)).toBe(1);
     const byStart = [...all].sort((a, b) => (a.start < b.start ? -1 : 1)).map((s) => s.ticket);
     expect(byStart).toEqual([...byStart].sort());
+  });
+
+  it('four runs of a new command queued at once: the first runs alone, then the others learn its peak and two at a time fit the budget', async () => {
+    sandbox = new TestSandbox();
+    // ~200 MiB touched: a tree of ~235 MiB Pss, predicted ~270 MiB. A budget of 800M (reserve 128 MiB) has
+    // room for two such runs (2 × 270 + 128 ≤ 800) and not three (3 × 270 + 128 > 800), with ±20 % to spare.
+    const { cwd, key, command } = project(200, 1500);
+    const runs = [0, 1, 2, 3].map(() =>
+      sandbox.start(
+        ['run', '--key', key, '--slots', 'auto', '--max-slots', '4', '--memory-budget', '800M', '--', ...command],
+        { cwd },
+      ),
+    );
+    const results = await Promise.all(runs.map((r) => r.finished));
+    expect(results.map((r) => [r.code, r.stderr])).toEqual(results.map((r) => [0, r.stderr]));
+    const all = spans(join(cwd, 'stamps.log')).sort((a, b) => (a.start < b.start ? -1 : 1));
+    expect(all).toHaveLength(4);
+    // The first ran alone: nothing was known about its command.
+    const [first, ...rest] = all as [Span, ...Span[]];
+    for (const other of rest) expect(other.start).toBeGreaterThan(first.end);
+    // Its peak recorded, the three queued behind it learned their prediction while they waited (rather
+    // than each running alone as a command seen for the first time): two at a time, never three.
+    expect(maxOverlap(rest)).toBe(2);
+    const history = JSON.parse(
+      readFileSync(join(historyDir(key), `${fingerprintOf({ argv: command, cwd })}.json`), 'utf8'),
+    );
+    expect(history.runs).toHaveLength(4);
   });
 
   it('a holder whose command ended, its leftover lingering, is charged no growth: the head is admitted during the linger', async () => {

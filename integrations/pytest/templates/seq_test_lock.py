@@ -1572,6 +1572,14 @@ def acquire(
                 if on_enqueue is not None:
                     on_enqueue(mine)
                 continue
+            if auto is not None and mine.ticket is not None and auto.relearn(decision.ahead):
+                # Write + rename by the owner, as startedAt: the runs behind us read our new prediction.
+                draft["admission"] = auto.ticket_field()
+                mine.ticket = dict(mine.ticket, admission=draft["admission"])
+                try:
+                    write_atomic(queue.tickets_dir, mine.path, mine.token, mine.ticket)
+                except (OSError, SeqTestError) as error:
+                    warn("could not write the learned memory prediction into our ticket: %s" % error)
             verdict = auto.admit(decision.ahead) if decision.holding and auto is not None else None
             if decision.holding and (verdict is None or verdict[0]):
                 queue.mark_started(mine)
@@ -1655,6 +1663,9 @@ _MEASURES = ("pss", "rss", "mixed")
 #: walk and an smaps_rollup read per process). While holders grow within their predictions the room does not
 #: change; what changes it at once (a holder starts, its command ends, it leaves) changes a ticket.
 MEASURE_EVERY_SECONDS = 1.0
+#: While our prediction is unknown and no ticket ahead changes, a waiter re-reads the history at most this
+#: often. The record that makes it known is written by a holder just before it leaves (its ticket goes).
+RELEARN_EVERY_SECONDS = 1.0
 
 
 def pss_of(pid):
@@ -2022,16 +2033,42 @@ class AutoAdmission(object):
         self.budget = budget
         self.reserve = reserve
         self.fingerprint = fingerprint_of(what["argv"], what["cwd"], what.get("runner"), what.get("config"))
-        runs, problems = read_history(queue_dir, self.fingerprint)
-        for problem in problems:
-            (warn or (lambda m: None))(problem)
-        self.predicted = predict_peak(runs)
+        self._warn = warn or (lambda m: None)
+        self._reported = set()
+        self.predicted = self._read_prediction()
+        self._learn = (None, time.monotonic())  # (key of the queue ahead, when): see relearn()
         self._last = None  # (key, monotonic time, verdict): see MEASURE_EVERY_SECONDS
         self._peak = 0
         self._measure = "pss"
         self._began = None
         self._sampler = None
         self._stop = None
+
+    def _read_prediction(self):
+        runs, problems = read_history(self.queue_dir, self.fingerprint)
+        for problem in problems:
+            # Each problem once: a waiter that re-reads a refused file must not repeat it every second.
+            if problem not in self._reported:
+                self._reported.add(problem)
+                self._warn(problem)
+        return predict_peak(runs)
+
+    def relearn(self, ahead):
+        """While waiting with no prediction: re-reads the history when a ticket ahead changed (a holder that
+        recorded its peak has just left) or at most every RELEARN_EVERY_SECONDS, as @seq-test/core does. True
+        when a prediction was just learned: the caller rewrites its ticket's admission field."""
+        if self.predicted is not None:
+            return False
+        key = tuple((e.name, e.started_at) for e in ahead)
+        now = time.monotonic()
+        if key == self._learn[0] and now - self._learn[1] < RELEARN_EVERY_SECONDS:
+            return False
+        self._learn = (key, now)
+        self.predicted = self._read_prediction()
+        if self.predicted is None:
+            return False
+        self._last = None
+        return True
 
     def ticket_field(self):
         return {

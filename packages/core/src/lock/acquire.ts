@@ -8,7 +8,7 @@ import { endProcesses, findLeftovers } from '../ownership.js';
 import { processTable } from '../proc/index.js';
 import { createToken, parseChain, type RunToken, TOKEN_ENV, trustedChain } from '../token.js';
 import { keyDirName, projectKey } from './project-key.js';
-import { Queue, type QueueEntry } from './queue.js';
+import { Queue, type QueueEntry, writeAtomic } from './queue.js';
 import { ensureStateDir } from './state-dir.js';
 
 export interface AcquireOptions {
@@ -57,6 +57,11 @@ export interface AcquireOptions {
 export interface AdmissionHook {
   ticketField(): unknown;
   admit(ahead: QueueEntry[]): { admit: boolean; text: string };
+  /**
+   * Asked at each full read while we wait: true when what ticketField() says has changed (a prediction
+   * learned since we joined), and our ticket is rewritten with it.
+   */
+  relearn?(ahead: QueueEntry[]): boolean;
 }
 
 export interface WaitInfo {
@@ -203,6 +208,16 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
         mine = queue.enqueue({ ...(mine.ticket as NonNullable<QueueEntry['ticket']>), enqueuedAt: Date.now() });
         options.onQueued?.(mine, token);
         continue;
+      }
+      if (admission?.relearn?.(decision.ahead) && mine.ticket) {
+        // Write + rename by the owner, as startedAt: holders and waiters behind us read our new prediction.
+        const next = { ...mine.ticket, admission: admission.ticketField() };
+        try {
+          writeAtomic(queue.ticketsDir, mine.file, mine.token, next);
+          mine.ticket = next as typeof mine.ticket;
+        } catch (error) {
+          warn(`could not write the learned memory prediction into our ticket: ${(error as Error).message}`);
+        }
       }
       const verdict = decision.holding ? admission?.admit(decision.ahead) : undefined;
       if (decision.holding && (verdict === undefined || verdict.admit)) return await hold(false);

@@ -105,24 +105,64 @@ export function holdersOf(
   return { holders, waitingAhead };
 }
 
+/**
+ * While our prediction is unknown, how often a waiter re-reads the history when no ticket ahead changes.
+ * The record that makes it known is written by a holder just before it leaves (its ticket goes, which
+ * wakes us and changes the key), so this is only the fallback for a writer we did not see leave.
+ */
+const RELEARN_EVERY_MS = 1000;
+
 export class AutoAdmission {
   readonly maxSlots: number;
   readonly fingerprint: string;
-  readonly predictedBytes: number | null;
+  predictedBytes: number | null;
   private lastAt = -Infinity;
   private lastKey = '';
   private last: AdmissionVerdict | undefined;
+  private learnKey = '';
+  private learnAt = -Infinity;
+  private readonly reported = new Set<string>();
 
   constructor(
-    queueDir: string,
+    private readonly queueDir: string,
     private readonly settings: AutoSettings,
-    warn: (message: string) => void = () => {},
+    private readonly warn: (message: string) => void = () => {},
   ) {
     this.maxSlots = settings.maxSlots ?? defaultMaxSlots();
     this.fingerprint = fingerprintOf(settings.what);
-    const history = readHistory(queueDir, this.fingerprint);
-    for (const problem of history.problems) warn(problem);
-    this.predictedBytes = predictPeak(history.runs);
+    this.predictedBytes = this.readPrediction();
+    this.learnAt = performance.now();
+  }
+
+  private readPrediction(): number | null {
+    const history = readHistory(this.queueDir, this.fingerprint);
+    // Each problem once: a waiter that re-reads a refused file must not repeat it every second.
+    for (const problem of history.problems) {
+      if (this.reported.has(problem)) continue;
+      this.reported.add(problem);
+      this.warn(problem);
+    }
+    return predictPeak(history.runs);
+  }
+
+  /**
+   * While waiting with no prediction, re-reads the history when a ticket ahead changed (a holder that
+   * recorded its peak has just left) or at most every RELEARN_EVERY_MS otherwise, so that the runs queued
+   * behind a command's first run learn its peak once it is recorded, rather than each running alone.
+   * True when a prediction was just learned: the caller rewrites its ticket's `admission` field
+   * (ticketField()) so that the holders and waiters behind it see the prediction too.
+   */
+  relearn(ahead: readonly QueueEntry[]): boolean {
+    if (this.predictedBytes !== null) return false;
+    const key = ahead.map((e) => `${e.name}:${e.ticket?.startedAt ?? ''}`).join(',');
+    const now = performance.now();
+    if (key === this.learnKey && now - this.learnAt < RELEARN_EVERY_MS) return false;
+    this.learnKey = key;
+    this.learnAt = now;
+    this.predictedBytes = this.readPrediction();
+    if (this.predictedBytes === null) return false;
+    this.last = undefined;
+    return true;
   }
 
   ticketField(): TicketAdmission {
