@@ -286,7 +286,8 @@ describe('conformance: protocol version 2 (memory-aware admission)', () => {
       const results = await Promise.all(started.map((s) => s.finished));
       expect(results.map((r) => [r.code, r.stderr])).toEqual(results.map((r) => [0, r.stderr]));
       const { max, order, alone } = overlaps(join(cwd, 'stamps.log'));
-      expect(order).toEqual([...order].sort());
+      // (Runs admitted a moment apart may log their start in either order: only the first's is certain.)
+      expect(order[0]).toBe([...order].sort()[0]);
       // The first ran alone; the three behind it learned its peak as they waited (each rewriting its
       // ticket's prediction, read by the other language): two at a time fit the budget, never three.
       expect(alone[0]).toBe(true);
