@@ -140,7 +140,11 @@ class TemplatesTest(unittest.TestCase):
 
         with open(os.path.join(support.TEMPLATES, "seq_test_plugin.py")) as f:
             self.assertIn("TEMPLATE_VERSION = %d\n" % L.TEMPLATE_VERSION, f.read())
-        with open(os.path.join(os.path.dirname(support.TEMPLATES), "index.js")) as f:
+        # The writer moved into the CLI's setup code (issue 11 layout); in the repository it sits beside us.
+        writer = os.path.join(
+            os.path.dirname(support.TEMPLATES), "..", "..", "packages", "cli", "src", "setup", "pytest-files.ts"
+        )
+        with open(writer) as f:
             self.assertIn("export const TEMPLATE_VERSION = %d;" % L.TEMPLATE_VERSION, f.read())
 
 
