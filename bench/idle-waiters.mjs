@@ -2,7 +2,9 @@
 // What idle waiters cost (issue 13, item 12): N queued `seq-test run` against N `flock(1)` waiters, in the same
 // run. A holder takes the lock (`seq-test run -- sleep`, `flock FILE sleep`), N waiters queue behind it, and
 // once all are queued each waiter's tree (the process and everything below it: for seq-test its parked
-// subreaper helper) is measured:
+// subreaper helper, or the launcher's Node child) is measured. `seq-test run` is started twice: the way a
+// user's shell starts it (the npm bin, packages/cli/bin/seq-test: on Linux with the helper, the launcher
+// waits alone while the run is far from the head), and as `node dist/bin.js run` (Node waits, as before):
 // - PSS from /proc/PID/smaps_rollup (shared pages divided among the processes sharing them), summed per tree;
 // - CPU time (utime + stime of /proc/PID/stat, in clock ticks) over a window of --seconds while nothing changes.
 //
@@ -14,12 +16,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI, cleanupOnExit, endStarted, markdownTable, remember, waitForBuild, writeResults } from './lib/harness.mjs';
+import { CLI, cleanupOnExit, ROOT, endStarted, markdownTable, remember, waitForBuild, writeResults } from './lib/harness.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const WAITERS = option('--waiters', 50);
 const SECONDS = option('--seconds', 30);
+const BIN = join(ROOT, 'packages', 'cli', 'bin', 'seq-test');
 const TICKS = 100; // USER_HZ
 const MIB = 1024 * 1024;
 if (process.platform !== 'linux') {
@@ -77,12 +80,13 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function measure(label, holderArgv, waiterArgv, queued) {
+async function measure(label, holderArgv, waiterArgv, queued, settled = () => true) {
   start(...holderArgv);
   await sleep(1000);
   const waiters = Array.from({ length: WAITERS }, () => start(...waiterArgv));
   const deadline = Date.now() + 300_000;
   while (!queued(waiters) && Date.now() < deadline) await sleep(200);
+  while (!settled(waiters) && Date.now() < deadline) await sleep(200);
   await sleep(3000); // settle: every waiter past its start-up
   const trees = waiters.map(tree);
   for (const t of trees) for (const pid of t) remember(pid);
@@ -99,6 +103,7 @@ async function measure(label, holderArgv, waiterArgv, queued) {
     label,
     processesPerWaiter: median(trees.map((t) => t.length)),
     pssMiBPerWaiter: median(pssPer) / MIB,
+    pssMiBMeanPerWaiter: pssPer.reduce((a, b) => a + b, 0) / pssPer.length / MIB,
     pssMiBTotal: pssPer.reduce((a, b) => a + b, 0) / MIB,
     rssMiBTotal: rssPer.reduce((a, b) => a + b, 0) / MIB,
     cpuPercentOfOneCore: (100 * totalCpuSeconds) / SECONDS,
@@ -117,9 +122,20 @@ const ticketCount = () => {
 };
 const results = [];
 try {
+  // Through the bin: the waiters that handed the wait over have no child left (Node exited).
+  const handedOver = (waiters) => waiters.filter((pid) => tree(pid).length === 1).length >= WAITERS - 2;
   results.push(
     await measure(
-      `${WAITERS} × seq-test run`,
+      `${WAITERS} × seq-test run (bin)`,
+      [BIN, ['run', '--quiet', '--', 'sleep', '3600']],
+      [BIN, ['run', '--quiet', '--', 'true']],
+      () => ticketCount() >= WAITERS + 1,
+      handedOver,
+    ),
+  );
+  results.push(
+    await measure(
+      `${WAITERS} × node dist/bin.js run`,
       [process.execPath, [CLI, 'run', '--quiet', '--', 'sleep', '3600']],
       [process.execPath, [CLI, 'run', '--quiet', '--', 'true']],
       () => ticketCount() >= WAITERS + 1,
@@ -140,11 +156,12 @@ try {
 }
 
 const table = markdownTable(
-  ['waiters', 'processes each', 'PSS each (median)', 'PSS total', 'RSS total', `CPU over ${SECONDS} s (of one core)`],
+  ['waiters', 'processes each', 'PSS each (median)', 'PSS each (mean)', 'PSS total', 'RSS total', `CPU over ${SECONDS} s (of one core)`],
   results.map((r) => [
     r.label,
     String(r.processesPerWaiter),
     `${r.pssMiBPerWaiter.toFixed(1)} MiB`,
+    `${r.pssMiBMeanPerWaiter.toFixed(2)} MiB`,
     `${r.pssMiBTotal.toFixed(0)} MiB`,
     `${r.rssMiBTotal.toFixed(0)} MiB`,
     `${r.cpuPercentOfOneCore.toFixed(2)} % (${r.cpuTicksTotal} ticks)`,

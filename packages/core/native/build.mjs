@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = join(here, 'subreaper.c');
+const sources = [join(here, 'subreaper.c'), join(here, 'launcher.c')];
 const FLAGS = ['-O2', '-Wall', '-Wextra'];
 
 /** Per target: the ELF machine it must have, and the compilers that build it static, best first. */
@@ -61,7 +61,7 @@ function buildForThisMachine() {
   const out = join(here, '..', 'dist', 'seq-test-subreaper');
   mkdirSync(dirname(out), { recursive: true });
   const cc = process.env.CC || 'cc';
-  const result = spawnSync(cc, [...FLAGS, '-o', out, source], { stdio: 'inherit' });
+  const result = spawnSync(cc, [...FLAGS, '-o', out, ...sources], { stdio: 'inherit' });
   if (result.status !== 0) {
     console.warn(
       `seq-test: could not build the subreaper helper with ${cc} (${result.error?.message ?? `exit ${result.status}`}); install a C compiler (Debian: apt-get install gcc) and run this again. Until then seq-test runs without it`,
@@ -83,7 +83,7 @@ function buildPackage(name) {
     ...(name === `linux-${process.arch}` && process.platform === 'linux' ? compilers[process.arch] : compilers.other),
   ];
   for (const cc of candidates) {
-    const result = spawnSync(cc, [...FLAGS, '-static', '-s', '-o', out, source], {
+    const result = spawnSync(cc, [...FLAGS, '-static', '-s', '-o', out, ...sources], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     if (result.status === 0) {

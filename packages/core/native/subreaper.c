@@ -6,6 +6,9 @@
  *        seq-test-subreaper --handshake                          (the probe seq-test runs once before it
  *        trusts a helper binary: prints "seq-test-subreaper <protocol> ready" on stdout, or
  *        "seq-test-subreaper <protocol> error subreaper <errno>" when it cannot become a subreaper here)
+ *        seq-test-subreaper --launch <node> <script> run ...     the process a shell waits on for `seq-test
+ *        seq-test-subreaper --launch-handshake                   run`, which waits in the kernel while the run
+ *                                                                is far from the head: see launcher.c
  *
  * --park: start, then wait for the byte "g" on fd 3 before starting the command (other bytes are ignored;
  * EOF: exit quietly). A queued `seq-test run` starts its helper while it waits for the lock, so that its
@@ -59,6 +62,10 @@
 #define PARENT_DEATH_SIGNAL SIGUSR1
 /* What the helper exits with when it could not start the command (seq-test's own failure code). */
 #define HELPER_FAILED 125
+
+/* launcher.c */
+int launch_main(int argc, char **argv, const sigset_t *original);
+int launch_handshake(void);
 
 /* SIGKILLs every descendant of this process, found through the ppid links in /proc. */
 static void kill_descendants(void) {
@@ -156,6 +163,8 @@ int main(int argc, char **argv) {
   sigaction(SIGCHLD, &default_action, NULL);
 
   if (argc == 2 && strcmp(argv[1], "--handshake") == 0) return handshake();
+  if (argc == 2 && strcmp(argv[1], "--launch-handshake") == 0) return launch_handshake();
+  if (argc >= 2 && strcmp(argv[1], "--launch") == 0) return launch_main(argc - 2, argv + 2, &original);
   int park = argc > 1 && strcmp(argv[1], "--park") == 0;
   if (park) {
     argv++;

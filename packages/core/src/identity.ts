@@ -34,11 +34,12 @@ export function signalIdentity(identity: ProcessIdentity, signal: NodeJS.Signals
 }
 
 /**
- * This process's parent as it is now: pid, start time and short name (for a ticket's `parent` field).
- * Undefined when there is none to name (ppid 0) or it cannot be read.
+ * The parent of `of` (default: this process) as it is now: pid, start time and short name (for a ticket's
+ * `parent` field; a launched `seq-test run` asks for its launcher's, the ticket's owner). Undefined when
+ * there is none to name (ppid 0) or it cannot be read.
  */
-export function parentIdentity(): (ProcessIdentity & { name: string }) | undefined {
-  const pid = process.ppid;
+export function parentIdentity(of: number = process.pid): (ProcessIdentity & { name: string }) | undefined {
+  const pid = of === process.pid ? process.ppid : (processTable().get(of)?.ppid ?? 0);
   if (pid < 1) return undefined;
   const info = processTable().get(pid);
   return isGone(info) || !info ? undefined : { pid, start: info.start, name: info.comm };

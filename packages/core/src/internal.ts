@@ -5,6 +5,7 @@
 export { assertSupportedPlatform } from './errors.js';
 export { signalIdentity } from './identity.js';
 export * from './index.js';
+export { HandedOff, type HandOffPlan } from './lock/acquire.js';
 export {
   CANCEL_GRACE_MS,
   type CancelOutcome,

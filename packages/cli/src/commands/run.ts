@@ -1,9 +1,12 @@
 import {
   AutoHolder,
   acquireLock,
+  describeWait,
   EXIT,
   ExecController,
   formatDuration,
+  HandedOff,
+  type HandOffPlan,
   type LockHandle,
   type PreparedExec,
   parseSeconds,
@@ -11,6 +14,7 @@ import {
   resolveCommand,
   SeqTestError,
   signalNumber,
+  type WaitInfo,
   WaitLine,
 } from '@seq-test/core/internal';
 import type { Command } from 'commander';
@@ -19,6 +23,7 @@ import { addExecOptions, type RawExecOptions, toExecOptions } from '../exec-opti
 import { FORWARDED_SIGNALS, say } from '../report.js';
 import { applyProjectDefaults } from '../setup/project-config.js';
 import { runExec, toJson } from './exec.js';
+import { closePlan, handOffTo, takeLauncher } from './run-launcher.js';
 
 interface RawRunOptions extends RawExecOptions, RawAutoOptions {
   key?: string;
@@ -63,6 +68,8 @@ Set SEQ_TEST_DISABLE=1 to run without the lock.`,
 }
 
 async function runLocked(command: string[], raw: RawRunOptions): Promise<number> {
+  // First: started by the launcher, our environment still holds its variables (nothing may inherit them).
+  const launcher = takeLauncher();
   // Validate everything before joining the queue: bad input must leave no ticket behind.
   const options = toExecOptions(raw, command);
   const { slots, auto } = parseSlotsOptions(raw, command, process.cwd());
@@ -72,6 +79,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
 
   if (process.env.SEQ_TEST_DISABLE === '1') {
     say('SEQ_TEST_DISABLE=1: running without the lock');
+    closePlan(launcher);
     return runExec(command, raw);
   }
 
@@ -94,6 +102,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
     // starts the command with one write; a failed or abandoned wait dismisses it.
     let prepared: PreparedExec | undefined;
     let held: LockHandle | undefined;
+    let lastWait: WaitInfo | undefined;
     try {
       const lock = await acquireLock({
         key: raw.key,
@@ -103,7 +112,24 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
         waitTimeoutMs,
         signal: aborter.signal,
         ...(autoRun ? { admission: autoRun.hook } : {}),
+        ...(launcher
+          ? {
+              owner: launcher.owner,
+              resumeTicket: launcher.resume,
+              handOff: (plan: HandOffPlan) => {
+                if (!handOffTo(launcher, plan)) return false;
+                if (waitLine.live) {
+                  // The live line stops here: leave it as a plain line while the launcher waits.
+                  waitLine.done(undefined);
+                  if (lastWait)
+                    say(`${describeWait(lastWait)}; waiting in the launcher until ${plan.near} or fewer are ahead`);
+                }
+                return true;
+              },
+            }
+          : {}),
         onQueued: (ticket, token) => {
+          closePlan(launcher);
           prepared?.cancel();
           prepared = prepareExec({
             ...options,
@@ -120,12 +146,15 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
               : {}),
           });
         },
-        onWait: (info) => waitLine.update(info),
+        onWait: (info) => {
+          lastWait = info;
+          waitLine.update(info);
+        },
         // Off a terminal the line is printed once: the queue need not be read in full four times a second.
         waitReportMs: waitLine.live ? 250 : 2000,
         onWarning: (message) => say(`warning: ${message}`),
       }).catch((error: unknown) => {
-        waitLine.done(undefined);
+        if (!(error instanceof HandedOff)) waitLine.done(undefined);
         throw error;
       });
       waitLine.done(lock.waitedMs >= 1 ? `our turn after ${formatDuration(lock.waitedMs)}` : undefined);
@@ -147,6 +176,10 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
         autoRun?.finished(false);
         lock.release();
       }
+    } catch (error) {
+      // The launcher waits from here, with our ticket; it starts us again near the head.
+      if (error instanceof HandedOff) return 0;
+      throw error;
     } finally {
       prepared?.cancel();
     }

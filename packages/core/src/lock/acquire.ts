@@ -2,11 +2,11 @@ import { closeSync, constants, existsSync, type FSWatcher, openSync, watch, writ
 import { join } from 'node:path';
 import { EXIT, SeqTestError } from '../errors.js';
 import { onProcessExit } from '../exit-hooks.js';
-import { identityOf, parentIdentity } from '../identity.js';
+import { identityOf, type ProcessIdentity, parentIdentity } from '../identity.js';
 import { checkOptions, LOCK_OPTION_RULES } from '../options.js';
 import { endProcesses, findLeftovers } from '../ownership.js';
 import { processTable } from '../proc/index.js';
-import { createToken, parseChain, type RunToken, TOKEN_ENV, trustedChain } from '../token.js';
+import { createToken, parseChain, parseToken, type RunToken, TOKEN_ENV, trustedChain } from '../token.js';
 import { keyDirName, projectKey } from './project-key.js';
 import { Queue, type QueueEntry, writeAtomic } from './queue.js';
 import { ensureStateDir } from './state-dir.js';
@@ -52,6 +52,34 @@ export interface AcquireOptions {
    * history lives); not called for a nested queue (a run inside a holder was admitted with it).
    */
   admission?: (queueDir: string) => AdmissionHook;
+  /**
+   * The process that owns the ticket (its pid and start time name the ticket and the run's token), when it
+   * is not this process: `seq-test run` started by its launcher (packages/core/native/launcher.c) queues in
+   * the launcher's name, so that the ticket stays alive while the launcher waits alone.
+   */
+  owner?: ProcessIdentity;
+  /** The name of a ticket `owner` already has in this queue: take it up where it stands instead of joining. */
+  resumeTicket?: string;
+  /**
+   * Offered the wait when, just after joining, more than `slots` + 1 live tickets are ahead (and neither
+   * noWait, waitTimeoutMs nor admission is set): returns true when the owner waits alone from here (the
+   * launcher); acquireLock then rejects with HandedOff and leaves the ticket in place.
+   */
+  handOff?: (plan: HandOffPlan) => boolean;
+}
+
+export interface HandOffPlan {
+  ticketsDir: string;
+  ticket: string;
+  /** Hand the wait back (start this process again) once this many live tickets or fewer are ahead. */
+  near: number;
+}
+
+/** acquireLock's rejection when handOff took the wait: the ticket stays, owned by the launcher. */
+export class HandedOff extends Error {
+  constructor() {
+    super('the wait was handed to the launcher');
+  }
 }
 
 export interface AdmissionHook {
@@ -114,11 +142,12 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   const { queue, nested } = findQueue(top, trustedChain(env[TOKEN_ENV]));
   const slots = nested ? 1 : (options.slots ?? 1);
   const admission = nested ? undefined : options.admission?.(top.dir);
-  const self = identityOf(process.pid);
+  const self = options.owner ?? identityOf(process.pid);
   if (!self) throw new SeqTestError('cannot read our own process entry (is /proc mounted?)');
-  const token = createToken(self);
-  // Recorded so that `seq-test status` can tell when the process that started us is gone (re-parented).
-  const parent = parentIdentity();
+  const resumed = options.resumeTicket === undefined ? undefined : findResumed(queue, options.resumeTicket, self, warn);
+  const token = resumed ? (parseToken(resumed.token) as RunToken) : createToken(self);
+  // Recorded so that `seq-test status` can tell when the process that started the owner is gone (re-parented).
+  const parent = parentIdentity(self.pid);
   const reapRun = async (dead: string) => {
     // The live tickets too: a waiter started from a shell that kept the dead run's token is not its leftover.
     const liveRuns = queue.read().tickets.flatMap((t) => (t.alive ? [{ value: t.token, owner: t.owner }] : []));
@@ -131,20 +160,22 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     }
   };
 
-  let mine = queue.enqueue({
-    token: token.value,
-    pid: self.pid,
-    start: self.start,
-    boot: processTable().bootId(),
-    slots,
-    key,
-    command: options.command,
-    cwd: options.cwd ?? process.cwd(),
-    enqueuedAt: Date.now(),
-    impl: options.impl ?? 'node',
-    ...(admission ? { admission: admission.ticketField() } : {}),
-    ...(parent ? { parent } : {}),
-  });
+  let mine =
+    resumed ??
+    queue.enqueue({
+      token: token.value,
+      pid: self.pid,
+      start: self.start,
+      boot: processTable().bootId(),
+      slots,
+      key,
+      command: options.command,
+      cwd: options.cwd ?? process.cwd(),
+      enqueuedAt: Date.now(),
+      impl: options.impl ?? 'node',
+      ...(admission ? { admission: admission.ticketField() } : {}),
+      ...(parent ? { parent } : {}),
+    });
   // At exit, after the run's processes are ended (the 'reap' hooks of whoever runs them).
   const forgetExit = onProcessExit('release', () => queue.remove(mine));
   const release = () => {
@@ -152,7 +183,9 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     forgetExit();
   };
 
-  const began = performance.now();
+  // A resumed ticket has waited since it joined (under a Node process that handed the wait over).
+  const waitedBefore = resumed?.ticket ? Math.max(0, Date.now() - resumed.ticket.enqueuedAt) : 0;
+  const began = performance.now() - waitedBefore;
   // Each waiter watches only what can end its wait: the ticket just ahead of ours (with slots > 1, every
   // ticket ahead), and choosing/ once we are next. A watch on the whole queue woke every waiter on every
   // change; with twenty of them, their reactions cost more than the handoff itself. The poll still looks
@@ -175,6 +208,25 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     return { key, token, nested, waitedMs: Math.round(performance.now() - began), ticket: mine, queue, release };
   };
   try {
+    if (options.handOff && !resumed && !options.noWait && options.waitTimeoutMs === undefined && !admission) {
+      // Far from the head, the launcher waits in the kernel for a fraction of what this process costs.
+      const state = queue.read();
+      const decision = queue.decide(state, mine, slots);
+      if (!decision.lost && !decision.holding && decision.ahead.length > slots + 1) {
+        options.onWait?.({
+          key,
+          position: decision.position,
+          queueLength: state.tickets.filter((t) => t.alive).length,
+          ahead: decision.ahead,
+          waitedMs: performance.now() - began,
+          nested,
+        });
+        if (options.handOff({ ticketsDir: queue.ticketsDir, ticket: mine.name, near: slots + 1 })) {
+          forgetExit();
+          throw new HandedOff();
+        }
+      }
+    }
     options.onQueued?.(mine, token);
     let fullReadAt = -Infinity;
     for (;;) {
@@ -256,11 +308,24 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
     }
   } catch (error) {
-    release();
+    if (!(error instanceof HandedOff)) release();
     throw error;
   } finally {
     wake.close();
   }
+}
+
+/** The ticket our launcher kept for us, if it is still there and still its own; else we join anew. */
+function findResumed(
+  queue: Queue,
+  name: string,
+  owner: ProcessIdentity,
+  warn: (message: string) => void,
+): QueueEntry | undefined {
+  const entry = queue.read().tickets.find((t) => t.name === name);
+  if (entry?.alive && entry.owner.pid === owner.pid && entry.owner.start === owner.start) return entry;
+  warn(`the ticket ${name} that our launcher kept is gone from ${queue.ticketsDir}; joining the queue again`);
+  return undefined;
 }
 
 /** Walks the token chain: each token that holds a ticket in the current queue leads into its nested queue. */
