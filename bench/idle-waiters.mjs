@@ -16,7 +16,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI, cleanupOnExit, ROOT, endStarted, markdownTable, remember, waitForBuild, writeResults } from './lib/harness.mjs';
+import {
+  CLI,
+  cleanupOnExit,
+  endStarted,
+  markdownTable,
+  ROOT,
+  remember,
+  waitForBuild,
+  writeResults,
+} from './lib/harness.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -156,7 +165,15 @@ try {
 }
 
 const table = markdownTable(
-  ['waiters', 'processes each', 'PSS each (median)', 'PSS each (mean)', 'PSS total', 'RSS total', `CPU over ${SECONDS} s (of one core)`],
+  [
+    'waiters',
+    'processes each',
+    'PSS each (median)',
+    'PSS each (mean)',
+    'PSS total',
+    'RSS total',
+    `CPU over ${SECONDS} s (of one core)`,
+  ],
   results.map((r) => [
     r.label,
     String(r.processesPerWaiter),

@@ -44,8 +44,7 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
     return { key, env: { SEQ_TEST_KEY: key }, log: join(sandbox.dir, 'log'), gate: join(sandbox.dir, 'gate') };
   };
   /** `seq-test run` the way a user's shell starts it: the npm bin. */
-  const run = (args: string[], env: NodeJS.ProcessEnv): Started =>
-    sandbox.start(['run', ...args], { file: BIN, env });
+  const run = (args: string[], env: NodeJS.ProcessEnv): Started => sandbox.start(['run', ...args], { file: BIN, env });
   /** A command that logs its name once it runs, after the gate file exists. */
   const job = (log: string, name: string, gate?: string) => [
     'sh',
@@ -214,4 +213,3 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
     await Promise.all([holder, ...waiters].map((w) => w.finished));
   });
 });
-
