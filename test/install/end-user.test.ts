@@ -114,6 +114,7 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
             '-o',
             helperBinary,
             join(REPO, 'packages', 'core', 'native', 'subreaper.c'),
+            join(REPO, 'packages', 'core', 'native', 'launcher.c'),
           ]),
       },
       { name: 'not executable', cause: /is not executable/, breakIt: () => chmodSync(helperBinary, 0o644) },

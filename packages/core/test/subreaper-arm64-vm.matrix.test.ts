@@ -19,7 +19,8 @@ import { HELPERS_DIR, onPath } from './support/helper-suite.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'arm64-vm-init.c');
 const HELPER = join(HELPERS_DIR, 'linux-arm64', 'seq-test-subreaper');
-const SOURCE = join(HELPERS_DIR, '..', 'core', 'native', 'subreaper.c');
+// The helper's sources (subreaper.c and launcher.c, one binary).
+const SOURCES = ['subreaper.c', 'launcher.c'].map((file) => join(HELPERS_DIR, '..', 'core', 'native', file));
 /** Where Debian's debian-installer-<n>-netboot-arm64 package (architecture all) puts its kernel. */
 const INSTALLER_IMAGES = '/usr/lib/debian-installer/images';
 /** Boot, four checks and power-off under full emulation on a loaded 2-core host: seconds to a few minutes. */
@@ -173,7 +174,9 @@ static int pretend_prctl(int option, unsigned long a, unsigned long b, unsigned 
 `,
       );
       const helper = join(scratch, 'pretending-helper');
-      execFileSync(cc as string, ['-O2', '-static', '-include', pretend, '-o', helper, SOURCE], { stdio: 'inherit' });
+      execFileSync(cc as string, ['-O2', '-static', '-include', pretend, '-o', helper, ...SOURCES], {
+        stdio: 'inherit',
+      });
       const run = await boot(scratch, init, helper);
       expect(run.ended, `qemu ended; console:\n${run.tail}`).toEqual({ code: 0, signal: null });
       expect(verdict(run, 'handshake'), run.tail).toBe('check handshake ok');
