@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -189,6 +189,38 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
     writeFileSync(gate, '');
     expect((await far.finished).code).toBe(3);
     await Promise.all([holder, ...waiters].map((w) => w.finished));
+  });
+
+  // Node runs in its own process group below the launcher, so that a group-wide signal reaches it once (the
+  // launcher forwards it). Delivered twice, the second would end the tree at once; but the kernel often merges
+  // the two (a pending signal is not queued again), so this checks the path, not the single delivery.
+  it("a Ctrl-C to the launcher's process group interrupts the run as it would Node: once, then exit 130", async () => {
+    const { env, log } = setup('group');
+    // Its own process group, as a shell gives a foreground job: the signal goes to the whole group.
+    const launcher = spawn(
+      BIN,
+      [
+        'run',
+        '--quiet',
+        '--grace',
+        '60',
+        '--',
+        'sh',
+        '-c',
+        `trap 'echo int >> ${log}' INT; echo up >> ${log}; while :; do sleep 0.05; done`,
+      ],
+      { env: sandbox.env(env), detached: true, stdio: 'ignore' },
+    );
+    const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
+    await waitFor(() => lines(log).includes('up'), 60_000, 'the command to run');
+    process.kill(-(launcher.pid as number), 'SIGINT');
+    await waitFor(() => lines(log).includes('int'), 60_000, 'the command to get SIGINT');
+    // One interrupt: Node is in the 60 s grace, the command still runs (a second one would end it at once).
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(launcher.exitCode).toBeNull();
+    launcher.kill('SIGINT'); // the second interrupt: SIGKILL to what is left, exit 130
+    expect(await exited).toBe(130);
+    expect(lines(log).filter((line) => line === 'int')).toHaveLength(1);
   });
 
   it('status shows a run waiting in its launcher under the pid the shell knows', async () => {
