@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,8 +10,10 @@ import { isAlive, REPO, TestSandbox, waitFor } from '../support/processes.js';
 // process leads its session. Once that session has emptied, its id can be handed out again: a stranger that
 // gets the pid and calls setsid leads a session with the same id, and must not count as part of the run.
 // Reusing a pid by forking 30,000 times is slow, so the test steers the kernel's next pid instead
-// (/proc/sys/kernel/ns_last_pid, root only): the file is written only here, and pids are handed out in
-// increasing order anyway, so the other processes of the machine see nothing but a jump in pid numbers.
+// (/proc/sys/kernel/ns_last_pid, root only). That counter is the whole machine's: set back, it makes the
+// kernel hand every recently freed pid out again at once, to whatever forks next anywhere, and any pid some
+// other program still holds (a test run beside this one, ending "its" process by pid) then names a stranger.
+// So each steering puts the counter back where it was as soon as the stranger has its pid.
 const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
 const canSteerPids = (() => {
   try {
@@ -20,6 +23,8 @@ const canSteerPids = (() => {
     return false;
   }
 })();
+
+const lastPid = () => Number(readFileSync(NS_LAST_PID, 'utf8'));
 
 let sb: TestSandbox;
 const strangers: ChildProcess[] = [];
@@ -38,8 +43,15 @@ afterEach(() => {
 async function strangerAt(pid: number): Promise<ChildProcess> {
   await waitFor(() => !existsSync(`/proc/${pid}`), 30_000, `pid ${pid} to be free`);
   for (let attempt = 0; attempt < 50; attempt++) {
+    const before = lastPid();
     writeFileSync(NS_LAST_PID, String(pid - 1));
-    const child = spawn('sleep', ['120'], { detached: true, stdio: 'ignore', env: sb.env() });
+    let child: ChildProcess;
+    try {
+      child = spawn('sleep', ['120'], { detached: true, stdio: 'ignore', env: sb.env() });
+    } finally {
+      // Forward again, never back: other processes may have taken pids past `before` meanwhile.
+      if (lastPid() < before) writeFileSync(NS_LAST_PID, String(before));
+    }
     strangers.push(child);
     if (child.pid === pid) return child;
     child.kill('SIGKILL');
@@ -61,6 +73,23 @@ async function strangerAtFirstPid(): Promise<ChildProcess> {
 const FIRST_PROCESS = `echo $$ > rootpid; setsid sh -c 'while [ ! -e go ]; do sleep 0.02; done' & sleep 0.2`;
 
 describe.runIf(canSteerPids)('a recycled pid of the first process', () => {
+  it('steering a stranger onto a freed pid leaves the machine its pid counter: what forks next gets a new pid', async () => {
+    // Twenty freed pids below the counter: set back and left there, the counter hands them out next.
+    const freed: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const child = spawn('true', { stdio: 'ignore' });
+      await once(child, 'exit');
+      freed.push(child.pid as number);
+    }
+    const highest = lastPid();
+    await strangerAt(Math.min(...freed));
+    const next = spawn('true', { stdio: 'ignore' });
+    await once(next, 'exit');
+    // (a counter that wrapped around past pid_max meanwhile would start low again: not on a 2-core box
+    // within this test)
+    expect(next.pid as number, `pids freed before the steering: ${freed.join(' ')}`).toBeGreaterThan(highest);
+  });
+
   it('without the helper, a stranger leading the reused session id is neither waited for nor signalled', async () => {
     const run = sb.start(['exec', '--json', '--wait-all', '--timeout', '20', '--', 'sh', '-c', FIRST_PROCESS], {
       env: { SEQ_TEST_NO_SUBREAPER: '1' },

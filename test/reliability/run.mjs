@@ -68,22 +68,23 @@ function proc(file, argv, { env = baseEnv(), timeoutMs = 60_000 } = {}) {
   return { child, out, exited };
 }
 
-/** Live processes carrying this suite's marker (everything it started, at any depth). */
-function ours() {
+/** Live processes carrying this suite's marker (everything it started, at any depth), or another marker. */
+function ours(withMarker = marker) {
   const pids = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
       if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(`${MARKER_ENV}=${marker}`)) pids.push(Number(name));
+      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(`${MARKER_ENV}=${withMarker}`))
+        pids.push(Number(name));
     } catch {}
   }
   return pids;
 }
 
-function endOurs() {
-  const left = ours();
+function endOurs(withMarker = marker) {
+  const left = ours(withMarker);
   for (const pid of left) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -286,23 +287,14 @@ async function escapees() {
       .map((make, i) => make(files[i]))
       .join('\n')}\n${mode === 'timeout' ? 'sleep 300' : 'sleep 0.5'}`;
     // Decoys: the same commands, started by us outside seq-test, in the same directory.
-    const decoy = spawn('setsid', ['sh', '-c', 'sleep 300 & sleep 300 & nohup sleep 300 >/dev/null 2>&1 & wait'], {
+    spawn('setsid', ['sh', '-c', 'sleep 300 & sleep 300 & nohup sleep 300 >/dev/null 2>&1 & wait'], {
       cwd: work,
       env: { ...process.env, [MARKER_ENV]: `decoy-${marker}` },
       stdio: 'ignore',
       detached: true,
     });
     await sleep(200);
-    const decoyPids = readdirSync('/proc')
-      .filter((n) => /^\d+$/.test(n))
-      .map(Number)
-      .filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/environ`, 'latin1').includes(`${MARKER_ENV}=decoy-${marker}`);
-        } catch {
-          return false;
-        }
-      });
+    const decoyPids = ours(`decoy-${marker}`);
     const argv =
       mode === 'timeout'
         ? ['exec', '--timeout', '1.5', '--grace', '1', '--', 'sh', '-c', script]
@@ -315,14 +307,9 @@ async function escapees() {
     }
     decoysTotal += decoyPids.length;
     decoysKilled += decoyPids.filter((pid) => !alive(pid)).length;
-    for (const pid of decoyPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-    try {
-      process.kill(decoy.pid, 'SIGKILL');
-    } catch {}
+    // The decoys still marked as ours, found again now: a recorded pid may be free by now and a stranger's
+    // (setsid(1), a session leader here, forks, and the process `decoy` names exits at once).
+    endOurs(`decoy-${marker}`);
     endOurs();
   }
   const scenario = `escapees (${Object.keys(ESCAPEES).join(', ')}), after linger and on timeout`;

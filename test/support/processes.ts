@@ -79,30 +79,45 @@ export class TestSandbox {
 
   /** Pids of live processes started by this sandbox (zombies excluded). */
   ours(): number[] {
-    const pids: number[] = [];
-    for (const name of readdirSync('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
-        const environ = readFileSync(`/proc/${name}/environ`, 'latin1');
-        if (environ.includes(`${MARKER_ENV}=${this.marker}`)) pids.push(Number(name));
-      } catch {}
-    }
-    return pids;
+    return markedProcesses(this.marker);
   }
 
   /** Ends, by pid, whatever this sandbox started that is still alive; returns how many there were. */
   cleanup(): number {
-    const left = this.ours();
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
+    const left = endMarked(this.marker);
     rmSync(this.dir, { recursive: true, force: true });
-    return left.length;
+    return left;
   }
+}
+
+/** Pids of live processes (zombies excluded) whose environment has MARKER_ENV=`marker`. */
+export function markedProcesses(marker: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      const environ = readFileSync(`/proc/${name}/environ`, 'latin1');
+      if (environ.includes(`${MARKER_ENV}=${marker}`)) pids.push(Number(name));
+    } catch {}
+  }
+  return pids;
+}
+
+/**
+ * SIGKILLs, by pid, every live process marked with `marker`; returns how many there were. The way tests end
+ * what they started: never a pid or a process group recorded earlier, which may have been handed to a
+ * stranger since (on this machine pids wrap around at 32768 within minutes under test load).
+ */
+export function endMarked(marker: string): number {
+  const left = markedProcesses(marker);
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+  return left.length;
 }
 
 export function isAlive(pid: number): boolean {

@@ -106,7 +106,8 @@ export function removeInstall(project: EndUserProject | undefined, root: string 
 export class EndUserProject {
   private counter = 0;
   private readonly started: ChildProcess[] = [];
-  private readonly escapees: number[] = [];
+  /** Escapees still running when their pid was read, by pid and start time (see cleanup). */
+  private readonly escapees: { pid: number; start: string }[] = [];
   private readonly gates: string[] = [];
 
   /**
@@ -176,7 +177,8 @@ export class EndUserProject {
   /** Reads the escapee's pid from its file and remembers it for cleanup. */
   escapee(pidFile: string): number {
     const pid = Number(readFileSync(pidFile, 'utf8'));
-    this.escapees.push(pid);
+    const start = startOf(pid);
+    if (start !== undefined) this.escapees.push({ pid, start });
     return pid;
   }
 
@@ -245,16 +247,30 @@ const timer = setInterval(() => { if (existsSync(process.argv[3])) { clearInterv
 
   /**
    * Ends what the checks started: releases every holder (a launcher's child would outlive a kill of the
-   * launcher), then ends the runs and any escapee a failed check left, by pid.
+   * launcher), then ends the runs and any escapee a failed check left, by pid, and only while that pid is
+   * still the escapee (same start time): seq-test ended the others minutes ago, and on a busy machine their
+   * pids go round to strangers (pid_max is 32768 here).
    */
   cleanup(): void {
     for (const gate of this.gates) writeFileSync(gate, '');
     for (const child of this.started) if (child.exitCode === null && child.pid) child.kill('SIGKILL');
-    for (const pid of this.escapees) {
+    for (const { pid, start } of this.escapees) {
+      if (startOf(pid) !== start) continue;
       try {
         process.kill(pid, 'SIGKILL');
       } catch {}
     }
+  }
+}
+
+/** The start time of a live process (field 22 of /proc/<pid>/stat); undefined when gone or a zombie. */
+function startOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? undefined : fields[19];
+  } catch {
+    return undefined;
   }
 }
 

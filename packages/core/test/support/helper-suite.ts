@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -16,6 +17,7 @@ import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { endMarked, MARKER_ENV } from '../../../../test/support/processes.js';
 import { buildDenySyscalls } from '../fixtures/deny-syscalls.js';
 
 /**
@@ -54,8 +56,8 @@ interface Started {
   stdout: () => string;
 }
 
-const started: number[] = [];
-const strays: number[] = [];
+/** In the environment of everything the suite starts, so cleanup ends exactly that (test/support/processes.ts). */
+const MARKER = randomUUID();
 
 function startHelper(
   helper: HelperUnderTest,
@@ -64,10 +66,13 @@ function startHelper(
   prefix: string[] = [],
 ): Started {
   const [file, ...rest] = [...prefix, ...helper.argv];
-  // detached: its own process group, which cleanup may end (we created it).
-  const child = spawn(file as string, [...rest, ...args], { stdio: ['ignore', 'pipe', 'pipe', fd3], detached: true });
+  // detached: a session of its own, as @seq-test/core starts it.
+  const child = spawn(file as string, [...rest, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', fd3],
+    detached: true,
+    env: { ...process.env, [MARKER_ENV]: MARKER },
+  });
   if (!child.pid) throw new Error(`cannot start ${file}`);
-  started.push(child.pid);
   const lines: string[] = [];
   const waiting: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   let pending = '';
@@ -107,19 +112,10 @@ function startHelper(
   };
 }
 
-function endPid(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {}
-}
-
+// What a test left running, found by the marker: never a recorded pid or group, which by now may be a
+// stranger's (a helper that exited, and the orphan a test already killed, free their pids).
 afterEach(() => {
-  for (const pid of strays.splice(0)) endPid(pid);
-  for (const pid of started.splice(0)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {}
-  }
+  endMarked(MARKER);
 });
 
 /** Resolves once the process sits in read(3, …): a parked helper that has blocked its signals. */
@@ -234,7 +230,6 @@ export function describeHelperSuite(title: string, helpers: HelperUnderTest[], m
           ]);
           await run.line(/^exit 0 /);
           const orphan = Number(run.stdout().trim());
-          strays.push(orphan);
           expect(ppidOf(orphan)).toBe(run.pid);
           expect(run.lines.some((l) => l.startsWith('peak'))).toBe(false);
           process.kill(orphan, 'SIGKILL');
