@@ -2,14 +2,21 @@ import { defineConfig } from 'vitest/config';
 
 // The project's own tests, in tiers chosen by path alone (README, "Set up and test"):
 //   default (`npm test`): packages/*/test, integrations/*/test (projects core, cli, integrations) and test/**
-//     (project e2e): needs only what `npm ci` installs, plus whatever Python is on PATH; offline.
+//     (projects e2e and e2e-serial): needs only what `npm ci` installs, plus whatever Python is on PATH;
+//     offline.
 //   matrix (`npm run test:matrix`): any file whose name ends in matrix.test.ts, everything under test/jest/
 //     (Jest is not installed by `npm ci`: each version is its own fixture) and test/install/ (every package
 //     packed and installed into a fresh project: ~2 min): other runner versions, other Nodes, every Python,
-//     cross-built helpers.
+//     cross-built helpers, and the slower variants of a default-tier file.
 //   reliability (`npm run test:reliability`): test/reliability/run.mjs, not a Vitest file.
-// They spawn real processes, so e2e files run one at a time (fileParallelism off) and each test cleans up
-// what it started, by pid.
+// Files under a fixtures/ directory are what a test runs, never tests of this repo.
+//
+// Two files at a time (2 workers: this machine has 2 cores, and an end-to-end file mostly waits on the
+// processes it starts): the unit projects and e2e. Each test there has its own sandbox (state dir, key,
+// marker) and ends only what it started. The files in SERIAL run alone, one after another, after the rest,
+// because they act machine-wide: `seq-test reap` ends the leftovers of every dead run of this user (those
+// another file is looking at too), and recycled-pid steers the kernel's pid counter, which the tracker of a
+// run beside it reads.
 const MATRIX = [
   'test/**/*matrix.test.ts',
   'packages/*/test/**/*matrix.test.ts',
@@ -17,8 +24,17 @@ const MATRIX = [
   'test/jest/**/*.test.ts',
   'test/install/**/*.test.ts',
 ];
-const NOT_MATRIX = ['**/node_modules/**', '**/*matrix.test.ts'];
+const SERIAL = [
+  'test/lock/faults.test.ts',
+  'test/lock/hardening.test.ts',
+  'test/lock/inherited-token.test.ts',
+  'test/init/doctor.test.ts',
+  'test/exec/recycled-pid.test.ts',
+];
+const NOT_MATRIX = ['**/node_modules/**', '**/fixtures/**', '**/*matrix.test.ts'];
 const GLOBAL_SETUP = ['test/support/global-setup.ts'];
+/** Files at once in the parallel group (the unit projects and e2e: one group, so one figure). */
+const WORKERS = 2;
 
 export default defineConfig({
   test: {
@@ -28,6 +44,8 @@ export default defineConfig({
           name: 'core',
           include: ['packages/core/test/**/*.test.ts'],
           exclude: NOT_MATRIX,
+          globalSetup: GLOBAL_SETUP,
+          maxWorkers: WORKERS,
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
@@ -37,6 +55,7 @@ export default defineConfig({
           name: 'cli',
           include: ['packages/cli/test/**/*.test.ts'],
           exclude: NOT_MATRIX,
+          maxWorkers: WORKERS,
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
@@ -46,6 +65,7 @@ export default defineConfig({
           name: 'integrations',
           include: ['integrations/*/test/**/*.test.ts'],
           exclude: NOT_MATRIX,
+          maxWorkers: WORKERS,
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
@@ -54,7 +74,18 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
-          exclude: ['**/node_modules/**', ...MATRIX],
+          exclude: [...NOT_MATRIX, ...MATRIX, ...SERIAL],
+          globalSetup: GLOBAL_SETUP,
+          maxWorkers: WORKERS,
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e-serial',
+          include: SERIAL,
+          exclude: NOT_MATRIX,
           globalSetup: GLOBAL_SETUP,
           testTimeout: 120_000,
           hookTimeout: 60_000,
@@ -65,7 +96,7 @@ export default defineConfig({
         test: {
           name: 'matrix',
           include: MATRIX,
-          exclude: ['**/node_modules/**'],
+          exclude: ['**/node_modules/**', '**/fixtures/**'],
           globalSetup: GLOBAL_SETUP,
           testTimeout: 300_000,
           hookTimeout: 600_000,

@@ -23,7 +23,7 @@ import {
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LEAVE_BEHIND, seedPeak } from '../support/lingering.js';
 import { isAlive, type Started, TestSandbox, waitFor } from '../support/processes.js';
-import { CONTENDER, PYTHON, requireInterpreter, TEMPLATES } from './helpers.js';
+import { CONTENDER, NO_PYTHON, PYTHON, requireInterpreter, TEMPLATES } from './helpers.js';
 
 /**
  * Protocol version 2 (`"slots": "auto"`) in both languages: the admission rule, the prediction, the
@@ -76,7 +76,7 @@ function overlaps(log: string): { max: number; order: string[]; alone: boolean[]
   return { max, order, alone: order.map((t) => !shared.has(t)) };
 }
 
-describe('conformance: protocol version 2 (memory-aware admission)', () => {
+describe.skipIf(NO_PYTHON)('conformance: protocol version 2 (memory-aware admission)', () => {
   let sandbox: TestSandbox;
   beforeAll(() => requireInterpreter(PYTHON));
   afterEach(() => {

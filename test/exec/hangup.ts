@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, isAlive, type TestSandbox, waitFor } from '../support/processes.js';
+import { shellQuote } from '../support/text.js';
 
 /**
  * The terminal seq-test runs in goes away (`tmux kill-server`, a closed terminal window, a dropped ssh
@@ -41,7 +42,7 @@ child.on('exit', (code, signal) => {
   try {
     // Under `sh -c` as in a terminal: the hangup goes to the session leader (sh, which dies of it), and on
     // its death the kernel sends SIGHUP to the foreground process group: the wrapper and seq-test.
-    const line = [process.execPath, wrapper, node, CLI, ...args].map((word) => `'${word.replace(/'/g, `'\\''`)}'`);
+    const line = [process.execPath, wrapper, node, CLI, ...args].map(shellQuote);
     tmux('new-session', '-d', '-x', '120', '-y', '30', '-c', sb.dir, 'sh', '-c', line.join(' '));
     await ready(() => tmux('capture-pane', '-p'));
   } finally {

@@ -141,10 +141,11 @@ describe('--log', () => {
 });
 
 describe('--max-memory', () => {
-  const HOG = 'import time\nb = bytearray(200 * 1024 * 1024)\ntime.sleep(300)';
+  // 200 MiB, every page touched (filled), then idle: one Node process, no Python needed.
+  const HOG = 'globalThis.hog = Buffer.alloc(200 * 1024 * 1024, 1); setTimeout(() => {}, 300_000);';
 
   it('ends a tree that grows past the limit: exit 121 and a clear message', async () => {
-    const result = await sb.run(['exec', '--json', '--max-memory', '100M', '--', 'python3', '-c', HOG]);
+    const result = await sb.run(['exec', '--json', '--max-memory', '100M', '--', process.execPath, '-e', HOG]);
     expect(result.code).toBe(121);
     expect(result.stderr).toMatch(
       /^seq-test: memory limit 100 MiB exceeded: the tree uses \d+ MiB in 1 process; ending it$/m,
@@ -156,8 +157,18 @@ describe('--max-memory', () => {
   });
 
   it('also when the hog ignores SIGTERM (SIGKILL after --grace, one message)', async () => {
-    const stubborn = `import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n${HOG}`;
-    const result = await sb.run(['exec', '--max-memory', '100M', '--grace', '0.5', '--', 'python3', '-c', stubborn]);
+    const stubborn = `process.on('SIGTERM', () => {}); ${HOG}`;
+    const result = await sb.run([
+      'exec',
+      '--max-memory',
+      '100M',
+      '--grace',
+      '0.5',
+      '--',
+      process.execPath,
+      '-e',
+      stubborn,
+    ]);
     expect(result.code).toBe(121);
     expect(result.stderr.match(/memory limit/g)).toHaveLength(1);
     expect(result.stderr).not.toContain('internal error');

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Finished, isAlive, TestSandbox, waitFor } from '../support/processes.js';
+import { regexLiteral, shellQuote } from '../support/text.js';
 import { escapeFragment, pidFile, seen } from './helpers.js';
 
 // Signals: the grace period before SIGKILL, --kill-signal, and SIGINT/SIGTERM/SIGHUP sent to seq-test itself.
@@ -14,27 +15,28 @@ afterEach(() => {
   sb.cleanup();
 });
 
-/** A python process that records every SIGTERM/SIGINT it gets in signals.txt; it exits on `exitOn`. */
+/** The recorder's command line, as seq-test prints it in "ended leftover process <pid> (<command line>)". */
+const RECORDER = `${process.execPath} recorder.cjs`;
+
+/**
+ * A Node process that records every SIGTERM/SIGINT it gets in signals.txt; it exits on `exitOn`. (Node, not
+ * Python: the default tier must pass on a machine with Node alone.)
+ */
 function recorder(exitOn: 'SIGINT' | 'none'): string {
   writeFileSync(
-    join(sb.dir, 'recorder.py'),
-    `import os, signal, sys, time
-def handler(number, frame):
-    name = signal.Signals(number).name
-    with open('signals.txt', 'a') as f:
-        f.write(name + '\\n')
-    if name == '${exitOn}':
-        sys.exit(0)
-signal.signal(signal.SIGTERM, handler)
-signal.signal(signal.SIGINT, handler)
-with open('recorder.pid', 'w') as f:
-    f.write(str(os.getpid()) + '\\n')
-while True:
-    time.sleep(1)
+    join(sb.dir, 'recorder.cjs'),
+    `const fs = require('node:fs');
+for (const name of ['SIGTERM', 'SIGINT'])
+  process.on(name, () => {
+    fs.appendFileSync('signals.txt', name + '\\n');
+    if (name === '${exitOn}') process.exit(0);
+  });
+fs.writeFileSync('recorder.pid', process.pid + '\\n');
+setInterval(() => {}, 1000);
 `,
   );
   // The main command starts it in the background and exits once it is ready: the recorder is a leftover.
-  return 'python3 recorder.py & while [ ! -s recorder.pid ]; do sleep 0.02; done';
+  return `${shellQuote(process.execPath)} recorder.cjs & while [ ! -s recorder.pid ]; do sleep 0.02; done`;
 }
 
 function signalsReceived(): string[] {
@@ -74,9 +76,8 @@ describe('ending a process that resists', () => {
     const json = JSON.parse(result.stdout);
     // The report names the last signal it took: SIGKILL.
     expect(json.reaped).toEqual([expect.objectContaining({ pid, signal: 'SIGKILL', reason: 'linger' })]);
-    // (python3 may be a shim that re-executes the real interpreter by its full path)
     expect(result.stderr).toMatch(
-      new RegExp(`seq-test: ended leftover process ${pid} \\(\\S*python3 recorder.py\\) with SIGKILL`),
+      new RegExp(`seq-test: ended leftover process ${pid} \\(${regexLiteral(RECORDER)}\\) with SIGKILL`),
     );
     expect(sb.ours()).toEqual([]);
   });
@@ -97,7 +98,7 @@ describe('ending a process that resists', () => {
     const pid = await pidFile(sb, 'recorder.pid', 0);
     expect(signalsReceived()).toEqual(['SIGINT']);
     expect(result.stderr).toMatch(
-      new RegExp(`seq-test: ended leftover process ${pid} \\(\\S*python3 recorder.py\\) with SIGINT`),
+      new RegExp(`seq-test: ended leftover process ${pid} \\(${regexLiteral(RECORDER)}\\) with SIGINT`),
     );
     expect(sb.ours()).toEqual([]);
   });
@@ -109,7 +110,7 @@ describe('ending a process that resists', () => {
     // The recorder is the main command here and does not exit on SIGTERM: it must see exactly one
     // SIGTERM during the grace period, then SIGKILL (a repeated SIGINT reads as "force quit" to runners).
     recorder('none');
-    const result = await sb.run(['exec', '--timeout', '1', '--grace', '1', '--', 'python3', 'recorder.py'], {
+    const result = await sb.run(['exec', '--timeout', '1', '--grace', '1', '--', process.execPath, 'recorder.cjs'], {
       env: { SEQ_TEST_NO_SUBREAPER: noHelper },
     });
     expect(result.code, result.stderr).toBe(124);

@@ -75,13 +75,14 @@ exit $c
     expect(repo.snapshot()).toEqual(after);
   });
 
-  it('core.hooksPath: a shell hook gets the block; a Python hook is kept as <hook>.seq-test-orig and still runs (git push)', async () => {
+  it('core.hooksPath: a shell hook gets the block; a Node hook is kept as <hook>.seq-test-orig and still runs (git push)', async () => {
     const repo = fixture().initRepo();
     const stampFile = join(sandbox.dir, 'stamps');
     repo.write(
       {
         '.githooks/pre-commit': `#!/usr/bin/env bash\nset -euo pipefail\n${stampLine(stampFile, 'pre-commit')}\n`,
-        '.githooks/pre-push': `#!/usr/bin/env python3\nimport os, time\nwith open(${JSON.stringify(stampFile)}, "a") as f:\n    f.write("pre-push %d %s\\n" % (time.time() * 1000, os.environ.get("SEQ_TEST_TOKEN", "none")))\n`,
+        // A hook in another language (Node here, so the default tier needs no Python) is not a shell script.
+        '.githooks/pre-push': `#!/usr/bin/env node\nrequire('node:fs').appendFileSync(${JSON.stringify(stampFile)}, \`pre-push \${Date.now()} \${process.env.SEQ_TEST_TOKEN ?? 'none'}\\n\`);\n`,
       },
       0o755,
     );
@@ -99,7 +100,7 @@ exit $c
     expect(repo.read('.githooks/pre-commit')).toMatch(
       /^#!\/usr\/bin\/env bash\n# >>> seq-test >>>[\s\S]*# <<< seq-test <<<\nset -euo pipefail\n/,
     );
-    expect(repo.read('.githooks/pre-push.seq-test-orig')).toContain('#!/usr/bin/env python3');
+    expect(repo.read('.githooks/pre-push.seq-test-orig')).toContain('#!/usr/bin/env node');
     expect(repo.read('.githooks/pre-push')).toContain('exec "$(dirname -- "$0")/pre-push.seq-test-orig" "$@"');
 
     repo.git(['commit', '-q', '--allow-empty', '-m', 'hooked']);

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PYTHON } from '../pytest/helpers.js';
 import { CLI, REPO, TestSandbox, waitFor } from '../support/processes.js';
 import { Fixture, integrationAvailable, problems } from './helpers.js';
 
@@ -268,12 +269,14 @@ module.exports = {
     const doctor = await repo.cli(['doctor', '--json']);
     expect(problems(doctor.stdout)).toEqual([]);
     expect(doctor.code, doctor.stdout).toBe(0);
-    const pytest = spawnSync('python3', ['-m', 'pytest', '-q'], {
-      cwd: repo.dir,
-      env: sandbox.env(repo.env()),
-      encoding: 'utf8',
-    });
-    if (pytest.error === undefined && !/No module named pytest/.test(pytest.stderr)) {
+    // The initialised project's own tests, under the tier's Python with pytest (without one, the global setup
+    // has printed that this step is skipped).
+    if (PYTHON) {
+      const pytest = spawnSync(PYTHON.path, ['-m', 'pytest', '-q'], {
+        cwd: repo.dir,
+        env: sandbox.env(repo.env()),
+        encoding: 'utf8',
+      });
       expect(pytest.status, `${pytest.stdout}${pytest.stderr}`).toBe(0);
     }
   });

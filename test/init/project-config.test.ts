@@ -111,20 +111,23 @@ describe('project defaults (package.json "seqTest", .seqtestrc.json)', () => {
       ['.seqtestrc.json', '[1]', '.seqtestrc.json must be a JSON object, got an array'],
       ['package.json', '{ "seqTest": 5 }', 'package.json "seqTest" must be a JSON object, got 5'],
     ];
-    let n = 0;
-    for (const [file, content, message] of cases) {
-      const repo = fixture({ [file]: content }, `bad-${n++}`);
-      for (const command of ['run', 'exec']) {
-        const result = await repo.cli([command, '--', 'true']);
-        expect(result.code, `${file} ${content}`).toBe(125);
-        expect(result.stderr).toBe(`seq-test: error: ${message}\n`);
-      }
-      const status = await repo.cli(['status', '--json']);
-      expect(JSON.parse(status.stdout).queues[0].tickets).toEqual([]);
-      const doctor = await repo.cli(['doctor', '--json']);
-      expect(doctor.code).toBe(1);
-      expect(JSON.parse(doctor.stdout).findings[0]).toMatchObject({ severity: 'error', check: 'config.invalid' });
-    }
+    // The cases share nothing but the sandbox (each its own repository, so its own key): checked
+    // concurrently, as most of the time is Node starting the CLI.
+    await Promise.all(
+      cases.map(async ([file, content, message], n) => {
+        const repo = fixture({ [file]: content }, `bad-${n}`);
+        for (const command of ['run', 'exec']) {
+          const result = await repo.cli([command, '--', 'true']);
+          expect(result.code, `${file} ${content}`).toBe(125);
+          expect(result.stderr).toBe(`seq-test: error: ${message}\n`);
+        }
+        const status = await repo.cli(['status', '--json']);
+        expect(JSON.parse(status.stdout).queues[0].tickets).toEqual([]);
+        const doctor = await repo.cli(['doctor', '--json']);
+        expect(doctor.code).toBe(1);
+        expect(JSON.parse(doctor.stdout).findings[0]).toMatchObject({ severity: 'error', check: 'config.invalid' });
+      }),
+    );
     const broken = fixture({ '.seqtestrc.json': '{ "timeout": ' }, 'broken');
     const result = await broken.cli(['run', '--', 'true']);
     expect(result.code).toBe(125);

@@ -2,7 +2,7 @@
 // (what the Unix `py` launcher scans), every version under `pyenv root` (or $PYENV_ROOT), and Debian's
 // /usr/bin/python3. Each is asked for its version, real executable and its pytest / pytest-xdist; the same
 // interpreter reached twice (a pyenv shim and the version it runs) is listed once.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -83,26 +83,34 @@ function underPyenv(): string[] {
     .filter(executable);
 }
 
-function probe(path: string): Omit<Python, 'path' | 'source'> | undefined {
-  try {
-    const out = execFileSync(path, ['-c', PROBE], {
-      encoding: 'utf8',
-      // A slow machine is fine; a hung interpreter is not one we can use.
-      timeout: 60_000,
-      stdio: ['ignore', 'pipe', 'ignore'],
-      env: { ...process.env, PYTHONPATH: '', PYTHONDONTWRITEBYTECODE: '1' },
-    });
-    return JSON.parse(out.trim().split('\n').pop() ?? '');
-  } catch {
-    return undefined;
-  }
+/** Asks the interpreter for its version, real executable and modules; undefined if it cannot answer. */
+function probe(path: string): Promise<Omit<Python, 'path' | 'source'> | undefined> {
+  return new Promise((resolve) => {
+    execFile(
+      path,
+      ['-c', PROBE],
+      {
+        encoding: 'utf8',
+        // A slow machine is fine; a hung interpreter is not one we can use.
+        timeout: 60_000,
+        env: { ...process.env, PYTHONPATH: '', PYTHONDONTWRITEBYTECODE: '1' },
+      },
+      (error, stdout) => {
+        try {
+          resolve(error ? undefined : JSON.parse(stdout.trim().split('\n').pop() ?? ''));
+        } catch {
+          resolve(undefined);
+        }
+      },
+    );
+  });
 }
 
 /**
  * The usable interpreters, PATH ones first (in PATH order); with `everywhere`, then pyenv's and Debian's
  * /usr/bin/python3 too.
  */
-export function discoverPythons({ everywhere }: { everywhere: boolean }): Python[] {
+export async function discoverPythons({ everywhere }: { everywhere: boolean }): Promise<Python[]> {
   const candidates: [string, Python['source']][] = [
     ...onPath().map((p) => [p, 'PATH'] as [string, Python['source']]),
     ...(everywhere
@@ -113,21 +121,25 @@ export function discoverPythons({ everywhere }: { everywhere: boolean }): Python
       : []),
   ];
   const seen = new Set<string>();
-  const pythons: Python[] = [];
-  for (const [path, source] of candidates) {
-    let real: string;
+  const distinct = candidates.filter(([path]) => {
     try {
-      real = realpathSync(path);
+      const real = realpathSync(path);
+      if (seen.has(real)) return false;
+      seen.add(real);
+      return true;
     } catch {
-      continue;
+      return false;
     }
-    if (seen.has(real)) continue;
-    seen.add(real);
-    const info = probe(path);
-    if (!info || seen.has(`exe:${info.executable}`)) continue;
+  });
+  // All at once: a pyenv shim takes a second or more to answer on a loaded machine.
+  const answers = await Promise.all(distinct.map(([path]) => probe(path)));
+  const pythons: Python[] = [];
+  distinct.forEach(([path, source], i) => {
+    const info = answers[i];
+    if (!info || seen.has(`exe:${info.executable}`)) return;
     seen.add(`exe:${info.executable}`);
     pythons.push({ path, source, ...info });
-  }
+  });
   return pythons;
 }
 

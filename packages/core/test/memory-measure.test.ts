@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { availableMemory } from '../src/memory/available.js';
 import { memoryOf, processMemory, treeMemory, treeProcesses } from '../src/memory/measure.js';
 import { PeakRecorder } from '../src/memory/recorder.js';
@@ -20,9 +20,13 @@ print("ready", *kids, flush=True)
 time.sleep(60)
 `;
 
+// The first Python on PATH, found by test/support/global-setup.ts; without one the Pss test skips and the
+// global setup has printed one line saying so.
+const PYTHON = inject('pythonOnPath')?.path;
+
 describe('memory measure', () => {
-  it('Pss counts pages shared by a tree once; summed RSS counts them per process', async () => {
-    const child = spawn('python3', ['-c', SHARED], { stdio: ['ignore', 'pipe', 'inherit'] });
+  it.runIf(PYTHON)('Pss counts pages shared by a tree once; summed RSS counts them per process', async () => {
+    const child = spawn(PYTHON as string, ['-c', SHARED], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       // A pipe may hand the line over in pieces: read up to its end.
       let line = '';
