@@ -36,13 +36,6 @@ export function environOf(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
 }
 
-/** Ends the process if it is still the one we started (used for decoys the test itself started). */
-export function killPid(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {}
-}
-
 /**
  * A shell fragment that starts the chosen escapees from inside the command, each writing its pid to
  * <kind>.pid in the current directory before it becomes `sleep 300`:

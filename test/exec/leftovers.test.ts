@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isAlive, TestSandbox } from '../support/processes.js';
-import { type Escapee, environOf, escapeFragment, helperBuilt, killPid, pidFile, seen, statOf } from './helpers.js';
+import { isAlive, killPid, TestSandbox } from '../support/processes.js';
+import { type Escapee, environOf, escapeFragment, helperBuilt, pidFile, seen, statOf } from './helpers.js';
 
 // What the command leaves behind: background children waited for (--wait-all) or ended after --linger and
 // reported; escapees (setsid, double fork, env -i + setsid + double fork) reaped at the end and on timeout;

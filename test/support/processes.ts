@@ -120,6 +120,23 @@ export function endMarked(marker: string): number {
   return left.length;
 }
 
+/**
+ * process.kill for one process the test named by a pid it read or recorded; false once it is gone. Refuses
+ * what is not a pid: kill(2) takes 0 as the caller's own process group (the test runner, and the shell job
+ * that started it, with every run started beside it), a negative number as a group and -1 as every process
+ * we may signal. A pid file read too early gives 0 (Number('')): that once SIGKILLed a whole job of three
+ * test runs on this machine.
+ */
+export function killPid(pid: number, signal: NodeJS.Signals | 0 = 'SIGKILL'): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`killPid: ${pid} is not a process id`);
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function isAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');

@@ -17,7 +17,7 @@ import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { endMarked, MARKER_ENV } from '../../../../test/support/processes.js';
+import { endMarked, killPid, MARKER_ENV, waitFor } from '../../../../test/support/processes.js';
 import { buildDenySyscalls } from '../fixtures/deny-syscalls.js';
 
 /**
@@ -229,10 +229,11 @@ export function describeHelperSuite(title: string, helpers: HelperUnderTest[], m
             'setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!',
           ]);
           await run.line(/^exit 0 /);
-          const orphan = Number(run.stdout().trim());
+          // The pid comes on stdout, another pipe than the report: it may arrive after the exit line.
+          const orphan = Number(await waitFor(() => run.stdout().trim(), 30_000, "the orphan's pid on stdout"));
           expect(ppidOf(orphan)).toBe(run.pid);
           expect(run.lines.some((l) => l.startsWith('peak'))).toBe(false);
-          process.kill(orphan, 'SIGKILL');
+          killPid(orphan);
           expect(await run.line(/^peak /)).toMatch(/^peak \d+$/);
           expect(await run.exited).toEqual({ code: 0, signal: null });
         });
