@@ -34,7 +34,7 @@ const NEEDS_PYTEST =
   'test/lock/hardening.test.ts and test/lock/inherited-token.test.ts, seq_subprocess in ' +
   'test/exec/recycled-pid.test.ts, and pytest on the project test/init/init.test.ts initialises';
 const NEEDS_PYTHON = {
-  core: 'the Pss test of packages/core/test/memory-measure.test.ts (a Python parent forks two children)',
+  core: 'two tests of packages/core/test/memory-measure.test.ts (Pss of a forked Python tree, the peak recorder after a fall)',
   e2e: "the pytest bridge's stdlib-only unit tests (test/pytest/python-suites.test.ts)",
 };
 
