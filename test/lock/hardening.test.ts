@@ -139,7 +139,7 @@ describe('hardening: the state dir', () => {
       await sandbox.run(['run', '--', 'true'], { env }),
       await sandbox.run(['status'], { env }),
       await sandbox.run(['doctor'], { env, cwd: project }),
-      await py(sandbox, ['true'], env),
+      ...((await pythonToo(() => py(sandbox, ['true'], env))) as Finished[]),
     ];
     for (const result of results) {
       expect(result.code).not.toBe(0);

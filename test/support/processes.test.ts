@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { isAlive, killPid } from './processes.js';
+import { isAlive, killPid, TestSandbox } from './processes.js';
 
 // The support's own rules for ending processes by pid. (Signal 0 only asks whether a process exists: a
 // failure here must not end the test run it is part of.)
@@ -19,5 +19,20 @@ describe('killPid', () => {
     await once(child, 'exit');
     expect(isAlive(pid)).toBe(false);
     expect(killPid(pid, 0)).toBe(false);
+  });
+});
+
+describe('TestSandbox.start', () => {
+  it('a program that cannot start finishes at once, saying why (no wait for the test timeout)', async () => {
+    const sandbox = new TestSandbox();
+    try {
+      const started = sandbox.start([], { file: '/nonexistent/seq-test-program' });
+      expect(await started.exited).toEqual({ code: null, signal: null });
+      const result = await started.finished;
+      expect(result.code).toBeNull();
+      expect(result.stderr).toMatch(/ENOENT/);
+    } finally {
+      sandbox.cleanup();
+    }
   });
 });

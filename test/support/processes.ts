@@ -63,11 +63,18 @@ export class TestSandbox {
     child.stderr?.on('data', (d: Buffer) => {
       output.stderr += d.toString();
     });
+    // A program that cannot start (ENOENT) gets 'error' and never 'exit': it finishes at once, saying why,
+    // instead of leaving the test to its timeout.
+    const failed = new Promise<Error>((resolve) => child.once('error', resolve));
     const finished = new Promise<Finished>((resolve) => {
       child.on('close', (code, signal) => resolve({ code, signal, ...output }));
+      void failed.then((error) =>
+        resolve({ code: null, signal: null, stdout: output.stdout, stderr: `${output.stderr}${error.message}` }),
+      );
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       child.on('exit', (code, signal) => resolve({ code, signal }));
+      void failed.then(() => resolve({ code: null, signal: null }));
     });
     return { child, output, finished, exited };
   }
