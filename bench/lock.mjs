@@ -21,6 +21,7 @@ import {
   measureInterleaved,
   nowMs,
   parseArgs,
+  ROOT,
   ratio,
   remember,
   stats,
@@ -50,6 +51,12 @@ const jobFile = (log, gate) => {
 
 const launchers = {
   'seq-test run': (job) => [process.execPath, [CLI, 'run', '--quiet', '--', 'bash', job]],
+  // Through the npm bin, as a user's shell starts it: on Linux with the helper, the runs far from the head
+  // wait in the launcher and start Node near it (docs/process-tree.md, "Waiting in the launcher").
+  'seq-test run (bin)': (job) => [
+    join(ROOT, 'packages', 'cli', 'bin', 'seq-test'),
+    ['run', '--quiet', '--', 'bash', job],
+  ],
   'flock(1)': (job) => ['flock', [join(work, 'flock.lock'), 'bash', job]],
   'sem --fg': (job) => ['sem', ['--will-cite', '--fg', '--id', `bench-${process.pid}`, '-j1', 'bash', job]],
 };
@@ -96,7 +103,7 @@ async function handoff(name) {
 }
 
 const handoffRounds = options.runs ?? (options.quick ? 2 : 5);
-const peers = Object.keys(launchers).filter((name) => name === 'seq-test run' || have(name.split(/[ (]/)[0]));
+const peers = Object.keys(launchers).filter((name) => name.startsWith('seq-test run') || have(name.split(/[ (]/)[0]));
 const handoffGaps = Object.fromEntries(peers.map((p) => [p, []]));
 const roundMeans = Object.fromEntries(peers.map((p) => [p, []]));
 for (let round = 0; round < handoffRounds; round++) {

@@ -15,7 +15,9 @@
  *   waits in the kernel, with no periodic wake-up: inotify on the tickets dir (a ticket ahead removed) and a
  *   pidfd on the owner of each live ticket ahead (an owner that dies without removing its ticket). On each
  *   event it counts the live tickets ahead again (names only: pid + start time from /proc); once `near` or
- *   fewer are left (or our ticket is gone), it starts Node again with SEQ_TEST_RESUME=<our ticket name>,
+ *   fewer are left (or our ticket is gone), or earlier when the queue moves so fast (from the time between
+ *   its last two moves) that our turn is less than EARLY_START_MS away, it starts Node again with
+ *   SEQ_TEST_RESUME=<our ticket name>,
  *   and Node takes the ticket up where it stands (never joining anew) and waits or runs as always.
  *   Without pidfd_open (Linux < 5.3) or inotify, it re-counts every 2 s instead.
  * - INT/TERM/HUP/QUIT while it waits alone: it removes our ticket and exits 128 + the signal, as Node
@@ -50,6 +52,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -64,6 +67,8 @@
 /* Owners watched through a pidfd at most; beyond that the 2 s re-count covers the rest. */
 #define MAX_WATCHED 512
 #define FALLBACK_POLL_MS 2000
+/* Start Node this long before the turn is due when the queue moves faster than Node starts (~0.3 s). */
+#define EARLY_START_MS 1000
 #define LAUNCH_FAILED 125
 
 static char **node_argv;
@@ -88,6 +93,16 @@ static int pidfds[MAX_WATCHED];
 static int pidfd_count;
 static int pidfd_usable = 1;
 static int watched_all; /* every live owner ahead has a pidfd */
+/* How fast the queue moves: the count ahead at the last recount, when it last dropped, time per place. */
+static long last_ahead;
+static long long last_drop_ms;
+static long long place_ms;
+
+static long long now_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
 
 static int is_interrupt(int sig) { return sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT; }
 
@@ -305,12 +320,23 @@ static int recount(void) {
     }
   }
   if (errno != 0) return 1;
+  if (last_ahead >= 0 && ahead < last_ahead) { /* the queue moved: how long per place, from the last two moves */
+    long long now = now_ms();
+    if (last_drop_ms > 0) place_ms = (now - last_drop_ms) / (last_ahead - ahead);
+    last_drop_ms = now;
+  }
+  last_ahead = ahead;
+  /* Runs shorter than a Node start-up: Node must start early enough to be ready at its turn. */
+  if (place_ms >= 0 && (ahead - near) * place_ms < EARLY_START_MS) return 1;
   return !found || ahead <= near;
 }
 
 /* Node handed the wait over: wait alone until our ticket is near the head, then start Node again. */
 static void begin_waiting(void) {
   waiting = 1;
+  last_ahead = -1;
+  last_drop_ms = 0;
+  place_ms = -1;
   int fd = open(tickets_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   tickets = fd >= 0 ? fdopendir(fd) : NULL;
   if (!tickets) {
