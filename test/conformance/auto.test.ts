@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -10,6 +10,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import {
   type AdmissionInput,
   decideAdmission,
@@ -206,6 +208,50 @@ describe.skipIf(NO_PYTHON)('conformance: protocol version 2 (memory-aware admiss
       { whats, series },
     );
     expect(out).toEqual({ fps: whats.map((w) => fingerprintOf(w)), predictions: series.map((s) => predictPeak(s)) });
+  });
+
+  it('TypeScript and Python runs ending at once append to one history without losing an entry (the history lock)', async () => {
+    sandbox = new TestSandbox();
+    const internal = fileURLToPath(new URL('../../packages/core/dist/internal.js', import.meta.url));
+    // Each waits for a round number on stdin (the gate) and appends one run, its peak its writer number.
+    const ts = `import { recordRun } from ${JSON.stringify(internal)};
+import { createInterface } from 'node:readline';
+const [dir, index] = process.argv.slice(1);
+process.stdout.write('ready\\n');
+for await (const round of createInterface({ input: process.stdin })) {
+  const problem = recordRun(dir, { argv: ['round', round], cwd: '/' }, { peakBytes: Number(index), durationMs: 1, endedAt: 1, measure: 'rss' });
+  process.stdout.write((problem ?? 'ok') + '\\n');
+}`;
+    const py = `import sys
+sys.path.insert(0, ${JSON.stringify(TEMPLATES)})
+import seq_test_lock as L
+print("ready", flush=True)
+for line in sys.stdin:
+    problem = L.record_run(sys.argv[1], {"argv": ["round", line.strip()], "cwd": "/"}, {"peakBytes": int(sys.argv[2]), "durationMs": 1, "endedAt": 1, "measure": "rss"})
+    print(problem or "ok", flush=True)`;
+    const queueDir = join(sandbox.dir, 'q');
+    mkdirSync(queueDir);
+    const writers = [1, 2, 3, 4, 5, 6, 7, 8].map((index) =>
+      index % 2
+        ? spawn(process.execPath, ['--input-type=module', '-e', ts, queueDir, String(index)], { env: sandbox.env() })
+        : spawn(PYTHON, ['-c', py, queueDir, String(index)], { env: sandbox.env() }),
+    );
+    try {
+      const lines = writers.map((w) => createInterface({ input: w.stdout })[Symbol.asyncIterator]());
+      const answers = () => Promise.all(lines.map(async (line) => (await line.next()).value));
+      expect(await answers()).toEqual(Array(8).fill('ready'));
+      for (let round = 1; round <= 8; round++) {
+        for (const w of writers) w.stdin.write(`${round}\n`);
+        expect(await answers()).toEqual(Array(8).fill('ok'));
+        const history = readHistory(queueDir, fingerprintOf({ argv: ['round', String(round)], cwd: '/' }));
+        expect(history.runs.map((r) => r.peakBytes).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      }
+    } finally {
+      for (const w of writers) {
+        w.stdin.end();
+        if (w.exitCode === null) await new Promise((resolve) => w.once('exit', resolve));
+      }
+    }
   });
 
   it('a mixed TypeScript/Python queue in auto mode: each language’s first run of an unknown command runs alone, a tight budget keeps one at a time in ticket order, a roomy one lets them overlap', async () => {

@@ -1964,25 +1964,117 @@ def record_run(queue_dir, what, run):
     try:
         problem = _history_dir_problem(directory)
         if problem == "absent":
-            os.mkdir(directory, 0o700)
-        elif problem:
-            return problem
-        runs, _ = read_history(queue_dir, fingerprint)
-        runs = (runs + [checked])[-HISTORY_KEEP:]
+            # Two first runs may both make it: the second one checks the first's like any other.
+            try:
+                os.mkdir(directory, 0o700)
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    raise
+            problem = _history_dir_problem(directory)
+        if problem:
+            return (
+                "%s vanished while being made; this run is not recorded" % directory if problem == "absent" else problem
+            )
         stored = {"argv": list(what["argv"]), "cwd": what["cwd"]}
         for field in ("runner", "config"):
             if what.get(field) is not None:
                 stored[field] = what[field]
         me = identity_of(os.getpid())
-        write_atomic(
-            directory,
-            os.path.join(directory, fingerprint + ".json"),
-            create_token(*me) if me else "%d.0.000000" % os.getpid(),
-            {"v": HISTORY_VERSION, "fingerprint": fingerprint, "what": stored, "runs": runs},
-        )
+        writer = create_token(*me) if me else "%d.0.000000" % os.getpid()
+        lock = os.path.join(directory, fingerprint + ".lock")
+        busy = _take_history_lock(directory, lock, writer)
+        if busy:
+            return busy
+        try:
+            runs, _ = read_history(queue_dir, fingerprint)
+            runs = (runs + [checked])[-HISTORY_KEEP:]
+            write_atomic(
+                directory,
+                os.path.join(directory, fingerprint + ".json"),
+                writer,
+                {"v": HISTORY_VERSION, "fingerprint": fingerprint, "what": stored, "runs": runs},
+            )
+        finally:
+            _release_history_lock(lock, writer)
         return None
     except OSError as e:
         return "could not record memory history in %s: %s" % (directory, errno.errorcode.get(e.errno, e))
+
+
+#: How long a writer waits for another writer of the same history before it skips recording its run, and
+#: how often it looks (a writer holds the lock for a read, a JSON write and a rename: about a millisecond).
+HISTORY_LOCK_WAIT = 2.0
+_HISTORY_LOCK_POLL = 0.003
+
+
+def _take_history_lock(directory, lock, writer):
+    """Serializes the read-append-rename of one history (docs/PROTOCOL.md, History, Writing): the lock is a
+    file holding the writer's token, put in place whole by link() (which fails if it exists). One whose owner
+    is dead is moved aside and removed. Waits at most HISTORY_LOCK_WAIT; returns None once held, else the
+    problem (the run is then not recorded). Same rule as @seq-test/core."""
+    temp = os.path.join(directory, ".tmp-%s-lock" % writer)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.write(fd, writer.encode("ascii"))
+    finally:
+        os.close(fd)
+    try:
+        deadline = time.monotonic() + HISTORY_LOCK_WAIT
+        while True:
+            try:
+                os.link(temp, lock)
+                return None
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    raise
+            owner = _history_lock_owner(lock)
+            if owner == "dead":
+                _remove_dead_history_lock(directory, lock, writer)
+            elif time.monotonic() >= deadline:
+                return "memory history %s is held by %s for over %d ms; this run is not recorded" % (
+                    lock,
+                    owner or "another writer",
+                    int(HISTORY_LOCK_WAIT * 1000),
+                )
+            else:
+                time.sleep(_HISTORY_LOCK_POLL)
+    finally:
+        unlink_quiet(temp)
+
+
+def _history_lock_owner(lock):
+    """The lock's token, "dead" when its owner is gone or it is not a lock we wrote (a link, garbage), None
+    when absent."""
+    try:
+        text = read_regular_file(lock)
+    except OSError as e:
+        return None if e.errno == errno.ENOENT else "dead"
+    owner = parse_token(text.strip()) if text is not None else None
+    return text.strip() if owner and is_alive(*owner) else "dead"
+
+
+def _remove_dead_history_lock(directory, lock, writer):
+    """Moves a dead writer's lock aside under our own name, then checks what was moved: another writer's live
+    lock (it judged the same dead lock a moment before us) is put back (link fails if a third holds it)."""
+    aside = os.path.join(directory, ".tmp-%s-stale" % writer)
+    try:
+        os.rename(lock, aside)
+    except OSError:
+        return
+    try:
+        if _history_lock_owner(aside) != "dead":
+            os.link(aside, lock)
+    except OSError:
+        pass
+    unlink_quiet(aside)
+
+
+def _release_history_lock(lock, writer):
+    try:
+        if (read_regular_file(lock) or "").strip() == writer:
+            os.unlink(lock)
+    except OSError:
+        pass
 
 
 def predict_peak(runs):

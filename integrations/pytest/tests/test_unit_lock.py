@@ -562,5 +562,91 @@ class WakerTest(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
+# Waits for a round number on stdin, appends one run (peak = its writer number) to that round's history.
+HISTORY_WRITER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import seq_test_lock as L
+directory, index = sys.argv[2], int(sys.argv[3])
+print("ready", flush=True)
+for line in sys.stdin:
+    problem = L.record_run(directory, {"argv": ["round", line.strip()], "cwd": "/"},
+        {"peakBytes": index + 1, "durationMs": 1, "endedAt": int(line), "measure": "rss"})
+    print(problem or "ok", flush=True)
+"""
+
+
+class HistoryWritersTest(unittest.TestCase):
+    """Runs that end together append to one history without losing one another's entries (issue 17)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="seq-test-history-")
+        self.children = []
+
+    def tearDown(self):
+        for child in self.children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            child.stdin.close()
+            child.stdout.close()
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_eight_writers_at_once_round_after_round_lose_nothing(self):
+        writers = 8
+        for index in range(writers):
+            self.children.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", HISTORY_WRITER, support.TEMPLATES, self.dir, str(index)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    universal_newlines=True,
+                )
+            )
+        self.assertEqual([c.stdout.readline().strip() for c in self.children], ["ready"] * writers)
+        for round_ in range(1, 13):
+            for child in self.children:  # the gate: every writer is released by one line
+                child.stdin.write("%d\n" % round_)
+                child.stdin.flush()
+            self.assertEqual([c.stdout.readline().strip() for c in self.children], ["ok"] * writers)
+            runs, problems = L.read_history(self.dir, L.fingerprint_of(["round", str(round_)], "/"))
+            self.assertEqual(problems, [])
+            self.assertEqual(sorted(r["peakBytes"] for r in runs), list(range(1, writers + 1)))
+        self.assertEqual([n for n in os.listdir(os.path.join(self.dir, "history")) if not n.endswith(".json")], [])
+
+    def test_dead_writers_lock_is_removed_live_writers_lock_bounds_the_wait(self):
+        what = {"argv": ["npm", "test"], "cwd": "/"}
+        fp = L.fingerprint_of(what["argv"], what["cwd"])
+        run = {"peakBytes": 1, "durationMs": 1, "endedAt": 1, "measure": "pss"}
+        history = os.path.join(self.dir, "history")
+        lock = os.path.join(history, fp + ".lock")
+        os.mkdir(history, 0o700)
+        with open(lock, "w") as f:  # our pid with another start time: a dead writer whose pid was reused
+            f.write("%d.1.abcdef" % os.getpid())
+        self.assertIsNone(L.record_run(self.dir, what, run))
+        target = os.path.join(self.dir, "target")
+        with open(target, "w") as f:
+            f.write("untouched")
+        os.symlink(target, lock)
+        self.assertIsNone(L.record_run(self.dir, what, run))
+        with open(target) as f:
+            self.assertEqual(f.read(), "untouched")
+        self.assertEqual(os.listdir(history), [fp + ".json"])
+        live = L.create_token()
+        with open(lock, "w") as f:
+            f.write(live)
+        L.HISTORY_LOCK_WAIT, saved = 0.2, L.HISTORY_LOCK_WAIT
+        try:
+            problem = L.record_run(self.dir, what, run)
+        finally:
+            L.HISTORY_LOCK_WAIT = saved
+        self.assertRegex(problem, "is held by .* for over 200 ms; this run is not recorded")
+        with open(lock) as f:
+            self.assertEqual(f.read(), live)
+        self.assertEqual(len(L.read_history(self.dir, fp)[0]), 2)
+
+
 if __name__ == "__main__":
     unittest.main()

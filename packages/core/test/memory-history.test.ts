@@ -1,16 +1,29 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { identityOf, type ProcessIdentity } from '../src/identity.js';
 import {
   fingerprintOf,
   HISTORY_KEEP,
   historyFile,
+  historyLockFile,
   predictPeak,
   type RunRecord,
   readHistory,
   recordRun,
 } from '../src/memory/history.js';
+import { createToken } from '../src/token.js';
 
 const MiB = 1024 ** 2;
 const what = { argv: ['npm', 'test'], cwd: '/home/me/app' };
@@ -150,6 +163,27 @@ describe('memory history', () => {
     expect(readHistory(dir, fp).problems[0]).toContain('larger than');
     expect(recordRun(dir, what, run(Number.NaN))).toContain('not recording an invalid run');
     expect(recordRun(dir, what, run(MiB, { durationMs: -1 }))).toContain('not recording an invalid run');
+  });
+
+  it("a dead writer's lock (or a link in its place) is removed; a live writer's is waited for, then the run is skipped", () => {
+    const lock = historyLockFile(dir, fp);
+    mkdirSync(join(dir, 'history'), { mode: 0o700 });
+    // Our pid with another start time: a writer that died and whose pid was reused.
+    writeFileSync(lock, `${process.pid}.1.abcdef`, { mode: 0o600 });
+    expect(recordRun(dir, what, run(1 * MiB))).toBeUndefined();
+    const target = join(dir, 'target');
+    writeFileSync(target, 'untouched');
+    symlinkSync(target, lock);
+    expect(recordRun(dir, what, run(2 * MiB))).toBeUndefined();
+    expect(readFileSync(target, 'utf8')).toBe('untouched');
+    expect(readHistory(dir, fp).runs.map((r) => r.peakBytes)).toEqual([1 * MiB, 2 * MiB]);
+    expect(readdirSync(join(dir, 'history'))).toEqual([`${fp}.json`]);
+    // Held by a live writer (this process) past the bound: one line, nothing recorded, the lock left alone.
+    const live = createToken(identityOf(process.pid) as ProcessIdentity).value;
+    writeFileSync(lock, live, { mode: 0o600 });
+    expect(recordRun(dir, what, run(3 * MiB))).toMatch(/is held by .* for over 2000 ms; this run is not recorded/);
+    expect(readFileSync(lock, 'utf8')).toBe(live);
+    expect(readHistory(dir, fp).runs).toHaveLength(2);
   });
 
   it('an invalid fingerprint is refused without touching the disk', () => {

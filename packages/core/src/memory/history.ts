@@ -1,9 +1,21 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { identityOf } from '../identity.js';
-import { writeAtomic } from '../lock/queue.js';
-import { createToken } from '../token.js';
+import { identityOf, isAlive } from '../identity.js';
+import { readRegularFile, unlinkQuiet, writeAtomic } from '../lock/queue.js';
+import { createToken, parseToken } from '../token.js';
 import type { MemoryMeasure } from './measure.js';
 
 /**
@@ -29,6 +41,10 @@ export const PREDICT_MARGIN = 0.15;
 const MAX_PEAK = 2 ** 50;
 const MAX_DURATION = 30 * 24 * 3600 * 1000;
 const MAX_FILE = 256 * 1024;
+/** How long a writer waits for another writer of the same history before it skips recording its run. */
+export const HISTORY_LOCK_WAIT_MS = 2000;
+/** Between two looks at a busy lock: a writer holds it for a read, a JSON write and a rename (about a ms). */
+const HISTORY_LOCK_POLL_MS = 3;
 
 export interface RunRecord {
   peakBytes: number;
@@ -129,21 +145,109 @@ export function recordRun(queueDir: string, what: CommandIdentity, run: RunRecor
   const fingerprint = fingerprintOf(what);
   const dir = historyDir(queueDir);
   try {
-    const problem = checkDir(dir);
-    if (problem === 'absent') mkdirSync(dir, { mode: 0o700 });
-    else if (problem) return problem;
-    // A file we could not trust (a symlink, another version) is replaced: rename swaps the directory
-    // entry and never writes through a link.
-    const previous = readHistory(queueDir, fingerprint);
-    const runs = [...previous.runs, checked].slice(-HISTORY_KEEP);
-    // The temp file is named after a token of this process, as every writer's in the state dir.
+    let problem = checkDir(dir);
+    if (problem === 'absent') {
+      // Two first runs may both make it: the second one checks the first's like any other.
+      try {
+        mkdirSync(dir, { mode: 0o700 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      problem = checkDir(dir);
+    }
+    if (problem) return problem === 'absent' ? `${dir} vanished while being made; this run is not recorded` : problem;
+    // The temp file and the lock are named after a token of this process, as every writer's in the state dir.
     const self = identityOf(process.pid);
     const writer = self ? createToken(self).value : `${process.pid}.0.000000`;
-    writeAtomic(dir, historyFile(queueDir, fingerprint), writer, { v: HISTORY_VERSION, fingerprint, what, runs });
+    const lock = historyLockFile(queueDir, fingerprint);
+    const busy = takeHistoryLock(dir, lock, writer);
+    if (busy) return busy;
+    try {
+      // A file we could not trust (a symlink, another version) is replaced: rename swaps the directory
+      // entry and never writes through a link.
+      const previous = readHistory(queueDir, fingerprint);
+      const runs = [...previous.runs, checked].slice(-HISTORY_KEEP);
+      writeAtomic(dir, historyFile(queueDir, fingerprint), writer, { v: HISTORY_VERSION, fingerprint, what, runs });
+    } finally {
+      releaseHistoryLock(lock, writer);
+    }
     return undefined;
   } catch (error) {
     return `could not record memory history in ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
   }
+}
+
+export function historyLockFile(queueDir: string, fingerprint: string): string {
+  return join(historyDir(queueDir), `${fingerprint}.lock`);
+}
+
+/**
+ * Serializes the read-append-rename of one history (two runs ending together would otherwise each rename
+ * a file holding only their own new entry, one dropping the other's). The lock is a file holding the
+ * writer's token, put in place whole by link() (which fails if it exists), so it is never seen empty. One
+ * whose owner is dead is moved aside and removed. Waits in short polls, at most HISTORY_LOCK_WAIT_MS: a
+ * history must never hold up a run's exit for long. Returns undefined once held, else the problem.
+ */
+function takeHistoryLock(dir: string, lock: string, writer: string): string | undefined {
+  const temp = join(dir, `.tmp-${writer}-lock`);
+  writeFileSync(temp, writer, { mode: 0o600, flag: 'wx' });
+  try {
+    const deadline = performance.now() + HISTORY_LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        linkSync(temp, lock);
+        return undefined;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const owner = lockOwner(lock);
+      if (owner === 'dead') removeDeadLock(dir, lock, writer);
+      else if (performance.now() >= deadline)
+        return `memory history ${lock} is held by ${owner ?? 'another writer'} for over ${HISTORY_LOCK_WAIT_MS} ms; this run is not recorded`;
+      else Atomics.wait(sleeper, 0, 0, HISTORY_LOCK_POLL_MS);
+    }
+  } finally {
+    unlinkQuiet(temp);
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** The lock's token, 'dead' when its owner is gone or it is not a lock we wrote (a link, garbage), undefined when absent. */
+function lockOwner(lock: string): string | 'dead' | undefined {
+  let text: string | undefined;
+  try {
+    text = readRegularFile(lock);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? undefined : 'dead';
+  }
+  const token = text === undefined ? undefined : parseToken(text.trim());
+  return token && isAlive(token.owner) ? token.value : 'dead';
+}
+
+/**
+ * Moves a dead writer's lock aside under our own name before removing it, then checks what was moved: if
+ * another writer took the lock in between (it judged the same dead lock a moment before us), its live lock
+ * is put back where it was (link fails if a third writer holds it already).
+ */
+function removeDeadLock(dir: string, lock: string, writer: string): void {
+  const aside = join(dir, `.tmp-${writer}-stale`);
+  try {
+    renameSync(lock, aside);
+  } catch {
+    return;
+  }
+  try {
+    if (lockOwner(aside) !== 'dead') linkSync(aside, lock);
+  } catch {}
+  unlinkQuiet(aside);
+}
+
+function releaseHistoryLock(lock: string, writer: string): void {
+  try {
+    if (readRegularFile(lock)?.trim() === writer) unlinkSync(lock);
+  } catch {}
 }
 
 /** A high percentile of the recent peaks plus a margin; null when nothing is known. */
