@@ -20,6 +20,8 @@ import {
   predictPeak,
   type RunRecord,
   readHistory,
+  SAMPLE_SCHEDULE,
+  type SamplePhase,
   ticketAdmission,
 } from '@seq-test/core/internal';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -252,6 +254,16 @@ for line in sys.stdin:
         if (w.exitCode === null) await new Promise((resolve) => w.once('exit', resolve));
       }
     }
+  });
+
+  it('both sample a holder’s tree on the same schedule', () => {
+    sandbox = new TestSandbox();
+    const elapsed = [0, 1.99, 2, 9.99, 10, 60, 3600];
+    const periodOf = (s: number) =>
+      ((SAMPLE_SCHEDULE.find((p) => s * 1000 < p.untilMs) ?? SAMPLE_SCHEDULE.at(-1)) as SamplePhase).everyMs / 1000;
+    expect(python(sandbox, 'print(json.dumps([L.sample_period(s) for s in spec]))', elapsed)).toEqual(
+      elapsed.map(periodOf),
+    );
   });
 
   it('a mixed TypeScript/Python queue in auto mode: each language’s first run of an unknown command runs alone, a tight budget keeps one at a time in ticket order, a roomy one lets them overlap', async () => {

@@ -119,7 +119,7 @@ export async function passed(run: Started, what: string): Promise<void> {
 /**
  * One whole run that learns the command's peak; returns the prediction it gives. With `holdMs`, the run is
  * held at its gate with the fixture's allocation in it until `seq-test status` has shown that allocation in
- * the holder's live memory for that long: the recorder samples at least every 250 ms, but a spike shorter
+ * the holder's live memory for that long: the recorder samples at least every 500 ms, but a spike shorter
  * than a sample period is missed (docs/memory.md), and a gate opened at once frees the allocation within
  * milliseconds (pytest frees it when the test returns). The hold is the one timing here: `holdMs` is many
  * sample periods, for a loaded machine's slipping timers.

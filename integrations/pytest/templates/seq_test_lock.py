@@ -2115,6 +2115,17 @@ def ticket_admission(ticket):
     }
 
 
+#: How often a holder samples its own tree for the history, as @seq-test/core's SAMPLE_SCHEDULE: (until so
+#: many seconds after it started holding, every so many seconds). Often at first, so that a short run's
+#: peak is seen at all, then less often: each sample costs a page-table walk per process (docs/memory.md).
+SAMPLE_SCHEDULE = ((2.0, 0.1), (float("inf"), 0.5))
+
+
+def sample_period(elapsed):
+    """Seconds until the next sample, `elapsed` seconds after the run started holding."""
+    return next((every for until, every in SAMPLE_SCHEDULE if elapsed < until), SAMPLE_SCHEDULE[-1][1])
+
+
 class AutoAdmission(object):
     """`"slots": "auto"` for one run: its ticket field, the admission decision, and its peak record."""
 
@@ -2224,8 +2235,7 @@ class AutoAdmission(object):
         self._sample()
 
         def loop():
-            # Often at first, so that a short run's peak is seen at all, then every 250 ms (as the TS side).
-            while not self._stop.wait(0.05 if time.monotonic() - self._began < 2.0 else 0.25):
+            while not self._stop.wait(sample_period(time.monotonic() - self._began)):
                 self._sample()
 
         self._sampler = threading.Thread(target=loop, name="seq-test-memory", daemon=True)

@@ -39,6 +39,6 @@ export {
   treeProcesses,
 } from './measure.js';
 export { PressureGuard } from './pressure.js';
-export { PeakRecorder } from './recorder.js';
+export { PeakRecorder, SAMPLE_SCHEDULE, type SamplePhase } from './recorder.js';
 export { type PressureAction, parseBudget, parsePressureAction, parseSlots } from './settings.js';
 export { queueMemory, type TicketMemory } from './status.js';
