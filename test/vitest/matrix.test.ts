@@ -16,6 +16,7 @@ import {
   overlaps,
   prepareExample,
   projectsConfig,
+  sandboxPerTest,
   spans,
   startSeqTestRun,
   startVitest,
@@ -32,15 +33,7 @@ beforeAll(() => {
   installs = matrix();
 }, 600_000);
 
-const sandboxes: TestSandbox[] = [];
-function sandbox(): TestSandbox {
-  const s = new TestSandbox();
-  sandboxes.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of sandboxes.splice(0)) s.cleanup();
-});
+const sandbox = sandboxPerTest();
 
 describe.each(VERSIONS)('Vitest %s', (name) => {
   const install = () => installs[name] as VitestInstall;

@@ -7,12 +7,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { TestSandbox, waitFor } from '../support/processes.js';
 import {
+  EXAMPLE_FILES,
   HOLD_TEST,
   holderCommand,
   overlaps,
   prepareExample,
   projectsConfig,
   REPO_VITEST,
+  sandboxPerTest,
   spans,
   startSeqTestRun,
   startVitest,
@@ -20,17 +22,7 @@ import {
   vitestEnv,
 } from './support.js';
 
-const sandboxes: TestSandbox[] = [];
-function sandbox(): TestSandbox {
-  const s = new TestSandbox();
-  sandboxes.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of sandboxes.splice(0)) s.cleanup();
-});
-
-const EXAMPLE_FILES = 4;
+const sandbox = sandboxPerTest();
 
 describe("plugin variants (Vitest 4, the repo's own)", () => {
   test('VITEST_MAX_WORKERS=4 with --pool threads and --fileParallelism', async () => {

@@ -7,12 +7,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
 import {
+  EXAMPLE_FILES,
   HOLD_TEST,
   holderCommand,
   leftoverPid,
   overlaps,
   prepareExample,
   REPO_VITEST,
+  sandboxPerTest,
   spans,
   startSeqTestRun,
   startVitest,
@@ -21,17 +23,7 @@ import {
   vitestEnv,
 } from './support.js';
 
-const sandboxes: TestSandbox[] = [];
-function sandbox(): TestSandbox {
-  const s = new TestSandbox();
-  sandboxes.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of sandboxes.splice(0)) s.cleanup();
-});
-
-const EXAMPLE_FILES = 4;
+const sandbox = sandboxPerTest();
 
 describe('one test file at a time', () => {
   test('--maxWorkers 4: files never overlap, and the override is said once', async () => {

@@ -1,6 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, REPO, type Started, type TestSandbox } from '../support/processes.js';
+import { afterEach } from 'vitest';
+import { CLI, REPO, type Started, TestSandbox } from '../support/processes.js';
 // @ts-expect-error plain JavaScript (also run directly by CI), no type declarations
 import { ensureMatrix } from './matrix/install.mjs';
 
@@ -224,4 +225,23 @@ export default defineConfig({
   },
 });
 `;
+}
+
+/** The number of test files in examples/vitest. */
+export const EXAMPLE_FILES = 4;
+
+/**
+ * Call once at a test file's top level: returns a function that makes a fresh sandbox, and every sandbox made
+ * during a test is cleaned up after it (ending by pid what its marker finds).
+ */
+export function sandboxPerTest(): () => TestSandbox {
+  const made: TestSandbox[] = [];
+  afterEach(() => {
+    for (const s of made.splice(0)) s.cleanup();
+  });
+  return () => {
+    const s = new TestSandbox();
+    made.push(s);
+    return s;
+  };
 }
