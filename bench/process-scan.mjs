@@ -24,6 +24,7 @@
 // Everything it starts is ended by pid at the end (or on Ctrl-C).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   CORE,
@@ -57,8 +58,9 @@ if (!existsSync(CORE)) {
   console.error('bench: build first: npx turbo run build');
   process.exit(2);
 }
+// These are core's internals (the subpath the integrations share), not its small public surface.
 const { RunTracker, createToken, identityOf, processTable, subreaperPath, TOKEN_ENV } = await import(
-  pathToFileURL(CORE).href
+  pathToFileURL(join(dirname(CORE), 'internal.js')).href
 );
 const helperPath = subreaperPath();
 if (!helperPath) {
