@@ -82,9 +82,13 @@ describe('memory measure', () => {
         expect(first).toBeGreaterThan(80 * MiB);
         const rss = treeProcesses(child.pid as number).reduce((sum, p) => sum + p.rssBytes, 0);
         expect(rss).toBeGreaterThanOrEqual(treeMemory(child.pid as number).bytes);
-        await hold(10); // below the peak: nothing changes
+        await hold(10); // below the peak: the peak stays
         recorder.sample();
-        expect(recorder.peakBytes).toBe(first);
+        // Not exactly `first`: the recorder also samples on its own schedule, and a sample taken while the
+        // 80 MiB were still held can read a few KiB more, because the Pss of shared pages grows when other
+        // processes sharing them (other tests' Pythons) exit. Seen once in CI under load: +1 KiB.
+        expect(recorder.peakBytes).toBeGreaterThanOrEqual(first);
+        expect(recorder.peakBytes).toBeLessThan(first + MiB);
         await hold(160); // a new high is measured
         recorder.sample();
         expect(recorder.peakBytes).toBeGreaterThan(160 * MiB);
