@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,10 +39,10 @@ def dead_identity(sandbox):
     return ident
 
 
-class SandboxCase(unittest.TestCase):
+class ChildrenCase(unittest.TestCase):
+    """A case whose processes (self.children) are ended by pid, waited for and their pipes closed after each test."""
+
     def setUp(self):
-        self.sandbox = support.Sandbox()
-        self.env = self.sandbox.env()
         self.children = []
 
     def tearDown(self):
@@ -49,6 +50,19 @@ class SandboxCase(unittest.TestCase):
             if child.poll() is None:
                 child.kill()
             child.wait()
+            for stream in (child.stdin, child.stdout, child.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+class SandboxCase(ChildrenCase):
+    def setUp(self):
+        super().setUp()
+        self.sandbox = support.Sandbox()
+        self.env = self.sandbox.env()
+
+    def tearDown(self):
+        super().tearDown()
         left = self.sandbox.cleanup()
         self.assertEqual(left, [], "processes left behind")
 
@@ -557,8 +571,6 @@ class WakerTest(unittest.TestCase):
             self.assertLess(time.monotonic() - began, 20)
             waker.close()
         finally:
-            import shutil
-
             shutil.rmtree(d, ignore_errors=True)
 
 
@@ -576,22 +588,15 @@ for line in sys.stdin:
 """
 
 
-class HistoryWritersTest(unittest.TestCase):
+class HistoryWritersTest(ChildrenCase):
     """Runs that end together append to one history without losing one another's entries (issue 17)."""
 
     def setUp(self):
+        super().setUp()
         self.dir = tempfile.mkdtemp(prefix="seq-test-history-")
-        self.children = []
 
     def tearDown(self):
-        for child in self.children:
-            if child.poll() is None:
-                child.kill()
-            child.wait()
-            child.stdin.close()
-            child.stdout.close()
-        import shutil
-
+        super().tearDown()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def test_eight_writers_at_once_round_after_round_lose_nothing(self):
