@@ -71,12 +71,17 @@ describe('writePytestFiles (packages/cli/src/setup/pytest-files.ts: what `seq-te
       'seq_subprocess.py': 'skip',
       'seq_test_plugin.py': 'skip',
     });
-    expect(result.changes[0]).toMatchObject({ from: TEMPLATE_VERSION - 1 });
+    expect(result.changes[0]).toMatchObject({
+      from: TEMPLATE_VERSION - 1,
+      reason: `from template version ${TEMPLATE_VERSION - 1} to ${TEMPLATE_VERSION}`,
+    });
     expect(readFileSync(join(dir, PLUGIN_DIR, 'seq_test_lock.py'), 'utf8')).toBe(renderFile('seq_test_lock.py'));
     expect(readFileSync(join(dir, PLUGIN_DIR, 'seq_subprocess.py'), 'utf8')).toBe(edited);
     expect(result.complete).toBe(false);
     expect(result.manual.join('\n')).toMatch(/edited by hand.*use force/);
-    expect(result.manual.join('\n')).toMatch(/newer seq-test \(version 2; this is 1\)/);
+    expect(result.manual.join('\n')).toContain(
+      `newer seq-test (version ${TEMPLATE_VERSION + 1}; this is ${TEMPLATE_VERSION})`,
+    );
     const forced = writePytestFiles(dir, { force: true });
     expect(actions(forced)).toMatchObject({ 'seq_subprocess.py': 'overwrite', 'seq_test_plugin.py': 'overwrite' });
     for (const name of GENERATED_FILES)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 PROTOCOL_VERSION = 1
 TOKEN_ENV = "SEQ_TEST_TOKEN"
 PREFIX = "seq-test:"

@@ -26,7 +26,7 @@ import pytest
 import seq_subprocess
 import seq_test_lock as _lock
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 XDIST_OPTIONS = ("numprocesses", "dist", "tx", "maxprocesses")
 #: Helper processes Python itself keeps for the interpreter's lifetime: not leftovers of the tests.
 INTERPRETER_HELPERS = ("from multiprocessing.resource_tracker import main", "from multiprocessing.forkserver import main")

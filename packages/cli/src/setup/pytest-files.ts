@@ -20,8 +20,14 @@ import { fileURLToPath } from 'node:url';
  *   manual edit, with the exact line to add.
  */
 
-/** Version written into the header of every generated module; bumped when the templates change. */
-export const TEMPLATE_VERSION = 1;
+/**
+ * Version written into the header of every generated module. Bump it (here and TEMPLATE_VERSION in the
+ * templates) whenever a release ships changed templates: it is how init knows a vendored copy is older (an
+ * upgrade) or newer (left alone: no downgrade), and how doctor names a stale copy (`pytest.vendored`).
+ * 1: the first vendored modules; 2: protocol version 2 (memory-aware admission), the history lock, the
+ * hardened queue reads (issues 13, 16, 17).
+ */
+export const TEMPLATE_VERSION = 2;
 /** The directory (a Python package) the vendored plugin lives in, next to the root conftest.py. */
 export const PLUGIN_DIR = 'seq_test_pytest';
 /** The generated files (in PLUGIN_DIR): the three modules and the package's __init__.py. */
@@ -161,7 +167,14 @@ export function planGenerated(name: string, current: string | undefined, force =
   else if (!header.intact) problem = 'it was edited by hand (its content no longer matches its sha256)';
   else if (header.version > TEMPLATE_VERSION)
     problem = `it was written by a newer seq-test (version ${header.version}; this is ${TEMPLATE_VERSION})`;
-  if (problem === undefined) return { action: 'upgrade', content, from: header?.version };
+  if (problem === undefined) {
+    const from = header?.version;
+    const reason =
+      from === TEMPLATE_VERSION
+        ? `another build of template version ${from}`
+        : `from template version ${from} to ${TEMPLATE_VERSION}`;
+    return { action: 'upgrade', content, from, reason };
+  }
   if (force) return { action: 'overwrite', content, reason: `${problem}; overwritten (force)` };
   return { action: 'skip', reason: `${problem}; left alone (use force to overwrite)` };
 }
@@ -297,6 +310,55 @@ export function isLegacyLayout(dir: string): boolean {
   return text !== undefined && readHeader(text) !== undefined && !existsSync(join(dir, PLUGIN_DIR));
 }
 
+/** The generated modules of the vendored plugin in `dir` (either layout) and where each one is. */
+function vendoredPaths(dir: string): { name: string; path: string }[] {
+  const legacy = isLegacyLayout(dir);
+  // A project set up before seq_test_pytest/ keeps its modules next to conftest.py: upgraded where they are.
+  return (legacy ? GENERATED_FILES.filter((n) => n !== '__init__.py') : GENERATED_FILES).map((name) => ({
+    name,
+    path: legacy ? join(dir, name) : join(dir, PLUGIN_DIR, name),
+  }));
+}
+
+/** A vendored module that is not what this seq-test writes (doctor's `pytest.vendored`). */
+export interface VendoredDrift {
+  path: string;
+  /**
+   * older: intact, from an older template version (init upgrades it); other: intact, this version but
+   * another build (init upgrades it); newer: from a newer seq-test (init leaves it alone); edited: changed by
+   * hand; foreign: no seq-test header; missing: not there.
+   */
+  state: 'older' | 'other' | 'newer' | 'edited' | 'foreign' | 'missing';
+  /** What its header says, when it has one. */
+  version?: number | undefined;
+}
+
+/**
+ * How the vendored plugin in `targetDir` (where init put it: seq_test_pytest/ next to the root conftest.py,
+ * or the older top-level modules) differs from what this seq-test writes; empty when it is current or when
+ * there is no vendored plugin.
+ */
+export function vendoredDrift(targetDir: string): VendoredDrift[] {
+  const dir = resolve(targetDir);
+  if (!isLegacyLayout(dir) && !existsSync(join(dir, PLUGIN_DIR))) return [];
+  const drift: VendoredDrift[] = [];
+  for (const { name, path } of vendoredPaths(dir)) {
+    const current = readIfExists(path);
+    const plan = planGenerated(name, current);
+    if (plan.action === 'unchanged') continue;
+    const header = current === undefined ? undefined : readHeader(current);
+    const version = header?.version;
+    let state: VendoredDrift['state'];
+    if (current === undefined) state = 'missing';
+    else if (!header) state = 'foreign';
+    else if (!header.intact) state = 'edited';
+    else if (header.version > TEMPLATE_VERSION) state = 'newer';
+    else state = header.version < TEMPLATE_VERSION ? 'older' : 'other';
+    drift.push({ path, state, version });
+  }
+  return drift;
+}
+
 /**
  * Writes or upgrades the pytest bridge in `targetDir`, pytest's rootdir (where pytest.ini, pyproject.toml,
  * setup.cfg or tox.ini is, and the root conftest.py is or will be). Never overwrites conftest.py: only the
@@ -310,10 +372,7 @@ export function writePytestFiles(targetDir: string, options: WriteOptions = {}):
     throw new Error(`writePytestFiles: ${dir} is not a directory`);
   }
   const changes: FileChange[] = [];
-  // A project set up before seq_test_pytest/ keeps its modules next to conftest.py: upgraded where they are.
-  const legacy = isLegacyLayout(dir);
-  for (const name of legacy ? GENERATED_FILES.filter((n) => n !== '__init__.py') : GENERATED_FILES) {
-    const path = legacy ? join(dir, name) : join(dir, PLUGIN_DIR, name);
+  for (const { name, path } of vendoredPaths(dir)) {
     changes.push({ path, ...planGenerated(name, readIfExists(path), force) });
   }
   const conftest = join(dir, 'conftest.py');

@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { type Detection, readText, safeList } from './detect.js';
-import { DISTRIBUTION, PLUGIN_MODULE, PLUGIN_PACKAGE, type WriteResult, writePytestFiles } from './pytest-files.js';
+import {
+  DISTRIBUTION,
+  PLUGIN_MODULE,
+  PLUGIN_PACKAGE,
+  TEMPLATE_VERSION,
+  type VendoredDrift,
+  vendoredDrift,
+  type WriteResult,
+  writePytestFiles,
+} from './pytest-files.js';
 import { splitArgs } from './shell-words.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
 
@@ -179,11 +188,55 @@ export function pytestIntegration(root: string, addopts: { args: string[] }[]): 
   return undefined;
 }
 
+/** What doctor says of each vendored module that is not what this seq-test writes. */
+const DRIFT: Record<VendoredDrift['state'], (d: VendoredDrift) => Omit<Finding, 'check' | 'file'>> = {
+  older: (d) => ({
+    severity: 'warning',
+    message: `was written by an older seq-test (template version ${d.version}; this one writes ${TEMPLATE_VERSION}): it lacks the fixes and protocol changes since`,
+    fix: 'seq-test init --pytest (upgrades it in place)',
+  }),
+  other: () => ({
+    severity: 'warning',
+    message: `differs from what this seq-test writes (another build of template version ${TEMPLATE_VERSION})`,
+    fix: 'seq-test init --pytest (upgrades it in place)',
+  }),
+  newer: (d) => ({
+    severity: 'warning',
+    message: `was written by a newer seq-test (template version ${d.version}; this one writes ${TEMPLATE_VERSION})`,
+    fix: 'upgrade seq-test in this project (npm install -D seq-test@latest); init leaves a newer copy alone',
+  }),
+  edited: () => ({
+    severity: 'info',
+    message: 'was edited by hand: init --pytest no longer upgrades it',
+    fix: 'seq-test init --pytest --force (replaces your edits with the current version)',
+  }),
+  foreign: () => ({
+    severity: 'info',
+    message: 'has no seq-test header: init --pytest leaves it alone',
+    fix: 'seq-test init --pytest --force (replaces it with the current version)',
+  }),
+  missing: () => ({
+    severity: 'error',
+    message: 'is missing: pytest cannot load the vendored plugin',
+    fix: 'seq-test init --pytest',
+  }),
+};
+
+function auditVendored(root: string): Finding[] {
+  return vendoredDrift(root).map((drift) => {
+    const file = relative(root, drift.path);
+    const { message, ...rest } = DRIFT[drift.state](drift);
+    return { check: 'pytest.vendored', file, message: `${file} ${message}`, ...rest };
+  });
+}
+
 export function auditPytest(root: string, detection: Detection): Finding[] {
   if (!detection.pytest.used) return [];
   const findings: Finding[] = [];
   const addopts = pytestAddopts(root, detection);
-  if (!pytestIntegration(root, addopts)) {
+  const integration = pytestIntegration(root, addopts);
+  if (integration?.endsWith('(vendored)')) findings.push(...auditVendored(root));
+  if (!integration) {
     findings.push({
       severity: 'error',
       check: 'pytest.integration',
