@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { keyDirName } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CONTENDER, NO_PYTHON, PYTHON, ticketsIn } from '../conformance/helpers.js';
-import { isAlive, REPO, type Started, TestSandbox, waitFor } from '../support/processes.js';
+import { isAlive, REPO, type Started, waitFor } from '../support/processes.js';
+import { loggingJob, logLines, QueueHarness, startTicks } from '../support/queue-runs.js';
 
 // Issue 13 item 12: `seq-test run` through the npm bin (packages/cli/bin/seq-test) on Linux, where the
 // helper's launcher (packages/core/native/launcher.c) owns the ticket and waits alone, in the kernel, while
@@ -27,72 +28,45 @@ function waitsInLauncher(pid: number): boolean {
   }
 }
 
-function startTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-}
-
 describe.runIf(usable)('seq-test run through its launcher', () => {
-  let sandbox: TestSandbox;
+  const harness = new QueueHarness(BIN);
   afterEach(() => {
-    expect(sandbox.cleanup()).toBe(0);
+    expect(harness.sandbox.cleanup()).toBe(0);
   });
+  const { setup, run, queue } = harness;
+  const job = loggingJob;
+  const lines = logLines;
 
-  const setup = (name: string) => {
-    sandbox = new TestSandbox();
-    const key = `${name}-${sandbox.marker}`;
-    return { key, env: { SEQ_TEST_KEY: key }, log: join(sandbox.dir, 'log'), gate: join(sandbox.dir, 'gate') };
-  };
-  /** `seq-test run` the way a user's shell starts it: the npm bin. */
-  const run = (args: string[], env: NodeJS.ProcessEnv): Started => sandbox.start(['run', ...args], { file: BIN, env });
-  /** A command that logs its name once it runs, after the gate file exists. */
-  const job = (log: string, name: string, gate?: string) => [
-    'sh',
-    '-c',
-    `${gate ? `while [ ! -e ${gate} ]; do sleep 0.02; done; ` : ''}echo ${name} >> ${log}`,
-  ];
-  const lines = (log: string) => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
-  /** Starts `count` waiters one after the other, each once the previous one has its ticket. */
-  const queue = async (key: string, env: NodeJS.ProcessEnv, log: string, names: string[]): Promise<Started[]> => {
-    const started: Started[] = [];
-    for (const name of names) {
-      const before = ticketsIn(sandbox.stateDir, key).length;
-      started.push(run(['--quiet', '--', ...job(log, name)], env));
-      await waitFor(() => ticketsIn(sandbox.stateDir, key).length > before, 60_000, `the ticket of ${name}`);
-    }
-    return started;
-  };
-
-  it('keeps FIFO order; runs beyond the next two wait in the launcher, without Node', async () => {
+  it('keeps FIFO order; runs beyond the next three wait in the launcher, without Node', async () => {
     const { key, env, log, gate } = setup('fifo');
     const holder = run(['--quiet', '--', ...job(log, 'holder', gate)], env);
-    await waitFor(() => ticketsIn(sandbox.stateDir, key).length === 1, 60_000, 'the holder');
-    const names = ['w1', 'w2', 'w3', 'w4', 'w5'];
+    await waitFor(() => ticketsIn(harness.sandbox.stateDir, key).length === 1, 60_000, 'the holder');
+    const names = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
     const waiters = await queue(key, env, log, names);
-    // w1 and w2 are within `slots + 1` of the head: Node waits itself; w3..w5 hand the wait over.
-    await waitFor(() => waiters.slice(2).every((w) => waitsInLauncher(w.child.pid as number)), 60_000, 'launchers');
-    expect(waitsInLauncher(waiters[0]?.child.pid as number)).toBe(false);
+    // w1..w3 are within `slots + 2` of the head: Node waits itself; w4..w6 hand the wait over.
+    await waitFor(() => waiters.slice(3).every((w) => waitsInLauncher(w.child.pid as number)), 60_000, 'launchers');
+    expect(waiters.slice(0, 3).some((w) => waitsInLauncher(w.child.pid as number))).toBe(false);
     writeFileSync(gate, '');
     const results = await Promise.all([holder, ...waiters].map((w) => w.finished));
-    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0, 0]);
     expect(lines(log)).toEqual(['holder', ...names]);
-    expect(ticketsIn(sandbox.stateDir, key)).toEqual([]);
+    expect(ticketsIn(harness.sandbox.stateDir, key)).toEqual([]);
   });
 
   it('a waiter SIGKILLed in the launcher leaves a stale ticket that is removed; the queue goes on', async () => {
     const { key, env, log, gate } = setup('kill');
     const holder = run(['--quiet', '--', ...job(log, 'holder', gate)], env);
-    await waitFor(() => ticketsIn(sandbox.stateDir, key).length === 1, 60_000, 'the holder');
-    const waiters = await queue(key, env, log, ['w1', 'w2', 'w3', 'w4']);
-    const victim = waiters[2] as Started;
-    await waitFor(() => waitsInLauncher(victim.child.pid as number), 60_000, 'w3 in its launcher');
+    await waitFor(() => ticketsIn(harness.sandbox.stateDir, key).length === 1, 60_000, 'the holder');
+    const waiters = await queue(key, env, log, ['w1', 'w2', 'w3', 'w4', 'w5']);
+    const victim = waiters[3] as Started;
+    await waitFor(() => waitsInLauncher(victim.child.pid as number), 60_000, 'w4 in its launcher');
     victim.child.kill('SIGKILL');
     expect((await victim.exited).signal).toBe('SIGKILL');
     writeFileSync(gate, '');
-    const rest = await Promise.all([holder, waiters[0], waiters[1], waiters[3]].map((w) => (w as Started).finished));
-    expect(rest.map((r) => r.code)).toEqual([0, 0, 0, 0]);
-    expect(lines(log)).toEqual(['holder', 'w1', 'w2', 'w4']);
-    expect(ticketsIn(sandbox.stateDir, key)).toEqual([]);
+    const rest = await Promise.all([holder, ...waiters.filter((w) => w !== victim)].map((w) => w.finished));
+    expect(rest.map((r) => r.code)).toEqual([0, 0, 0, 0, 0]);
+    expect(lines(log)).toEqual(['holder', 'w1', 'w2', 'w3', 'w5']);
+    expect(ticketsIn(harness.sandbox.stateDir, key)).toEqual([]);
   });
 
   for (const [signal, code] of [
@@ -103,28 +77,28 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
     it(`${signal} to a waiter in the launcher: exit ${code}, its ticket gone, its command never run`, async () => {
       const { key, env, log, gate } = setup(signal.toLowerCase());
       const holder = run(['--quiet', '--', ...job(log, 'holder', gate)], env);
-      await waitFor(() => ticketsIn(sandbox.stateDir, key).length === 1, 60_000, 'the holder');
-      const waiters = await queue(key, env, log, ['w1', 'w2', 'w3']);
-      const victim = waiters[2] as Started;
-      await waitFor(() => waitsInLauncher(victim.child.pid as number), 60_000, 'w3 in its launcher');
-      const mine = ticketsIn(sandbox.stateDir, key)[3];
+      await waitFor(() => ticketsIn(harness.sandbox.stateDir, key).length === 1, 60_000, 'the holder');
+      const waiters = await queue(key, env, log, ['w1', 'w2', 'w3', 'w4']);
+      const victim = waiters[3] as Started;
+      await waitFor(() => waitsInLauncher(victim.child.pid as number), 60_000, 'w4 in its launcher');
+      const mine = ticketsIn(harness.sandbox.stateDir, key)[4];
       victim.child.kill(signal);
       expect(await victim.exited).toEqual({ code, signal: null });
-      expect(ticketsIn(sandbox.stateDir, key)).not.toContain(mine);
+      expect(ticketsIn(harness.sandbox.stateDir, key)).not.toContain(mine);
       writeFileSync(gate, '');
-      await Promise.all([holder, waiters[0], waiters[1]].map((w) => (w as Started).finished));
-      expect(lines(log)).toEqual(['holder', 'w1', 'w2']);
+      await Promise.all([holder, ...waiters.slice(0, 3)].map((w) => w.finished));
+      expect(lines(log)).toEqual(['holder', 'w1', 'w2', 'w3']);
     });
   }
 
   it('owners ahead that die without removing their tickets wake the launcher (pidfd)', async () => {
     const { key, env, log } = setup('pidfd');
-    // Three tickets ahead whose owners are plain sleeps: nothing but their death changes anything, and
+    // Four tickets ahead (more than `slots` + 2) whose owners are plain sleeps: nothing but their death changes anything, and
     // no participant is there to remove their tickets.
-    const tickets = join(sandbox.stateDir, keyDirName(key), 'tickets');
-    execFileSync('mkdir', ['-p', '-m', '700', sandbox.stateDir, join(tickets, '..', 'choosing'), tickets]);
-    const owners = [1, 2, 3].map((n) => {
-      const sleeper = sandbox.start(['300'], { file: 'sleep' });
+    const tickets = join(harness.sandbox.stateDir, keyDirName(key), 'tickets');
+    execFileSync('mkdir', ['-p', '-m', '700', harness.sandbox.stateDir, join(tickets, '..', 'choosing'), tickets]);
+    const owners = [1, 2, 3, 4].map((n) => {
+      const sleeper = harness.sandbox.start(['300'], { file: 'sleep' });
       const pid = sleeper.child.pid as number;
       const token = `${pid}.${startTicks(pid)}.${randomBytes(6).toString('hex')}`;
       const ticket = { v: 1, token, pid, start: startTicks(pid), boot: '', number: n, slots: 1, key };
@@ -140,41 +114,41 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
     // No timer runs in the launcher while pidfds watch every owner ahead: only their deaths can wake it.
     expect((await waiter.finished).code).toBe(0);
     expect(lines(log)).toEqual(['waiter']);
-    expect(ticketsIn(sandbox.stateDir, key)).toEqual([]);
+    expect(ticketsIn(harness.sandbox.stateDir, key)).toEqual([]);
   });
 
   it('the holder SIGKILLed while waiters sleep in their launchers: the queue goes on', async () => {
     const { key, env, log, gate } = setup('holder-killed');
     const holder = run(['--quiet', '--', 'sh', '-c', `echo holder >> ${log}; sleep 300`], env);
     await waitFor(() => lines(log).length === 1, 60_000, 'the holder to run');
-    const waiters = await queue(key, env, log, ['w1', 'w2', 'w3', 'w4']);
-    await waitFor(() => waitsInLauncher(waiters[3]?.child.pid as number), 60_000, 'w4 in its launcher');
+    const waiters = await queue(key, env, log, ['w1', 'w2', 'w3', 'w4', 'w5']);
+    await waitFor(() => waitsInLauncher(waiters[4]?.child.pid as number), 60_000, 'w5 in its launcher');
     holder.child.kill('SIGKILL');
     writeFileSync(gate, '');
     const results = await Promise.all(waiters.map((w) => w.finished));
-    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0]);
-    expect(lines(log)).toEqual(['holder', 'w1', 'w2', 'w3', 'w4']);
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0]);
+    expect(lines(log)).toEqual(['holder', 'w1', 'w2', 'w3', 'w4', 'w5']);
     // The killed holder's tree went with it (its launcher took Node along, Node's helper the command).
-    await waitFor(() => sandbox.ours().length === 0, 60_000, 'the holder tree to end');
+    await waitFor(() => harness.sandbox.ours().length === 0, 60_000, 'the holder tree to end');
   });
 
   it.skipIf(NO_PYTHON)('a Python participant ahead and behind', async () => {
     const { key, env, log, gate } = setup('python');
     const py = (name: string, hold?: string) =>
-      sandbox.start([CONTENDER, ...(hold ? ['--hold-until', hold] : []), '--quiet', '--', ...job(log, name)], {
+      harness.sandbox.start([CONTENDER, ...(hold ? ['--hold-until', hold] : []), '--quiet', '--', ...job(log, name)], {
         file: PYTHON,
         env,
       });
     const first = py('py-holder', gate);
-    await waitFor(() => ticketsIn(sandbox.stateDir, key).length === 1, 60_000, 'the Python holder');
-    const waiters = await queue(key, env, log, ['w1', 'w2', 'w3']);
+    await waitFor(() => ticketsIn(harness.sandbox.stateDir, key).length === 1, 60_000, 'the Python holder');
+    const waiters = await queue(key, env, log, ['w1', 'w2', 'w3', 'w4']);
     const last = py('py-last');
-    await waitFor(() => ticketsIn(sandbox.stateDir, key).length === 5, 60_000, 'the Python waiter');
-    await waitFor(() => waitsInLauncher(waiters[2]?.child.pid as number), 60_000, 'w3 in its launcher');
+    await waitFor(() => ticketsIn(harness.sandbox.stateDir, key).length === 6, 60_000, 'the Python waiter');
+    await waitFor(() => waitsInLauncher(waiters[3]?.child.pid as number), 60_000, 'w4 in its launcher');
     writeFileSync(gate, '');
     const results = await Promise.all([first, ...waiters, last].map((w) => w.finished));
-    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0]);
-    expect(lines(log)).toEqual(['py-holder', 'w1', 'w2', 'w3', 'py-last']);
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(lines(log)).toEqual(['py-holder', 'w1', 'w2', 'w3', 'w4', 'py-last']);
   });
 
   it("the command's exit code and signal reach the shell through the launcher, waited or not", async () => {
@@ -182,8 +156,8 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
     expect((await run(['--', 'sh', '-c', 'exit 7'], env).finished).code).toBe(7);
     expect((await run(['--', 'sh', '-c', 'kill -TERM $$'], env).finished).code).toBe(143);
     const holder = run(['--quiet', '--', 'sh', '-c', `while [ ! -e ${gate} ]; do sleep 0.02; done`], env);
-    await waitFor(() => ticketsIn(sandbox.stateDir, key).length === 1, 60_000, 'the holder');
-    const waiters = await queue(key, env, join(sandbox.dir, 'log'), ['w1', 'w2']);
+    await waitFor(() => ticketsIn(harness.sandbox.stateDir, key).length === 1, 60_000, 'the holder');
+    const waiters = await queue(key, env, join(harness.sandbox.dir, 'log'), ['w1', 'w2', 'w3']);
     const far = run(['--quiet', '--', 'sh', '-c', 'exit 3'], env);
     await waitFor(() => waitsInLauncher(far.child.pid as number), 60_000, 'the last waiter in its launcher');
     writeFileSync(gate, '');
@@ -209,7 +183,7 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
         '-c',
         `trap 'echo int >> ${log}' INT; echo up >> ${log}; while :; do sleep 0.05; done`,
       ],
-      { env: sandbox.env(env), detached: true, stdio: 'ignore' },
+      { env: harness.sandbox.env(env), detached: true, stdio: 'ignore' },
     );
     const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
     await waitFor(() => lines(log).includes('up'), 60_000, 'the command to run');
@@ -226,20 +200,20 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
   it('status shows a run waiting in its launcher under the pid the shell knows', async () => {
     const { key, env, gate } = setup('status');
     const holder = run(['--quiet', '--', 'sh', '-c', `while [ ! -e ${gate} ]; do sleep 0.02; done`], env);
-    await waitFor(() => ticketsIn(sandbox.stateDir, key).length === 1, 60_000, 'the holder');
+    await waitFor(() => ticketsIn(harness.sandbox.stateDir, key).length === 1, 60_000, 'the holder');
     const waiters = [
-      ...(await queue(key, env, join(sandbox.dir, 'log'), ['w1', 'w2'])),
+      ...(await queue(key, env, join(harness.sandbox.dir, 'log'), ['w1', 'w2', 'w3'])),
       run(['--quiet', '--', 'sh', '-c', 'exit 0'], env),
     ];
-    const far = waiters[2] as Started;
-    await waitFor(() => waitsInLauncher(far.child.pid as number), 60_000, 'w3 in its launcher');
-    const status = await sandbox.run(['status', '--json'], { env });
+    const far = waiters[3] as Started;
+    await waitFor(() => waitsInLauncher(far.child.pid as number), 60_000, 'w4 in its launcher');
+    const status = await harness.sandbox.run(['status', '--json'], { env });
     const report = JSON.parse(status.stdout) as {
       queues: { tickets: { pid: number; state: string; position: number; command: string }[] }[];
     };
     const tickets = report.queues[0]?.tickets ?? [];
     expect(tickets.map((t) => t.pid)).toEqual([holder, ...waiters].map((w) => w.child.pid));
-    expect(tickets[3]).toMatchObject({ state: 'waiting', position: 4, command: 'sh -c exit 0' });
+    expect(tickets[4]).toMatchObject({ state: 'waiting', position: 5, command: 'sh -c exit 0' });
     expect(isAlive(far.child.pid as number)).toBe(true);
     writeFileSync(gate, '');
     await Promise.all([holder, ...waiters].map((w) => w.finished));

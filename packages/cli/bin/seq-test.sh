@@ -1,23 +1,13 @@
 #!/bin/sh
-# The `seq-test` command (the npm bin). It runs the CLI with node through bin/seq-test.js (which says how to
-# build the CLI when it is not built yet), except for `seq-test run` on Linux when the seq-test helper
-# answers its launch handshake: then the helper itself becomes this process (exec, same pid) and starts
-# node as its child. The helper is then the small process that owns the run's ticket and waits in the
-# kernel while the run is far from the head of the queue, instead of a waiting node process (see
-# packages/core/native/launcher.c and "Waiting" in docs/process-tree.md). SEQ_TEST_NO_LAUNCHER=1 (or
+# The `seq-test` command (the npm bin), as bin/seq-test's first line runs it: with this file's real path
+# (that line follows npm's links, so this file does not). It runs the CLI with node through bin/seq-test.js
+# (which says how to build the CLI when it is not built yet), except for `seq-test run` on Linux when the
+# seq-test helper answers its launch handshake: then the helper itself becomes this process (exec, same
+# pid) and starts node as its child. The helper is then the small process that owns the run's ticket and
+# waits in the kernel while the run is far from the head of the queue, instead of a waiting node process
+# (see packages/core/native/launcher.c and "Waiting" in docs/process-tree.md). SEQ_TEST_NO_LAUNCHER=1 (or
 # SEQ_TEST_NO_SUBREAPER=1) skips it.
-self=$0
-while [ -h "$self" ]; do # npm links the bin: find this file's own directory
-  link=$(readlink "$self") || break
-  case $link in
-  /*) self=$link ;;
-  *) self=${self%/*}/$link ;;
-  esac
-done
-case $self in
-*/*) here=${self%/*} ;;
-*) here=. ;;
-esac
+here=${0%/*}
 script=$here/seq-test.js
 
 # Whether $1 is an ELF program of this machine: only those are started, because a shell hands a file the

@@ -1,4 +1,4 @@
-// Builds the Linux subreaper helper from subreaper.c.
+// Builds the Linux subreaper helper from subreaper.c (with launcher.c and owner-watch.c, its other modes).
 //
 //   node native/build.mjs                       into ../dist/ with cc (or $CC): the development checkout,
 //                                               and the from-source fallback on platforms without a
@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sources = [join(here, 'subreaper.c'), join(here, 'launcher.c')];
+const sources = [join(here, 'subreaper.c'), join(here, 'launcher.c'), join(here, 'owner-watch.c')];
 const FLAGS = ['-O2', '-Wall', '-Wextra'];
 
 /** Per target: the ELF machine it must have, and the compilers that build it static, best first. */

@@ -15,8 +15,9 @@
  *   waits in the kernel, with no periodic wake-up: inotify on the tickets dir (a ticket ahead removed) and a
  *   pidfd on the owner of each live ticket ahead (an owner that dies without removing its ticket). On each
  *   event it counts the live tickets ahead again (names only: pid + start time from /proc); once `near` or
- *   fewer are left (or our ticket is gone), or earlier when the queue moves so fast (from the time between
- *   its last two moves) that our turn is less than EARLY_START_MS away, it starts Node again with
+ *   fewer are left (or our ticket is gone), or up to MAX_EARLY_PLACES places earlier when the queue moves
+ *   so fast (from the time between its last two moves) that the turn would come before a Node started now
+ *   (twice what our first Node took to hand over, see early_lead_ms) were ready, it starts Node again with
  *   SEQ_TEST_RESUME=<our ticket name>,
  *   and Node takes the ticket up where it stands (never joining anew) and waits or runs as always.
  *   Without pidfd_open (Linux < 5.3) or inotify, it re-counts every 2 s instead.
@@ -67,8 +68,12 @@
 /* Owners watched through a pidfd at most; beyond that the 2 s re-count covers the rest. */
 #define MAX_WATCHED 512
 #define FALLBACK_POLL_MS 2000
-/* Start Node this long before the turn is due when the queue moves faster than Node starts (~0.3 s). */
-#define EARLY_START_MS 1000
+/* Starting Node early: never more than this many places before `near` (each Node waiter costs ~10 MiB,
+ * and many Nodes starting at once would slow the very handoffs they wait for), and with a lead of at least
+ * MIN_LEAD_MS, at most MAX_LEAD_MS before the turn is due. */
+#define MAX_EARLY_PLACES 2
+#define MIN_LEAD_MS 200
+#define MAX_LEAD_MS 1000
 #define LAUNCH_FAILED 125
 
 static char **node_argv;
@@ -97,6 +102,9 @@ static int watched_all; /* every live owner ahead has a pidfd */
 static long last_ahead;
 static long long last_drop_ms;
 static long long place_ms;
+/* When the running Node was started, and how long our first Node took from its start to handing over. */
+static long long node_started_ms;
+static long long startup_ms = -1;
 
 static long long now_ms(void) {
   struct timespec now;
@@ -210,6 +218,7 @@ static void start_node(const char *resume) {
   }
   close(pipe_fds[1]);
   fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
+  node_started_ms = now_ms();
   child = pid;
   plan_fd = pipe_fds[0];
   plan_length = 0;
@@ -279,6 +288,13 @@ static void leave_with(int code) {
   exit(code);
 }
 
+/* How long before our turn Node should start: twice what our first Node took to start and hand over (it
+ * read the queue as a resumed Node will), within MIN_LEAD_MS..MAX_LEAD_MS. */
+static long long early_lead_ms(void) {
+  long long lead = startup_ms < 0 ? MAX_LEAD_MS : 2 * startup_ms;
+  return lead < MIN_LEAD_MS ? MIN_LEAD_MS : lead > MAX_LEAD_MS ? MAX_LEAD_MS : lead;
+}
+
 /*
  * Counts the live tickets ahead of ours and watches their owners. Returns 1 when Node should take over:
  * `near` or fewer ahead, our ticket gone, or the tickets dir unreadable (Node knows what to say).
@@ -327,7 +343,7 @@ static int recount(void) {
   }
   last_ahead = ahead;
   /* Runs shorter than a Node start-up: Node must start early enough to be ready at its turn. */
-  if (place_ms >= 0 && (ahead - near) * place_ms < EARLY_START_MS) return 1;
+  if (place_ms >= 0 && ahead - near <= MAX_EARLY_PLACES && (ahead - near) * place_ms < early_lead_ms()) return 1;
   return !found || ahead <= near;
 }
 
@@ -400,6 +416,7 @@ static void reap_child(void) {
     int handed_over = parse_plan();
     int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (handed_over && clean && !forwarded) {
+      if (startup_ms < 0) startup_ms = now_ms() - node_started_ms;
       begin_waiting();
       continue;
     }

@@ -9,6 +9,8 @@
  *        seq-test-subreaper --launch <node> <script> run ...     the process a shell waits on for `seq-test
  *        seq-test-subreaper --launch-handshake                   run`, which waits in the kernel while the run
  *                                                                is far from the head: see launcher.c
+ *        seq-test-subreaper --watch-owners                       what a waiting seq-test starts to learn when
+ *                                                                an owner ahead ends (pidfds): see owner-watch.c
  *
  * --park: start, then wait for the byte "g" on fd 3 before starting the command (other bytes are ignored;
  * EOF: exit quietly). A queued `seq-test run` starts its helper while it waits for the lock, so that its
@@ -16,7 +18,8 @@
  *
  * It marks itself a child subreaper (Linux PR_SET_CHILD_SUBREAPER), so every descendant that is orphaned
  * (double fork, setsid, daemonize, even with an emptied environment) is re-parented to it instead of init,
- * and stays visible as part of the run. It forks the command, reports on fd 3 (one line each, protocol 1):
+ * and stays visible as part of the run. It forks the command, reports on fd 3 (one line each; protocol 2 is
+ * protocol 1 with --watch-owners, so that a core expecting it never gets a helper without it):
  *   "pid <pid>\n"                  once the command is started
  *   "exit <code> <maxrss>\n" / "signal <n> <maxrss>\n" when the command itself ends
  *   "peak <maxrss>\n"              just before it exits
@@ -58,7 +61,7 @@
 #include <unistd.h>
 
 #define REPORT_FD 3
-#define PROTOCOL 1
+#define PROTOCOL 2
 #define PARENT_DEATH_SIGNAL SIGUSR1
 /* What the helper exits with when it could not start the command (seq-test's own failure code). */
 #define HELPER_FAILED 125
@@ -66,6 +69,10 @@
 /* launcher.c */
 int launch_main(int argc, char **argv, const sigset_t *original);
 int launch_handshake(void);
+/* owner-watch.c */
+int watch_main(void);
+/* below (owner-watch.c uses it too) */
+int write_line(int fd, const char *fmt, va_list args);
 
 /* SIGKILLs every descendant of this process, found through the ppid links in /proc. */
 static void kill_descendants(void) {
@@ -125,18 +132,24 @@ done:
 /* Writes one report line on fd 3, whole: retried on EINTR and after a short write. A reader that is gone
  * (EPIPE; SIGPIPE is blocked) or a closed fd 3 ends the attempt silently: nobody is left to tell. */
 static void report(const char *fmt, ...) {
-  char line[128];
   va_list args;
   va_start(args, fmt);
-  int length = vsnprintf(line, sizeof line, fmt, args);
+  write_line(REPORT_FD, fmt, args);
   va_end(args);
-  if (length <= 0 || (size_t)length >= sizeof line) return;
+}
+
+/* Formats one line and writes all of it, retrying EINTR and short writes; -1 when the fd cannot take it. */
+int write_line(int fd, const char *fmt, va_list args) {
+  char line[128];
+  int length = vsnprintf(line, sizeof line, fmt, args);
+  if (length <= 0 || (size_t)length >= sizeof line) return 0; /* never longer: nothing to say */
   for (size_t sent = 0; sent < (size_t)length;) {
-    ssize_t wrote = write(REPORT_FD, line + sent, (size_t)length - sent);
+    ssize_t wrote = write(fd, line + sent, (size_t)length - sent);
     if (wrote > 0) sent += (size_t)wrote;
     else if (wrote < 0 && errno == EINTR) continue;
-    else return;
+    else return -1;
   }
+  return 0;
 }
 
 /* The handshake seq-test runs before it trusts this binary: it proves that the binary runs on this machine
@@ -164,6 +177,7 @@ int main(int argc, char **argv) {
 
   if (argc == 2 && strcmp(argv[1], "--handshake") == 0) return handshake();
   if (argc == 2 && strcmp(argv[1], "--launch-handshake") == 0) return launch_handshake();
+  if (argc == 2 && strcmp(argv[1], "--watch-owners") == 0) return watch_main();
   if (argc >= 2 && strcmp(argv[1], "--launch") == 0) return launch_main(argc - 2, argv + 2, &original);
   int park = argc > 1 && strcmp(argv[1], "--park") == 0;
   if (park) {

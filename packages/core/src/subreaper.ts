@@ -28,7 +28,7 @@ import { createToken, TOKEN_ENV } from './token.js';
  */
 
 /** The report protocol this core speaks (subreaper.c PROTOCOL). */
-export const HELPER_PROTOCOL = 1;
+export const HELPER_PROTOCOL = 2;
 export const HELPER_OVERRIDE_ENV = 'SEQ_TEST_SUBREAPER';
 export const HELPER_DISABLE_ENV = 'SEQ_TEST_NO_SUBREAPER';
 const BINARY = 'seq-test-subreaper';

@@ -1,13 +1,15 @@
-import { closeSync, constants, existsSync, type FSWatcher, openSync, watch, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, type FSWatcher, openSync, readdirSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, SeqTestError } from '../errors.js';
 import { onProcessExit } from '../exit-hooks.js';
-import { identityOf, type ProcessIdentity, parentIdentity } from '../identity.js';
+import { identityOf, isAlive, type ProcessIdentity, parentIdentity } from '../identity.js';
 import { checkOptions, LOCK_OPTION_RULES } from '../options.js';
 import { endProcesses, findLeftovers } from '../ownership.js';
 import { processTable } from '../proc/index.js';
 import { createToken, parseChain, parseToken, type RunToken, TOKEN_ENV, trustedChain } from '../token.js';
+import { type Owner, OwnerWatch } from './owner-watch.js';
 import { keyDirName, projectKey } from './project-key.js';
+import { parseMarkerName, parseTicketName } from './protocol.js';
 import { Queue, type QueueEntry, writeAtomic } from './queue.js';
 import { ensureStateDir } from './state-dir.js';
 
@@ -118,11 +120,18 @@ export interface LockHandle {
 
 const WAIT_REPORT_MS = 250;
 /**
- * How often a waiter that is not next (more than `slots` tickets ahead) re-evaluates without a change: its wait
- * ends only when the ticket just ahead goes or starts holding (both watched), or when that ticket's owner
- * dies — rare, and then noticed within this. Dead holders are the next waiter's to notice, within `pollMs`.
+ * Without an owner watch (no helper: macOS, SEQ_TEST_NO_SUBREAPER=1, no pidfd), how often a waiter that is
+ * not next (more than `slots` tickets ahead) re-evaluates without a change: its wait ends only when the
+ * ticket just ahead goes or starts holding (both watched), or when that ticket's owner dies — rare, and then
+ * noticed within this. Dead holders are the next waiter's to notice, within `pollMs`.
  */
 const IDLE_POLL_MS = 2000;
+/**
+ * A run handed to the launcher is started again once this many more than `slots` live tickets are ahead:
+ * two places of lead, so that its Node has started and waits, its helper parked, before its turn even when
+ * runs are short (a Node start-up takes ~50 ms on a quiet machine, several times that under load).
+ */
+const NODE_WAITERS_BEYOND_SLOTS = 2;
 /** How often such a waiter reads the whole queue when nobody watches a live wait line. */
 const IDLE_FULL_READ_MS = 10_000;
 
@@ -190,8 +199,10 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   // ticket ahead), and choosing/ once we are next. A watch on the whole queue woke every waiter on every
   // change; with twenty of them, their reactions cost more than the handoff itself. The poll still looks
   // for dead tickets, and the full read for the wait line comes every `waitReportMs`.
-  const wake = new Waker(queue, options.pollMs ?? 100, options.signal);
+  const wake = new Waker(queue, token.value, options.pollMs ?? 100, options.signal, env);
   const reportEveryMs = options.waitReportMs ?? WAIT_REPORT_MS;
+  // Reports far apart: no live line (off a terminal) that needs the queue read on a timer.
+  const noLiveLine = reportEveryMs >= IDLE_POLL_MS;
   let lastReport = -Infinity;
   const hold = async (quick: boolean): Promise<LockHandle> => {
     await dispatchPendingSignals();
@@ -212,7 +223,8 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       // Far from the head, the launcher waits in the kernel for a fraction of what this process costs.
       const state = queue.read();
       const decision = queue.decide(state, mine, slots);
-      if (!decision.lost && !decision.holding && decision.ahead.length > slots + 1) {
+      const near = slots + NODE_WAITERS_BEYOND_SLOTS;
+      if (!decision.lost && !decision.holding && decision.ahead.length > near) {
         options.onWait?.({
           key,
           position: decision.position,
@@ -221,7 +233,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
           waitedMs: performance.now() - began,
           nested,
         });
-        if (options.handOff({ ticketsDir: queue.ticketsDir, ticket: mine.name, near: slots + 1 })) {
+        if (options.handOff({ ticketsDir: queue.ticketsDir, ticket: mine.name, near })) {
           forgetExit();
           throw new HandedOff();
         }
@@ -233,14 +245,22 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       // Between full reads (at least one per report interval), a wake-up that cannot change our answer
       // costs two directory listings and a /proc read or two.
       const sinceFull = performance.now() - fullReadAt;
-      // Without a live line (reports far apart), a waiter that is not next reads the queue in full rarely:
-      // it can only tidy what others ahead of it will tidy first, and its report would say the same.
-      const fullEveryMs = wake.idle && reportEveryMs >= IDLE_POLL_MS ? IDLE_FULL_READ_MS : reportEveryMs;
+      // Without a live line (reports far apart), a waiter reads the queue in full only when something
+      // changed (an owner ahead ended: wake.ownerGone) while the owner watch covers everything ahead,
+      // else rarely when it is not next: it can only tidy what others ahead of it will tidy first, and its
+      // report would say the same. Memory admission re-learns its prediction on its own schedule.
+      const fullEveryMs = wake.takeOwnerGone()
+        ? 0
+        : noLiveLine && wake.covered && !admission
+          ? Infinity
+          : wake.idle && noLiveLine
+            ? IDLE_FULL_READ_MS
+            : reportEveryMs;
       const quick = sinceFull < fullEveryMs && !options.noWait ? queue.quickCheck(mine, slots) : undefined;
       // With memory admission, a free slot is only the start of the answer: the full read decides.
       if (quick?.holding && !admission) return await hold(true);
       if (quick && !quick.holding) {
-        wake.watchFor(quick.ahead, slots);
+        wake.watchFor(quick.ahead, slots, mine.name);
         const waited = performance.now() - began;
         if (options.waitTimeoutMs === undefined || waited < options.waitTimeoutMs) {
           await wake.next(Math.min(fullEveryMs - sinceFull, (options.waitTimeoutMs ?? Infinity) - waited));
@@ -303,8 +323,9 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
       wake.watchFor(
         decision.ahead.map((t) => t.name),
         slots,
+        mine.name,
       );
-      await wake.next(Math.min(remaining, reportEveryMs));
+      await wake.next(Math.min(remaining, noLiveLine && !admission ? Infinity : reportEveryMs));
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
     }
   } catch (error) {
@@ -371,47 +392,108 @@ function describeAhead(ahead: QueueEntry[]): string {
 }
 
 /**
- * Resolves when something we watch changes (inotify on Linux, FSEvents/kqueue on macOS), after `pollMs`
- * at most when we are next (a SIGKILLed holder changes no file, so liveness is polled), after IDLE_POLL_MS
- * further back, or when aborted.
+ * Resolves when something we watch changes (inotify on Linux, FSEvents/kqueue on macOS) or an owner we
+ * depend on ends (the owner watch: pidfds in the helper), or when aborted. Only where the owner watch
+ * cannot cover every owner that matters (no helper, no pidfd) does a timer run: after `pollMs` at most when
+ * we are next (a SIGKILLed holder changes no file), after IDLE_POLL_MS further back.
  */
 class Waker {
   private readonly tickets = new Map<string, FSWatcher>();
   private choosing: FSWatcher | undefined;
   private pending: (() => void) | undefined;
   private dirty = false;
+  /** The owner watch: undefined until first needed, null where there is none (we poll). */
+  private owners: OwnerWatch | null | undefined;
+  /** The owners that can end our wait without a file changing: those of the watched tickets, and choosers. */
+  private dependsOn: Owner[] = [];
+  private ownerGone = false;
+  /** A file watch we wanted could not be set (inotify limits): only the poll sees that change. */
+  private blind = false;
   /** More than `slots` tickets ahead: a live waiter stands between us and every holder. */
   idle = false;
 
   constructor(
     private readonly queue: Queue,
+    private readonly ownToken: string,
     private readonly pollMs: number,
     private readonly signal: AbortSignal | undefined,
+    private readonly env: NodeJS.ProcessEnv,
   ) {
     signal?.addEventListener('abort', () => this.fire(), { once: true });
+  }
+
+  /** True while the owner watch covers every owner we depend on: no timer is needed. */
+  get covered(): boolean {
+    return !this.blind && Boolean(this.owners?.covers(this.dependsOn));
+  }
+
+  /** True once after an owner we depended on ended: its ticket is left behind, so read the queue in full. */
+  takeOwnerGone(): boolean {
+    const gone = this.ownerGone;
+    this.ownerGone = false;
+    return gone;
   }
 
   /**
    * Watches what can end the wait of a ticket with `ahead` (names, in queue order) in front of it: with one
    * slot the last of them (the others can only leave before it matters), else all of them; and choosing/
-   * when fewer than `slots` + 1 are ahead (a newcomer choosing its number holds us back once we are next).
+   * when fewer than `slots` + 1 are ahead (a newcomer choosing its number holds us back once we are next);
+   * and our own ticket (`own`: gone means we must join again). The owners of those tickets and of live
+   * choosing markers go to the owner watch.
    */
-  watchFor(ahead: string[], slots: number): void {
+  watchFor(ahead: string[], slots: number, own: string): void {
     this.idle = ahead.length > slots;
-    const wanted = new Set(slots === 1 ? ahead.slice(-1) : ahead);
+    this.blind = false;
+    const owned = new Set(slots === 1 ? ahead.slice(-1) : ahead);
+    const wanted = new Set([...owned, own]);
     for (const [name, watcher] of this.tickets) {
       if (wanted.has(name)) continue;
       watcher.close();
       this.tickets.delete(name);
     }
     for (const name of wanted) if (!this.tickets.has(name)) this.watchTicket(name);
+    const owners: Owner[] = [];
+    for (const name of owned) {
+      const parsed = parseTicketName(name);
+      if (parsed) owners.push({ pid: parsed.pid, start: parsed.start });
+    }
     if (ahead.length <= slots) {
-      const watcher = this.choosing ?? this.watch(this.queue.choosingDir, () => this.fire());
-      this.choosing = typeof watcher === 'object' ? watcher : undefined;
+      if (!this.choosing) {
+        const watcher = this.watch(this.queue.choosingDir, () => this.fire());
+        this.choosing = typeof watcher === 'object' ? watcher : undefined;
+        // A marker removed between our look at choosing/ and this watch sent no event: look once more.
+        if (this.choosing) this.dirty = true;
+        else this.blind = true;
+      }
+      owners.push(...this.choosers());
     } else {
       this.choosing?.close();
       this.choosing = undefined;
     }
+    this.dependsOn = owners;
+    if (this.owners === undefined)
+      this.owners =
+        OwnerWatch.start(this.env, (gone) => {
+          if (gone) this.ownerGone = true;
+          this.fire();
+        }) ?? null;
+    this.owners?.watch(owners);
+  }
+
+  /** The owners of live choosing markers other than ours (a joiner killed mid-choice leaves its marker). */
+  private choosers(): Owner[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.queue.choosingDir);
+    } catch {
+      return [];
+    }
+    return names.flatMap((name) => {
+      const parsed = parseMarkerName(name);
+      return parsed && parsed.token !== this.ownToken && isAlive(parsed)
+        ? [{ pid: parsed.pid, start: parsed.start }]
+        : [];
+    });
   }
 
   /**
@@ -430,6 +512,7 @@ class Waker {
     });
     if (typeof watcher === 'object') this.tickets.set(name, watcher);
     else if (watcher === 'gone') this.fire();
+    else this.blind = true;
   }
 
   async next(maxMs: number): Promise<void> {
@@ -437,12 +520,13 @@ class Waker {
       this.dirty = false;
       return;
     }
-    const timeout = Math.max(1, Math.min(this.idle ? IDLE_POLL_MS : this.pollMs, maxMs));
-    // A plain timer, cleared when the watch fires first: a left-over timer would hold the process open.
+    const timeout = this.covered ? maxMs : Math.min(this.idle ? IDLE_POLL_MS : this.pollMs, maxMs);
+    // A plain timer, cleared when something fires first: a left-over timer would hold the process open.
+    // None at all while the owner watch covers us (its pipe keeps the process alive meanwhile).
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       this.pending = resolve;
-      timer = setTimeout(resolve, timeout);
+      if (Number.isFinite(timeout)) timer = setTimeout(resolve, Math.max(1, timeout));
     });
     clearTimeout(timer);
     this.pending = undefined;
@@ -471,5 +555,6 @@ class Waker {
     this.tickets.clear();
     this.choosing?.close();
     this.choosing = undefined;
+    this.owners?.close();
   }
 }

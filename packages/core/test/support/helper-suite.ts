@@ -155,10 +155,10 @@ export function describeHelperSuite(title: string, helpers: HelperUnderTest[], m
         const result = spawnSync(file as string, [...rest, '--handshake'], { encoding: 'utf8' });
         if (helper.emulated) {
           // qemu-user does not emulate PR_SET_CHILD_SUBREAPER, and the helper says so instead of pretending.
-          expect(result.stdout).toBe('seq-test-subreaper 1 error subreaper 22\n');
+          expect(result.stdout).toBe('seq-test-subreaper 2 error subreaper 22\n');
           expect(result.status).toBe(125);
         } else {
-          expect(result.stdout).toBe('seq-test-subreaper 1 ready\n');
+          expect(result.stdout).toBe('seq-test-subreaper 2 ready\n');
           expect(result.status).toBe(0);
         }
       });
