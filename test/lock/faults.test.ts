@@ -116,9 +116,16 @@ describe('faults', () => {
         await waitFor(() => waiter.output.stderr.includes('waiting'), 20_000, `waiter ${i} to queue`);
         waiters.push(waiter);
       }
-      // Each waiter has exactly one child: its helper, parked, with no child of its own.
+      // Each waiter has exactly one parked helper, with no child of its own (its other child, once it
+      // waits, is the helper's --watch-owners, which starts nothing).
       const helpers = waiters.map((w) => {
-        const children = readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(' ');
+        const children = readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8')
+          .trim()
+          .split(' ')
+          .filter(
+            (child) =>
+              existsSync(`/proc/${child}`) && readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('--park'),
+          );
         expect(children).toHaveLength(1);
         const helper = Number(children[0]);
         expect(readFileSync(`/proc/${helper}/comm`, 'utf8').trim()).toBe('seq-test-subrea');
