@@ -6,7 +6,9 @@
 // user's shell starts it (the npm bin, packages/cli/bin/seq-test: on Linux with the helper, the launcher
 // waits alone while the run is far from the head), and as `node dist/bin.js run` (Node waits, as before):
 // - PSS from /proc/PID/smaps_rollup (shared pages divided among the processes sharing them), summed per tree;
-// - CPU time (utime + stime of /proc/PID/stat, in clock ticks) over a window of --seconds while nothing changes.
+// - CPU time (utime + stime of /proc/PID/stat, in clock ticks) over a window of --seconds while nothing changes;
+// - wakeups over that window: voluntary context switches (each one a sleep that ended) of every thread of the
+//   tree, from /proc/PID/task/TID/status: a timer shows here long before it adds up to a clock tick.
 //
 //   node bench/idle-waiters.mjs [--waiters 50] [--seconds 30] [--write]
 //
@@ -76,6 +78,15 @@ const cpuTicks = (pid) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14 and 15)
 };
+const wakeups = (pid) =>
+  readdirSync(`/proc/${pid}/task`).reduce(
+    (total, tid) =>
+      total +
+      Number(
+        /\nvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0,
+      ),
+    0,
+  );
 const sum = (pids, f) =>
   pids.reduce((total, pid) => {
     try {
@@ -100,9 +111,12 @@ async function measure(label, holderArgv, waiterArgv, queued, settled = () => tr
   const trees = waiters.map(tree);
   for (const t of trees) for (const pid of t) remember(pid);
   const before = trees.map((t) => sum(t, cpuTicks));
+  const wokeBefore = trees.map((t) => sum(t, wakeups));
   await sleep(SECONDS * 1000);
   const after = trees.map((t) => sum(t, cpuTicks));
+  const wokeAfter = trees.map((t) => sum(t, wakeups));
   const cpu = after.map((a, i) => a - (before[i] ?? 0));
+  const woke = wokeAfter.map((a, i) => a - (wokeBefore[i] ?? 0));
   const pssPer = trees.map((t) => sum(t, pss));
   const rssPer = trees.map((t) => sum(t, rss));
   const totalCpuSeconds = cpu.reduce((a, b) => a + b, 0) / TICKS;
@@ -117,6 +131,8 @@ async function measure(label, holderArgv, waiterArgv, queued, settled = () => tr
     rssMiBTotal: rssPer.reduce((a, b) => a + b, 0) / MIB,
     cpuPercentOfOneCore: (100 * totalCpuSeconds) / SECONDS,
     cpuTicksTotal: cpu.reduce((a, b) => a + b, 0),
+    wakeupsTotal: woke.reduce((a, b) => a + b, 0),
+    wakeupsMax: Math.max(...woke),
   };
 }
 
@@ -131,8 +147,9 @@ const ticketCount = () => {
 };
 const results = [];
 try {
-  // Through the bin: the waiters that handed the wait over have no child left (Node exited).
-  const handedOver = (waiters) => waiters.filter((pid) => tree(pid).length === 1).length >= WAITERS - 2;
+  // Through the bin: the waiters that handed the wait over have no child left (Node exited); the first
+  // `slots` + 2 (3) wait in Node.
+  const handedOver = (waiters) => waiters.filter((pid) => tree(pid).length === 1).length >= WAITERS - 3;
   results.push(
     await measure(
       `${WAITERS} × seq-test run (bin)`,
@@ -173,6 +190,7 @@ const table = markdownTable(
     'PSS total',
     'RSS total',
     `CPU over ${SECONDS} s (of one core)`,
+    'wakeups (all / busiest waiter)',
   ],
   results.map((r) => [
     r.label,
@@ -182,6 +200,7 @@ const table = markdownTable(
     `${r.pssMiBTotal.toFixed(0)} MiB`,
     `${r.rssMiBTotal.toFixed(0)} MiB`,
     `${r.cpuPercentOfOneCore.toFixed(2)} % (${r.cpuTicksTotal} ticks)`,
+    `${r.wakeupsTotal} / ${r.wakeupsMax}`,
   ]),
 );
 console.log(table);
