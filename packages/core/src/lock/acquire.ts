@@ -197,8 +197,9 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   const began = performance.now() - waitedBefore;
   // Each waiter watches only what can end its wait: the ticket just ahead of ours (with slots > 1, every
   // ticket ahead), and choosing/ once we are next. A watch on the whole queue woke every waiter on every
-  // change; with twenty of them, their reactions cost more than the handoff itself. The poll still looks
-  // for dead tickets, and the full read for the wait line comes every `waitReportMs`.
+  // change; with twenty of them, their reactions cost more than the handoff itself. Owners that die
+  // without a word (SIGKILL) are reported by the owner watch (else found by the poll), and a live wait line
+  // reads the queue in full every `waitReportMs`.
   const wake = new Waker(queue, token.value, options.pollMs ?? 100, options.signal, env);
   const reportEveryMs = options.waitReportMs ?? WAIT_REPORT_MS;
   // Reports far apart: no live line (off a terminal) that needs the queue read on a timer.
