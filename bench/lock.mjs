@@ -1,7 +1,10 @@
 // The lock: handoff between queued jobs (seq-test run vs flock(1) vs GNU parallel's sem), what the lock adds
 // to one uncontended call, and how fast a SIGKILLed holder's slot passes on.
 //
-//   node bench/lock.mjs [--runs N] [--quick] [--write]
+//   node bench/lock.mjs [--runs N] [--quick] [--write] [--handoff-only [--peers seq-test]]
+//
+// --handoff-only stops after the handoff table (not with --write); --peers <prefix> keeps the locks whose
+// name starts with it (`--peers seq-test`: both seq-test rows, to check a change to the wait quickly).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +32,16 @@ import {
   writeResults,
 } from './lib/harness.mjs';
 
-const options = parseArgs();
+const ownArgs = process.argv.slice(2);
+const handoffOnly = ownArgs.includes('--handoff-only');
+const peerPrefix = ownArgs.includes('--peers') ? ownArgs[ownArgs.indexOf('--peers') + 1] : undefined;
+const options = parseArgs(
+  ownArgs.filter((a, i) => a !== '--handoff-only' && a !== '--peers' && ownArgs[i - 1] !== '--peers'),
+);
+if (handoffOnly && options.write) {
+  console.error('bench: --handoff-only measures part of the benchmark; it cannot --write its results');
+  process.exit(2);
+}
 cleanupOnExit();
 const work = mkdtempSync(join(tmpdir(), 'seq-test-bench-lock-'));
 const env = { ...process.env, SEQ_TEST_STATE_DIR: join(work, 'state'), SEQ_TEST_KEY: `bench-${process.pid}` };
@@ -103,7 +115,9 @@ async function handoff(name) {
 }
 
 const handoffRounds = options.runs ?? (options.quick ? 2 : 5);
-const peers = Object.keys(launchers).filter((name) => name.startsWith('seq-test run') || have(name.split(/[ (]/)[0]));
+const peers = Object.keys(launchers)
+  .filter((name) => name.startsWith('seq-test run') || have(name.split(/[ (]/)[0]))
+  .filter((name) => peerPrefix === undefined || name.startsWith(peerPrefix));
 const handoffGaps = Object.fromEntries(peers.map((p) => [p, []]));
 const roundMeans = Object.fromEntries(peers.map((p) => [p, []]));
 for (let round = 0; round < handoffRounds; round++) {
@@ -125,6 +139,10 @@ console.log(
     }),
   ),
 );
+if (handoffOnly) {
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
 
 // --- uncontended cost ---------------------------------------------------------------------------------
 // Two whole Node processes differ by ±15 ms of wall time from round to round on this machine, so many rounds,
