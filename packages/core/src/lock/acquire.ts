@@ -408,6 +408,7 @@ class Waker {
   /** The owners that can end our wait without a file changing: those of the watched tickets, and choosers. */
   private dependsOn: Owner[] = [];
   private ownerGone = false;
+  private waitingSince: number | undefined;
   /** A file watch we wanted could not be set (inotify limits): only the poll sees that change. */
   private blind = false;
   /** More than `slots` tickets ahead: a live waiter stands between us and every holder. */
@@ -472,7 +473,9 @@ class Waker {
       this.choosing = undefined;
     }
     this.dependsOn = owners;
-    if (this.owners === undefined)
+    // Started once the wait has lasted a poll: a turn that comes sooner (a queue of short runs) costs no spawn.
+    this.waitingSince ??= performance.now();
+    if (this.owners === undefined && performance.now() - this.waitingSince >= this.pollMs)
       this.owners =
         OwnerWatch.start(this.env, (gone) => {
           if (gone) this.ownerGone = true;
