@@ -80,6 +80,74 @@ function overlaps(log: string): { max: number; order: string[]; alone: boolean[]
   return { max, order, alone: order.map((t) => !shared.has(t)) };
 }
 
+interface GrowFiles {
+  /** MiB the command allocates and touches. */
+  size?: number;
+  /** How long it lives after, in ms. */
+  ms?: number;
+  /** The project's .seqtestrc.json. */
+  settings?: Record<string, unknown>;
+}
+type Env = Record<string, string>;
+type Starter = (env: Env) => Started;
+
+/** A project in the sandbox whose command, `node grow.cjs`, runs GROW; the runs of it, in either language. */
+class GrowProject {
+  readonly cwd: string;
+  readonly command = ['node', 'grow.cjs'];
+
+  constructor(
+    private readonly sandbox: TestSandbox,
+    files: Required<GrowFiles>,
+  ) {
+    this.cwd = join(sandbox.dir, 'project');
+    mkdirSync(this.cwd);
+    writeFileSync(join(this.cwd, 'grow.cjs'), GROW);
+    this.set(files);
+  }
+
+  /** Rewrites the files given, for the runs that start after. */
+  set({ size, ms, settings }: GrowFiles): void {
+    if (size !== undefined) writeFileSync(join(this.cwd, 'size'), String(size));
+    if (ms !== undefined) writeFileSync(join(this.cwd, 'ms'), String(ms));
+    if (settings) writeFileSync(join(this.cwd, '.seqtestrc.json'), JSON.stringify(settings));
+  }
+
+  /** `seq-test run` of the command. */
+  readonly ts: Starter = (env) => this.sandbox.start(['run', '--quiet', '--', ...this.command], { env, cwd: this.cwd });
+
+  /** The Python contender running the command, with its own fingerprint (runner "python"). */
+  readonly py: Starter = (env) => this.python(env, []);
+
+  /** The Python contender with the fingerprint `seq-test run` gives the command: one history for both. */
+  readonly pyAsRun: Starter = (env) => this.python(env, ['--as-run']);
+
+  private python(env: Env, flags: string[]): Started {
+    return this.sandbox.start([CONTENDER, '--quiet', ...flags, '--', ...this.command], {
+      file: PYTHON,
+      env,
+      cwd: this.cwd,
+    });
+  }
+
+  /**
+   * Queues the runs one at a time (ticket order = this order; each lives far longer than the 150 ms between
+   * two, so all are queued before the first ends), then waits for all, each to exit 0; returns their overlaps.
+   */
+  async round(starters: readonly Starter[], env: Env): Promise<ReturnType<typeof overlaps>> {
+    const stamps = join(this.cwd, 'stamps.log');
+    writeFileSync(stamps, '');
+    const started = [];
+    for (const start of starters) {
+      started.push(start(env));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const results = await Promise.all(started.map((s) => s.finished));
+    expect(results.map((r) => [r.code, r.stderr])).toEqual(results.map((r) => [0, r.stderr]));
+    return overlaps(stamps);
+  }
+}
+
 describe.skipIf(NO_PYTHON)('conformance: protocol version 2 (memory-aware admission)', () => {
   let sandbox: TestSandbox;
   beforeAll(() => requireInterpreter(PYTHON));
@@ -268,34 +336,13 @@ for line in sys.stdin:
 
   it('a mixed TypeScript/Python queue in auto mode: each language’s first run of an unknown command runs alone, a tight budget keeps one at a time in ticket order, a roomy one lets them overlap', async () => {
     sandbox = new TestSandbox();
-    const cwd = join(sandbox.dir, 'project');
-    mkdirSync(cwd);
-    writeFileSync(join(cwd, 'grow.cjs'), GROW);
-    writeFileSync(join(cwd, 'size'), '60');
-    writeFileSync(join(cwd, 'ms'), '300');
-    const settings = (budget: string) =>
-      writeFileSync(join(cwd, '.seqtestrc.json'), JSON.stringify({ slots: 'auto', maxSlots: 4, memoryBudget: budget }));
+    const budget = (memoryBudget: string) => ({ slots: 'auto', maxSlots: 4, memoryBudget });
+    const project = new GrowProject(sandbox, { size: 60, ms: 300, settings: budget('8G') });
+    const { ts, py } = project;
     const env = { SEQ_TEST_KEY: `auto-mixed-${sandbox.marker}` };
-    const command = ['node', 'grow.cjs'];
-    const ts = (): Started => sandbox.start(['run', '--quiet', '--', ...command], { env, cwd });
-    const py = (): Started => sandbox.start([CONTENDER, '--quiet', '--', ...command], { file: PYTHON, env, cwd });
-    const round = async (starters: (() => Started)[]) => {
-      writeFileSync(join(cwd, 'stamps.log'), '');
-      const started = [];
-      // One at a time into the queue (ticket order = this order), then all wait together.
-      for (const start of starters) {
-        const s = start();
-        started.push(s);
-        await new Promise((r) => setTimeout(r, 150));
-      }
-      const results = await Promise.all(started.map((s) => s.finished));
-      expect(results.map((r) => [r.code, r.stderr])).toEqual(results.map((r) => [0, r.stderr]));
-      return overlaps(join(cwd, 'stamps.log'));
-    };
     // Nothing known yet: each language's first run of its command runs alone and is measured (the second
     // of each may overlap once the first of both are known).
-    settings('8G');
-    const learning = await round([ts, py, ts, py]);
+    const learning = await project.round([ts, py, ts, py], env);
     expect(learning.order).toHaveLength(4);
     expect(learning.alone.slice(0, 2)).toEqual([true, true]);
     const historyDir = join(sandbox.stateDir, keyDirName(env.SEQ_TEST_KEY), 'history');
@@ -303,47 +350,33 @@ for line in sys.stdin:
     expect(histories.map((h) => h.runs.length).sort()).toEqual([2, 2]);
     expect(histories.map((h) => h.what.runner ?? 'ts').sort()).toEqual(['python', 'ts']);
     // Known, and a budget that fits one: never two at once, in ticket order.
-    settings('300M');
-    const tight = await round([ts, py, ts, py]);
+    project.set({ settings: budget('300M') });
+    const tight = await project.round([ts, py, ts, py], env);
     expect(tight.max).toBe(1);
     expect(tight.order).toEqual([...tight.order].sort());
     // Known, and room for all: they overlap across languages.
-    settings('8G');
-    writeFileSync(join(cwd, 'ms'), '2000');
-    expect((await round([ts, py, ts, py])).max).toBeGreaterThanOrEqual(2);
+    project.set({ settings: budget('8G'), ms: 2000 });
+    expect((await project.round([ts, py, ts, py], env)).max).toBeGreaterThanOrEqual(2);
   });
+
   it('four runs of one new command queued at once, TypeScript and Python mixed: the first runs alone, the others learn its peak while waiting and run two at a time', async () => {
     sandbox = new TestSandbox();
-    const cwd = join(sandbox.dir, 'project');
-    mkdirSync(cwd);
-    writeFileSync(join(cwd, 'grow.cjs'), GROW);
     // ~200 MiB touched: a tree of ~235 MiB Pss, predicted ~270 MiB. A budget of 800M (reserve 128 MiB) has
     // room for two such runs (2 × 270 + 128 ≤ 800) and not three (3 × 270 + 128 > 800), with ±20 % to spare.
-    writeFileSync(join(cwd, 'size'), '200');
-    writeFileSync(join(cwd, 'ms'), '1500');
-    writeFileSync(join(cwd, '.seqtestrc.json'), JSON.stringify({ slots: 'auto', maxSlots: 4, memoryBudget: '800M' }));
-    const command = ['node', 'grow.cjs'];
+    const project = new GrowProject(sandbox, {
+      size: 200,
+      ms: 1500,
+      settings: { slots: 'auto', maxSlots: 4, memoryBudget: '800M' },
+    });
     // The Python contender takes the fingerprint `seq-test run` gives the command: one history for both.
-    const ts = (env: Record<string, string>): Started =>
-      sandbox.start(['run', '--quiet', '--', ...command], { env, cwd });
-    const py = (env: Record<string, string>): Started =>
-      sandbox.start([CONTENDER, '--quiet', '--as-run', '--', ...command], { file: PYTHON, env, cwd });
+    const { ts, pyAsRun: py } = project;
     // Each order on its own key (a new command each time): the first learner is TypeScript, then Python.
     for (const [name, starters] of [
       ['ts-first', [ts, py, ts, py]],
       ['py-first', [py, ts, py, ts]],
     ] as const) {
       const env = { SEQ_TEST_KEY: `auto-learn-${name}-${sandbox.marker}` };
-      writeFileSync(join(cwd, 'stamps.log'), '');
-      const started = [];
-      // One at a time into the queue (ticket order = this order), all queued before the first ends.
-      for (const start of starters) {
-        started.push(start(env));
-        await new Promise((r) => setTimeout(r, 150));
-      }
-      const results = await Promise.all(started.map((s) => s.finished));
-      expect(results.map((r) => [r.code, r.stderr])).toEqual(results.map((r) => [0, r.stderr]));
-      const { max, order, alone } = overlaps(join(cwd, 'stamps.log'));
+      const { max, order, alone } = await project.round(starters, env);
       // (Runs admitted a moment apart may log their start in either order: only the first's is certain.)
       expect(order[0]).toBe([...order].sort()[0]);
       // The first ran alone; the three behind it learned its peak as they waited (each rewriting its
@@ -352,20 +385,19 @@ for line in sys.stdin:
       expect(max).toBe(2);
       const historyDir = join(sandbox.stateDir, keyDirName(env.SEQ_TEST_KEY), 'history');
       const files = readdirSync(historyDir);
-      expect(files).toEqual([`${fingerprintOf({ argv: command, cwd: realpathSync(cwd) })}.json`]);
+      expect(files).toEqual([`${fingerprintOf({ argv: project.command, cwd: realpathSync(project.cwd) })}.json`]);
       expect(JSON.parse(readFileSync(join(historyDir, files[0] as string), 'utf8')).runs).toHaveLength(4);
     }
   });
 
   it('a TypeScript holder whose command ended (its leftover lingering) is charged no growth by a Python head', async () => {
     sandbox = new TestSandbox();
-    const cwd = join(sandbox.dir, 'project');
-    mkdirSync(cwd);
-    writeFileSync(join(cwd, 'grow.cjs'), GROW);
+    const { cwd } = new GrowProject(sandbox, {
+      size: 10,
+      ms: 0,
+      settings: { slots: 'auto', maxSlots: 4, memoryBudget: '500M' },
+    });
     writeFileSync(join(cwd, 'leave.cjs'), LEAVE_BEHIND);
-    writeFileSync(join(cwd, 'size'), '10');
-    writeFileSync(join(cwd, 'ms'), '0');
-    writeFileSync(join(cwd, '.seqtestrc.json'), JSON.stringify({ slots: 'auto', maxSlots: 4, memoryBudget: '500M' }));
     const env = { SEQ_TEST_KEY: `auto-linger-${sandbox.marker}` };
     expect((await sandbox.run(['run', '--quiet', '--', 'true'], { env, cwd })).code).toBe(0); // the dirs
     // Both known to peak at 200 MiB (predicted 230 MiB): with 500 MiB and the 128 MiB reserve, the Python run
