@@ -13,10 +13,14 @@ import { defineConfig } from 'vitest/config';
 //
 // Two files at a time (2 workers: this machine has 2 cores, and an end-to-end file mostly waits on the
 // processes it starts): the unit projects and e2e. Each test there has its own sandbox (state dir, key,
-// marker) and ends only what it started. The files in SERIAL run alone, one after another, after the rest,
-// because they act machine-wide: `seq-test reap` ends the leftovers of every dead run of this user (those
-// another file is looking at too), and recycled-pid steers the kernel's pid counter, which the tracker of a
-// run beside it reads.
+// marker) and ends only what it started. The files in SERIAL run alone, one after another, after the rest.
+// They were put there because they acted machine-wide: `seq-test reap` ended the leftovers of every dead run
+// of this user (those another file was looking at too), and recycled-pid steers the kernel's pid counter,
+// which the tracker of a run beside it reads. Neither reaches past its own sandbox any more where the
+// machine allows it: `reap`, `status` and `doctor` answer for the runs of their own state dir only (each
+// sandbox has its own: test/lock/reap-scope.test.ts), and recycled-pid runs in a pid namespace of its own
+// when it can steer pids at all (both need CAP_SYS_ADMIN); without one it steers the machine's counter, so
+// it stays here. The reap files could join the parallel group; they stay until that is tried under load.
 const MATRIX = [
   'test/**/*matrix.test.ts',
   'packages/*/test/**/*matrix.test.ts',

@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PYTHON } from '../pytest/helpers.js';
 import { isAlive, REPO, TestSandbox, waitFor } from '../support/processes.js';
@@ -14,6 +15,11 @@ import { isAlive, REPO, TestSandbox, waitFor } from '../support/processes.js';
 // kernel hand every recently freed pid out again at once, to whatever forks next anywhere, and any pid some
 // other program still holds (a test run beside this one, ending "its" process by pid) then names a stranger.
 // So each steering puts the counter back where it was as soon as the stranger has its pid.
+// And the file runs in a pid namespace of its own (unshare(1), with its own /proc): there the counter, the
+// pids and every process the tests see are the namespace's, so no other test run on the machine (another
+// checkout's, a developer's) gets a steered pid, and none of theirs can take the pid a test waits for.
+// Steering needs CAP_SYS_ADMIN, and so does a pid namespace: where the one works without the other, the
+// file runs in the machine's namespace as before (one file at a time: it is in SERIAL, vitest.config.ts).
 const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
 const canSteerPids = (() => {
   try {
@@ -23,6 +29,12 @@ const canSteerPids = (() => {
     return false;
   }
 })();
+/** Set inside the namespace: the file runs its tests there, and does not start itself again. */
+const OWN_PID_NS_ENV = 'SEQ_TEST_OWN_PID_NS';
+const inOwnPidNs = process.env[OWN_PID_NS_ENV] === '1';
+const UNSHARE = ['--pid', '--fork', '--mount-proc', '--kill-child'];
+const canUnshare =
+  canSteerPids && !inOwnPidNs && spawnSync('unshare', [...UNSHARE, 'true'], { stdio: 'ignore' }).status === 0;
 
 const lastPid = () => Number(readFileSync(NS_LAST_PID, 'utf8'));
 
@@ -72,7 +84,34 @@ async function strangerAtFirstPid(): Promise<ChildProcess> {
 /** sh -c script: records its pid, leaves a setsid child (with the token) that waits for `go`, and exits. */
 const FIRST_PROCESS = `echo $$ > rootpid; setsid sh -c 'while [ ! -e go ]; do sleep 0.02; done' & sleep 0.2`;
 
-describe.runIf(canSteerPids)('a recycled pid of the first process', () => {
+describe.runIf(canUnshare)('in a pid namespace of its own', () => {
+  it('every test of this file passes there', async () => {
+    const report = join(sb.dir, 'report.json');
+    const file = relative(REPO, fileURLToPath(import.meta.url));
+    const vitest = join(REPO, 'node_modules', 'vitest', 'vitest.mjs');
+    const inner = await sb.run(
+      [
+        ...UNSHARE,
+        process.execPath,
+        vitest,
+        'run',
+        '--project',
+        'e2e-serial',
+        '--reporter=json',
+        `--outputFile=${report}`,
+        file,
+      ],
+      { file: 'unshare', cwd: REPO, env: { [OWN_PID_NS_ENV]: '1' } },
+    );
+    const output = `${inner.stdout}${inner.stderr}`;
+    expect(inner.code, output).toBe(0);
+    const counts = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number };
+    // All of them ran (none skipped: the namespace can steer its pids), Python's only where there is one.
+    expect(counts, output).toMatchObject({ numPassedTests: PYTHON ? 3 : 2, numFailedTests: 0 });
+  });
+});
+
+describe.runIf(canSteerPids && !canUnshare)('a recycled pid of the first process', () => {
   it('steering a stranger onto a freed pid leaves the machine its pid counter: what forks next gets a new pid', async () => {
     // Twenty freed pids below the counter: set back and left there, the counter hands them out next.
     const freed: number[] = [];

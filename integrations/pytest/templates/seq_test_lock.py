@@ -1295,6 +1295,9 @@ class WaitLine(object):
 def find_leftovers(token, live_runs=()):
     """Processes of this uid (never us) left by the dead run `token`: @seq-test/core's findLeftovers rule.
 
+    A sweep for one dead run's token, so not limited to a state dir (docs/PROTOCOL.md, "Leftovers and state
+    dirs"): the token is that run's alone. This module has no sweep that names no run.
+
     A process answers to the innermost live run of its chain, so it is a leftover of `token` only when that
     token comes after every live one; and never while it owns a live run its chain does not name (a run
     started from a shell that kept a dead run's token). Live runs: every chain in the table plus

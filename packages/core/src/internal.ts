@@ -27,7 +27,16 @@ export {
 } from './lock/protocol.js';
 export { type Decision, Queue, type QueueState } from './lock/queue.js';
 export { liveRuns, visitQueues } from './lock/queues.js';
-export { assertSafeDir, ensureStateDir, existingStateDir, stateDirPath } from './lock/state-dir.js';
+export {
+  assertSafeDir,
+  ensureStateDir,
+  existingStateDir,
+  inStateDirScope,
+  STATE_DIR_ENV,
+  type StateDirScope,
+  stateDirPath,
+  stateDirScope,
+} from './lock/state-dir.js';
 export { type QueueStatus, readStatus, type StatusReport, type TicketStatus } from './lock/status.js';
 export * from './memory/index.js';
 export { findLeftovers, groupWitnessed, sleepSync } from './ownership.js';

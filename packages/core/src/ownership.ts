@@ -1,6 +1,7 @@
-import { statSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, type ProcessIdentity, signalIdentity } from './identity.js';
+import { inStateDirScope, STATE_DIR_ENV, type StateDirScope, stateDirScope } from './lock/state-dir.js';
 import { checkOptions, END_OPTION_RULES } from './options.js';
 import { type EnvRead, isGone, type ProcessInfo, type ProcessTable, processTable } from './proc/index.js';
 import { parseChain, parseToken, type RunToken, TOKEN_ENV } from './token.js';
@@ -158,10 +159,13 @@ export function descendantsOf(root: ProcessIdentity, table: ProcessTable = proce
  * environment. So a process that owns a live run its chain does not name is never a leftover. Live runs
  * are known from every chain in the table and from `liveRuns` (the live tickets: a run still waiting in
  * the queue has started nothing that carries its token). A process of another user, or whose environment
- * we cannot read, is never a candidate. With `token`, only that dead run's.
+ * we cannot read, is never a candidate. With `token`, only that dead run's. With `scope`, only processes
+ * that ran under that state dir (inStateDirScope): a sweep that names no run must not reach the runs of
+ * another state dir (another checkout's tests, a developer's own runs beside a test's sandbox). A sweep for
+ * one dead ticket's token needs no scope: the token is that run's alone.
  */
 export function findLeftovers(
-  options: { token?: string | undefined; liveRuns?: Iterable<RunToken> } = {},
+  options: { token?: string | undefined; liveRuns?: Iterable<RunToken>; scope?: StateDirScope | undefined } = {},
 ): RunProcess[] {
   const table = processTable();
   const ownerAlive = new Map<string, boolean>();
@@ -192,7 +196,10 @@ export function findLeftovers(
     while (innermostLive >= 0 && !alive(chain[innermostLive] as RunToken)) innermostLive--;
     const dead = chain.slice(innermostLive + 1);
     const leftOf = options.token ? dead.find((t) => t.value === options.token) : dead[dead.length - 1];
-    if (leftOf && isOurs(info) && !ownsAnotherLiveRun(info, chain)) found.push(describe(table, info, leftOf.value));
+    if (!leftOf || !isOurs(info) || ownsAnotherLiveRun(info, chain)) continue;
+    const scope = options.scope;
+    if (scope && !inStateDirScope(scope, table.envValue(info.pid, STATE_DIR_ENV), () => cwdOf(info.pid))) continue;
+    found.push(describe(table, info, leftOf.value));
   }
   return found;
 }
@@ -323,11 +330,14 @@ export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, ms));
 }
 
-/** Finds and ends the leftovers of dead runs (all of them, or one run's). */
+/**
+ * Finds and ends the leftovers of dead runs: one run's (`token`), or every dead run of the state dir `env`
+ * chooses (as `seq-test reap` does).
+ */
 export async function reapLeftovers(
-  options: { token?: string; graceMs?: number; dryRun?: boolean } = {},
+  options: { token?: string; graceMs?: number; dryRun?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): Promise<EndedProcess[]> {
-  const found = findLeftovers(options);
+  const found = findLeftovers({ token: options.token, scope: options.token ? undefined : stateDirScope(options.env) });
   if (options.dryRun) return found.map((p) => ({ ...p, signal: null }));
   return endProcesses(found, options.graceMs);
 }
@@ -340,6 +350,16 @@ function describe(table: ProcessTable, info: ProcessInfo, token: string): RunPro
     rssBytes: info.rssBytes,
     token,
   };
+}
+
+/** A process's working directory (Linux; undefined elsewhere or when it is gone). */
+function cwdOf(pid: number): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return undefined;
+  }
 }
 
 function isOurs(info: ProcessInfo): boolean {

@@ -4,6 +4,7 @@ import {
   findLeftovers,
   liveRuns,
   parseSeconds,
+  stateDirScope,
   visitQueues,
 } from '@seq-test/core/internal';
 import type { Command } from 'commander';
@@ -15,7 +16,9 @@ export function registerReap(program: Command): void {
     .summary('end processes left behind by runs that are gone')
     .description(
       'Ends (TERM, then KILL) every process of yours that carries the token of a run whose owner is no longer\n' +
-        'alive, and removes dead tickets. Never signals a process without such a token.',
+        'alive and that ran under this state dir, and removes dead tickets. Never signals a process without\n' +
+        "such a token. A process belongs to the state dir its environment's SEQ_TEST_STATE_DIR names, or to the\n" +
+        'default one when it has none: runs with another SEQ_TEST_STATE_DIR (a test sandbox) are left alone.',
     )
     .option('--dry-run', 'list what would be ended, end nothing')
     .option('--json', 'machine-readable output')
@@ -26,7 +29,8 @@ export function registerReap(program: Command): void {
       // Validated exactly as `run` validates it, before anything is signalled or removed.
       const stateDir = existingStateDir();
       // A live run (even one still waiting) is never another run's leftover, whatever token it inherited.
-      const found = findLeftovers({ liveRuns: stateDir ? liveRuns(stateDir) : [] });
+      // Only this state dir's runs: another SEQ_TEST_STATE_DIR's are someone else's (a test's sandbox).
+      const found = findLeftovers({ liveRuns: stateDir ? liveRuns(stateDir) : [], scope: stateDirScope() });
       const ended = raw.dryRun ? found.map((p) => ({ ...p, signal: null })) : await endProcesses(found, graceMs);
       const removed = raw.dryRun || !stateDir ? [] : removeDeadTickets(stateDir);
       if (raw.json) {

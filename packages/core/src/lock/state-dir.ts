@@ -1,14 +1,17 @@
-import { lstatSync, mkdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { SeqTestError } from '../errors.js';
+
+/** Names the state dir; every process of a run inherits it from the run (or inherits its absence). */
+export const STATE_DIR_ENV = 'SEQ_TEST_STATE_DIR';
 
 /**
  * The per-user private directory all queues live in (docs/PROTOCOL.md, "State dir"):
  * $SEQ_TEST_STATE_DIR, else $XDG_RUNTIME_DIR/seq-test, else ${TMPDIR:-/tmp}/seq-test-<uid>.
  */
 export function stateDirPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.SEQ_TEST_STATE_DIR) return env.SEQ_TEST_STATE_DIR;
+  if (env[STATE_DIR_ENV]) return env[STATE_DIR_ENV];
   if (env.XDG_RUNTIME_DIR && isOwnDir(env.XDG_RUNTIME_DIR)) return join(env.XDG_RUNTIME_DIR, 'seq-test');
   return join(env.TMPDIR || '/tmp', `seq-test-${uid()}`);
 }
@@ -71,9 +74,51 @@ export function assertSafeDir(dir: string, env: NodeJS.ProcessEnv = process.env)
   }
 }
 
+/**
+ * Whose leftovers a sweep that names no run (`reap`, `status`, `doctor`) answers for: the runs of one state
+ * dir (docs/PROTOCOL.md, "Leftovers and state dirs"). The state dir is chosen by the environment alone, so a
+ * run's processes carry what chose it: SEQ_TEST_STATE_DIR, or no such variable when the run used the default.
+ */
+export interface StateDirScope {
+  /** The state dir, canonical (absolute, symlinks in its parents resolved). */
+  dir: string;
+  /** Whether it is the default state dir: then processes whose environment names none belong to it too. */
+  isDefault: boolean;
+}
+
+export function stateDirScope(env: NodeJS.ProcessEnv = process.env): StateDirScope {
+  const dir = canonical(stateDirPath(env));
+  return { dir, isDefault: !env[STATE_DIR_ENV] || dir === canonical(defaultStateDir(env)) };
+}
+
+/**
+ * Whether a process whose environment has SEQ_TEST_STATE_DIR=`named` (undefined or empty: it has none) ran
+ * under `scope`'s state dir. A relative name is resolved against the process's working directory (`cwd`
+ * answers it lazily; undefined when unknown: then it belongs to no scope a sweep can name).
+ */
+export function inStateDirScope(
+  scope: StateDirScope,
+  named: string | undefined,
+  cwd: () => string | undefined = () => undefined,
+): boolean {
+  if (!named) return scope.isDefault;
+  if (isAbsolute(named)) return canonical(named) === scope.dir;
+  const base = cwd();
+  return base !== undefined && canonical(resolve(base, named)) === scope.dir;
+}
+
+/** Absolute, with symlinks resolved where the path exists (one dir named two ways is one state dir). */
+function canonical(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
 /** The state dir seq-test picks when SEQ_TEST_STATE_DIR is not set. */
 function defaultStateDir(env: NodeJS.ProcessEnv): string {
-  return stateDirPath({ ...env, SEQ_TEST_STATE_DIR: '' });
+  return stateDirPath({ ...env, [STATE_DIR_ENV]: '' });
 }
 
 /** The fix for a state dir we must not touch: point SEQ_TEST_STATE_DIR at a new private one (created 0700). */

@@ -7,7 +7,8 @@ import { processTable } from '../proc/index.js';
 import { keyDirName, projectKey } from './project-key.js';
 import type { TicketParent } from './protocol.js';
 import { Queue, type QueueEntry, readRegularFile } from './queue.js';
-import { existingStateDir, stateDirPath } from './state-dir.js';
+import { liveRuns } from './queues.js';
+import { existingStateDir, stateDirPath, stateDirScope } from './state-dir.js';
 
 export interface TicketStatus {
   /** 1-based place in its queue. */
@@ -50,7 +51,10 @@ export interface QueueStatus {
 export interface StatusReport {
   stateDir: string;
   queues: QueueStatus[];
-  /** Processes still carrying the token of a run that is gone. */
+  /**
+   * Processes still carrying the token of a run that is gone, of this state dir's runs only (the ones
+   * `seq-test reap` with the same environment ends).
+   */
   leftovers: RunProcess[];
 }
 
@@ -68,7 +72,8 @@ export function readStatus(
   } = {},
 ): StatusReport {
   const env = options.env ?? process.env;
-  const stateDir = existingStateDir(env) ?? stateDirPath(env);
+  const existing = existingStateDir(env);
+  const stateDir = existing ?? stateDirPath(env);
   const dirs: { key: string; dir: string }[] = [];
   if (options.allKeys) {
     for (const name of safeList(stateDir)) {
@@ -85,7 +90,11 @@ export function readStatus(
     const queue = new Queue(dir);
     return { key, dir, tickets: queue.exists() ? describeQueue(queue, now) : [] };
   });
-  return { stateDir, queues, leftovers: options.withLeftovers === false ? [] : findLeftovers() };
+  const leftovers =
+    options.withLeftovers === false
+      ? []
+      : findLeftovers({ scope: stateDirScope(env), liveRuns: existing ? liveRuns(existing) : [] });
+  return { stateDir, queues, leftovers };
 }
 
 function describeQueue(queue: Queue, now: number): TicketStatus[] {
