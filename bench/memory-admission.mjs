@@ -10,7 +10,8 @@
 //
 //   node bench/memory-admission.mjs [--reps 3] [--n 4] [--flavours vitest,jest,pytest]
 //                                   [--modes plain,slots1,auto,flock,sem] [--limit-factor 3]
-//                                   [--unlimited-modes plain,auto] [--linger SEC] [--write] [--quick]
+//                                   [--unlimited-modes plain,auto] [--linger SEC] [--work-bounded]
+//                                   [--write] [--quick]
 //
 // Needs root and a writable cgroup v1 memory hierarchy (/sys/fs/cgroup/memory): it creates one uniquely
 // named child of its own memory cgroup, and removes it at the end (or on Ctrl-C). Only the runs are put in
@@ -28,6 +29,11 @@
 // run of these fixtures leaves a `sleep` behind on purpose, so with the default each seq-test run lasts 3 s
 // after its command before it ends its leftovers, where plain leaves them running; `--linger 0` measures
 // what admission itself costs.
+// --work-bounded: the fixture's tests make a fixed number of passes over their memory (HEAVY_PASSES, what one
+// test does alone in its usual 1.5 s, measured here first) instead of computing for a fixed time. Bounded by
+// time, four runs at once take about as long as one whatever the cores, so no admission policy that runs
+// fewer at once can keep up; bounded by work, runs sharing the cores slow each other down, as CPU-bound test
+// suites do.
 // Per batch: runs completed (exit 0) / failed, OOM kills in the group (memory.oom_control), wall time (first
 // start to last exit), the group's peak memory (memory.max_usage_in_bytes, reset before each batch), and
 // processes left behind (found by an environment marker, then ended by pid). Reported: medians with
@@ -82,6 +88,7 @@ const args = parseOptions(process.argv.slice(2), {
   'limit-factor': '3',
   'unlimited-modes': 'plain,auto',
   linger: '',
+  'work-bounded': false,
   write: false,
   quick: false,
   runs: '',
@@ -282,6 +289,27 @@ function modeArgv(mode, flavour, plain, memfreeBytes) {
   }
 }
 
+/**
+ * How many passes one test of the fixture makes alone in its usual HEAVY_HOLD_MS (1500 ms) on this machine:
+ * the work a --work-bounded test then does, wherever it runs. Measured with the fixture's own function.
+ */
+function calibratePasses(flavour, cwd) {
+  const env = { ...process.env, ...marker.env, HEAVY_CHILD_S: '0' };
+  delete env.HEAVY_PASSES; // measured bounded by time
+  const heavyModule = join(cwd, flavour === 'jest' ? 'heavy.js' : 'heavy.mjs');
+  const measured =
+    flavour === 'pytest'
+      ? spawnSync(PYTHON, ['-c', 'import heavy; print(heavy.heavy(1)[1])'], { cwd, env, encoding: 'utf8' })
+      : spawnSync(
+          process.execPath,
+          ['-e', `import(${JSON.stringify(heavyModule)}).then((m) => m.heavy(1)).then((r) => console.log(r.passes))`],
+          { cwd, env, encoding: 'utf8' },
+        );
+  const passes = Number(measured.stdout.trim());
+  if (!(passes >= 1)) throw new Error(`${flavour}: calibrating the fixture failed: ${measured.stderr.trim()}`);
+  return passes;
+}
+
 /** Starts one run inside the group; resolves with its exit. */
 function startInGroup(argv, cwd, key) {
   const child = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', GROUP, ...argv], {
@@ -388,6 +416,7 @@ async function main() {
     n: N,
     limitFactor: FACTOR,
     linger: args.linger === '' ? 'default (3 s)' : Number(args.linger),
+    fixture: args['work-bounded'] ? 'work-bounded' : 'time-bounded',
   };
   const loadStart = os.loadavg();
   console.log(`memory-admission: cgroup ${GROUP}; load ${loadStart.map((l) => l.toFixed(2)).join(' ')}`);
@@ -397,6 +426,12 @@ async function main() {
       console.log(`${flavour}: skipped (${plain.skip})`);
       continue;
     }
+    // Every run started below inherits the fixture's work from this process's environment.
+    const passesPerTest = args['work-bounded'] ? calibratePasses(flavour, plain.cwd) : undefined;
+    if (passesPerTest) {
+      process.env.HEAVY_PASSES = String(passesPerTest);
+      console.log(`${flavour}: work-bounded, ${passesPerTest} passes per test (1.5 s alone, measured now)`);
+    } else delete process.env.HEAVY_PASSES;
     const key = (mode, limited) => `${flavour}-${mode}-${limited ? 'limited' : 'unlimited'}-${process.pid}`;
     // One plain run alone, no limit: the group's peak for one run, which sets the limit and sem's --memfree.
     setLimit(undefined);
@@ -438,6 +473,7 @@ async function main() {
     );
     const flavourResult = {
       command: plain.shown,
+      passesPerTest,
       singlePeakBytes: single.peakBytes,
       limitBytes: limit,
       pssPeakBytes: pss,
@@ -492,7 +528,7 @@ async function main() {
 function report(results) {
   for (const [flavour, f] of Object.entries(results.flavours)) {
     console.log(
-      `\n### ${flavour} (\`${f.command}\`), ${N} runs at once, limit ${mib(f.limitBytes)} MiB (${FACTOR} × one run's ${mib(f.singlePeakBytes)} MiB)\n`,
+      `\n### ${flavour} (\`${f.command}\`), ${N} runs at once, limit ${mib(f.limitBytes)} MiB (${FACTOR} × one run's ${mib(f.singlePeakBytes)} MiB), ${f.passesPerTest ? `work-bounded fixture (${f.passesPerTest} passes per test)` : 'time-bounded fixture'}\n`,
     );
     const plainFree = (f.unlimited.plain ?? []).map((b) => b.wallMs);
     const rows = [];
