@@ -132,6 +132,8 @@ const IDLE_POLL_MS = 2000;
  * runs are short (a Node start-up takes ~50 ms on a quiet machine, several times that under load).
  */
 const NODE_WAITERS_BEYOND_SLOTS = 2;
+/** How long a wait lasts before the owner watch (a helper process) replaces the poll. */
+const OWNER_WATCH_AFTER_MS = IDLE_POLL_MS;
 /** How often such a waiter reads the whole queue when nobody watches a live wait line. */
 const IDLE_FULL_READ_MS = 10_000;
 
@@ -473,9 +475,11 @@ class Waker {
       this.choosing = undefined;
     }
     this.dependsOn = owners;
-    // Started once the wait has lasted a poll: a turn that comes sooner (a queue of short runs) costs no spawn.
+    // Started once the wait has lasted OWNER_WATCH_AFTER_MS: in a queue that moves (short runs) the waiters
+    // spawn nothing (a spawn from Node costs a fork of it, on the path of a turn that may be near), and the
+    // poll until then finds a dead owner as before.
     this.waitingSince ??= performance.now();
-    if (this.owners === undefined && performance.now() - this.waitingSince >= this.pollMs)
+    if (this.owners === undefined && performance.now() - this.waitingSince >= OWNER_WATCH_AFTER_MS)
       this.owners =
         OwnerWatch.start(this.env, (gone) => {
           if (gone) this.ownerGone = true;
