@@ -15,9 +15,9 @@ export function registerReap(program: Command): void {
     .command('reap')
     .summary('end processes left behind by runs that are gone')
     .description(
-      'Ends (TERM, then KILL) every process of yours that carries the token of a run whose owner is no longer\n' +
-        'alive and that ran under this state dir, and removes dead tickets. Never signals a process without\n' +
-        "such a token. A process belongs to the state dir its environment's SEQ_TEST_STATE_DIR names, or to the\n" +
+      'Ends (TERM, then KILL) every process of yours that carries the token of a run whose owner is no longer ' +
+        'alive and that ran under this state dir, and removes dead tickets. Never signals a process without ' +
+        "such a token. A process belongs to the state dir its environment's SEQ_TEST_STATE_DIR names, or to the " +
         'default one when it has none: runs with another SEQ_TEST_STATE_DIR (a test sandbox) are left alone.',
     )
     .option('--dry-run', 'list what would be ended, end nothing')

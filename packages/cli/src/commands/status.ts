@@ -5,7 +5,10 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .summary('show who holds the lock and who waits')
-    .description('Holders and queue of this project (or of every key with --all-keys), and leftovers of dead runs.')
+    .description(
+      'Holders and queue of this project (or of every key with --all-keys), and leftovers of dead runs of this ' +
+        'state dir (those `seq-test reap` ends).',
+    )
     .option('--key <key>', 'lock key (default: $SEQ_TEST_KEY, else the git top-level, else cwd)')
     .option('--all-keys', 'every queue of this user')
     .option('--json', 'machine-readable output')
