@@ -46,14 +46,23 @@ import {
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
-import { BENCH_DIR, CLI, fmt, machine, markdownTable, ROOT, waitForBuild } from './lib/harness.mjs';
+import { join, relative } from 'node:path';
+import {
+  BENCH_DIR,
+  CLI,
+  fmt,
+  machine,
+  markdownTable,
+  RAW_DIR as RAW_BASE,
+  ROOT,
+  waitForBuild,
+} from './lib/harness.mjs';
 
 const MIB = 1024 * 1024;
 const SAMPLE_MS = 100;
 const MARKER = 'SEQ_TEST_HEADLINE_RUN';
 const FIXTURES = join(BENCH_DIR, 'fixtures');
-const RAW_DIR = join(BENCH_DIR, 'results', 'raw', 'headline');
+const RAW_DIR = join(RAW_BASE, 'headline');
 const ALL_FLAVOURS = ['vitest', 'jest', 'pytest'];
 const ALL_MODES = ['plain', 'seq-test', 'seq-test-run', 'flock', 'sem'];
 const MODE_LABEL = {
@@ -491,7 +500,7 @@ async function runBatch(flavour, mode, command) {
       startMs: Math.round(startMs),
       endMs: Math.round(endMs),
       status,
-      log: log.slice(ROOT.length + 1),
+      log: relative(ROOT, log),
     })),
     // Column by column: seconds since the start, machine memory used above idle, the runs' anonymous
     // memory, processes on the machine, processes of the runs.
@@ -639,7 +648,7 @@ if (options.replot) {
   const svg = await chart(saved.results, saved.machine, saved.n);
   writeFileSync(join(RAW_DIR, 'headline.svg'), svg);
   if (options.write) writeFileSync(join(BENCH_DIR, 'results', 'headline.svg'), svg);
-  console.log(`redrew ${options.write ? 'bench/results/headline.svg' : 'bench/results/raw/headline/headline.svg'}`);
+  console.log(`redrew ${options.write ? 'bench/results/headline.svg' : relative(ROOT, join(RAW_DIR, 'headline.svg'))}`);
   process.exit(0);
 }
 
@@ -717,5 +726,5 @@ if (options.write) {
   writeFileSync(join(BENCH_DIR, 'results', 'headline.json'), json);
   writeFileSync(join(BENCH_DIR, 'results', 'headline.svg'), svg);
   console.log('wrote bench/results/headline.json and bench/results/headline.svg');
-} else console.log('raw results in bench/results/raw/headline/ (--write saves bench/results/headline.{json,svg})');
+} else console.log(`raw results in ${relative(ROOT, RAW_DIR)}/ (--write saves bench/results/headline.{json,svg})`);
 process.exitCode = results.some((r) => r.timedOut) ? 1 : 0;

@@ -10,7 +10,9 @@
 // - wakeups over that window: voluntary context switches (each one a sleep that ended) of every thread of the
 //   tree, from /proc/PID/task/TID/status: a timer shows here long before it adds up to a clock tick.
 //
-//   node bench/idle-waiters.mjs [--waiters 50] [--seconds 30] [--write]
+//   node bench/idle-waiters.mjs [--waiters 50] [--seconds 30] [--quick] [--write]
+//
+// --quick (a smoke run): 5 waiters, a 3 s window.
 //
 // Everything runs with a private SEQ_TEST_STATE_DIR and key; every process started is ended by pid.
 import { spawn } from 'node:child_process';
@@ -31,8 +33,9 @@ import {
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
-const WAITERS = option('--waiters', 50);
-const SECONDS = option('--seconds', 30);
+const QUICK = args.includes('--quick');
+const WAITERS = option('--waiters', QUICK ? 5 : 50);
+const SECONDS = option('--seconds', QUICK ? 3 : 30);
 const BIN = join(ROOT, 'packages', 'cli', 'bin', 'seq-test');
 const TICKS = 100; // USER_HZ
 const MIB = 1024 * 1024;
@@ -101,7 +104,7 @@ const median = (xs) => {
 };
 
 async function measure(label, holderArgv, waiterArgv, queued, settled = () => true) {
-  start(...holderArgv);
+  const holder = start(...holderArgv);
   await sleep(1000);
   const waiters = Array.from({ length: WAITERS }, () => start(...waiterArgv));
   const deadline = Date.now() + 300_000;
@@ -110,6 +113,8 @@ async function measure(label, holderArgv, waiterArgv, queued, settled = () => tr
   await sleep(3000); // settle: every waiter past its start-up
   const trees = waiters.map(tree);
   for (const t of trees) for (const pid of t) remember(pid);
+  // The holder's too: flock(1) runs its `sleep 3600` as a child, which ending flock alone would leave running.
+  for (const pid of tree(holder)) remember(pid);
   const before = trees.map((t) => sum(t, cpuTicks));
   const wokeBefore = trees.map((t) => sum(t, wakeups));
   await sleep(SECONDS * 1000);

@@ -65,6 +65,7 @@ import {
   leftoverTracker,
   machine,
   markdownTable,
+  RAW_DIR,
   ROOT,
   stats,
   waitForBuild,
@@ -78,7 +79,7 @@ const VITEST = join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
 const ALL_FLAVOURS = ['vitest', 'jest', 'pytest'];
 const ALL_MODES = ['plain', 'slots1', 'auto', 'flock', 'sem'];
 const BATCH_TIMEOUT_MS = 600_000;
-const RAW = join(BENCH_DIR, 'results', 'raw', 'memory-admission.jsonl');
+const RAW = join(RAW_DIR, 'memory-admission.jsonl');
 
 const args = parseOptions(process.argv.slice(2), {
   reps: '3',
@@ -404,7 +405,7 @@ const spread = (values, format) => {
 
 async function main() {
   await waitForBuild();
-  mkdirSync(join(BENCH_DIR, 'results', 'raw'), { recursive: true });
+  mkdirSync(RAW_DIR, { recursive: true });
   appendFileSync(
     RAW,
     `${JSON.stringify({ session: new Date().toISOString(), machine: machine(), reps: REPS, n: N, factor: FACTOR })}\n`,

@@ -4,7 +4,9 @@
 // samples the fixture's tree, and the peak it recorded; runs interleaved, schedules in rotating order.
 //
 //   node bench/sampling-cadence.mjs [--runs 5] [--fixtures heavy-vitest,spike,late-spike] [--schedules a,b]
+//                                   [--quick]
 //
+// --quick (a smoke run): one run of the spike fixture under no sampling, the 50 ms one and the CLI's.
 // SPIKE_MS (default 400) sets the spike fixtures' length.
 //
 // The reference peak is the largest any schedule recorded for that fixture (the 50 ms one, mostly).
@@ -18,7 +20,8 @@ const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
   return i === -1 ? fallback : process.argv[i + 1];
 };
-const RUNS = Number(arg('--runs', 5));
+const QUICK = process.argv.includes('--quick');
+const RUNS = Number(arg('--runs', QUICK ? 1 : 5));
 const FIXTURES = {
   'heavy-vitest': {
     argv: [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run'],
@@ -85,8 +88,11 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const names = arg('--schedules', Object.keys(SCHEDULES).join(',')).split(',');
-for (const fixtureName of arg('--fixtures', 'heavy-vitest,spike,late-spike').split(',')) {
+const names = arg(
+  '--schedules',
+  QUICK ? 'none,50 ms,100 ms to 2 s then 500 ms' : Object.keys(SCHEDULES).join(','),
+).split(',');
+for (const fixtureName of arg('--fixtures', QUICK ? 'spike' : 'heavy-vitest,spike,late-spike').split(',')) {
   const fixture = FIXTURES[fixtureName];
   const results = Object.fromEntries(names.map((n) => [n, []]));
   const loads = [];
@@ -95,7 +101,10 @@ for (const fixtureName of arg('--fixtures', 'heavy-vitest,spike,late-spike').spl
       const name = names[(i + run) % names.length];
       loads.push(loadavg()[0]);
       const r = await once(fixture, SCHEDULES[name]);
-      if (r.code !== 0) console.error(`${fixtureName} ${name}: exit ${r.code}`);
+      if (r.code !== 0) {
+        console.error(`${fixtureName} ${name}: exit ${r.code}`);
+        process.exitCode = 1; // a figure of a failed run is no figure
+      }
       results[name].push(r);
     }
   }

@@ -3,7 +3,9 @@
 // real one (issue 15, item 4).
 //
 //   node bench/waiting-cost.mjs [--write] [--files 60] [--parts waiting,three] [--runners vitest,jest,pytest]
+//                               [--quick]
 //
+// --quick (a smoke run): a suite of 10 files (one of them spawning), and part "three" for Vitest only.
 // The suite (bench/lib/real-suite.mjs) is generated into bench/results/raw/real-suite/: 60 small test files
 // of five quick tests each, every tenth also spawning executables (a script by its shebang, a shell pipeline,
 // node), in the same form for Vitest (the repository's), Jest 30 (test/jest/matrix/jest30) and pytest
@@ -40,12 +42,13 @@ import { writeRealSuite } from './lib/real-suite.mjs';
 
 const args = process.argv.slice(2);
 const write = args.includes('--write');
+const quick = args.includes('--quick');
 const filesAt = args.indexOf('--files');
-const FILES = filesAt >= 0 ? Number(args[filesAt + 1]) : 60;
+const FILES = filesAt >= 0 ? Number(args[filesAt + 1]) : quick ? 10 : 60;
 const partsAt = args.indexOf('--parts');
 const PARTS = partsAt >= 0 ? args[partsAt + 1].split(',') : ['waiting', 'three'];
 const runnersAt = args.indexOf('--runners');
-const RUNNERS = runnersAt >= 0 ? args[runnersAt + 1].split(',') : ['vitest', 'jest', 'pytest'];
+const RUNNERS = runnersAt >= 0 ? args[runnersAt + 1].split(',') : quick ? ['vitest'] : ['vitest', 'jest', 'pytest'];
 if (!Number.isInteger(FILES) || FILES < 1) {
   console.error(`bench: --files expects a whole number, got "${args[filesAt + 1]}"`);
   process.exit(2);

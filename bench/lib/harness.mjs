@@ -13,6 +13,11 @@ export const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
 export const CLI_INDEX = join(ROOT, 'packages', 'cli', 'dist', 'index.js');
 export const CORE = join(ROOT, 'packages', 'core', 'dist', 'index.js');
 export const HELPER = join(ROOT, 'packages', 'core', 'dist', 'seq-test-subreaper');
+/**
+ * Where benchmarks keep raw samples and logs (git ignores it). SEQ_TEST_BENCH_RAW_DIR moves it: the smoke
+ * test of the benchmarks (test/bench) uses a temporary one, so it never overwrites a real run's files.
+ */
+export const RAW_DIR = process.env.SEQ_TEST_BENCH_RAW_DIR || join(BENCH_DIR, 'results', 'raw');
 
 /** Whether the built Linux subreaper helper is there (a rebuild in progress removes it for a while). */
 export function helperPresent() {
