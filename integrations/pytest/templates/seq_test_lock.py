@@ -1656,6 +1656,8 @@ HISTORY_KEEP = 20
 PREDICT_FROM = 10
 PREDICT_PERCENTILE = 0.9
 PREDICT_MARGIN = 0.15
+#: The margin with 1, 2, 3, 4 runs known (75 % down to 15 % at five): few runs say little about the next.
+PREDICT_MARGINS = (0.75, 0.6, 0.45, 0.3)
 MIN_RESERVE = 128 * 1024 * 1024
 MAX_PEAK = 2 ** 50
 MAX_DURATION = 30 * 24 * 3600 * 1000
@@ -2080,15 +2082,29 @@ def _release_history_lock(lock, writer):
         pass
 
 
+def predict_margin(known):
+    """The margin for a prediction made from `known` recent runs (docs/PROTOCOL.md, "History")."""
+    return PREDICT_MARGINS[known - 1] if 1 <= known <= len(PREDICT_MARGINS) else PREDICT_MARGIN
+
+
 def predict_peak(runs):
-    """The 90th percentile (nearest rank) of the last 10 peaks plus 15 %; None when nothing is known."""
+    """A run's predicted peak (docs/PROTOCOL.md, "History"); None when nothing is known.
+
+    Of the last 10 peaks (n), p is the nearest-rank 90th percentile; the larger of p * (1 + margin(n)) and,
+    with n >= 2, (p + (p - lowest) / (n - 1)) * 1.15, rounded up. Same operations in the same order as
+    @seq-test/core's predictPeak, so both languages round alike (IEEE doubles; ints below 2**53 are exact).
+    """
     import math
 
     recent = sorted(r["peakBytes"] for r in runs[-PREDICT_FROM:])
-    if not recent:
+    n = len(recent)
+    if n == 0:
         return None
-    rank = max(1, int(math.ceil(PREDICT_PERCENTILE * len(recent))))
-    return int(math.ceil(recent[rank - 1] * (1 + PREDICT_MARGIN)))
+    rank = max(1, int(math.ceil(PREDICT_PERCENTILE * n)))
+    peak = recent[rank - 1]
+    few_known = peak * (1 + predict_margin(n))
+    spread = 0 if n < 2 else (peak + (peak - recent[0]) / (n - 1)) * (1 + PREDICT_MARGIN)
+    return int(math.ceil(max(few_known, spread)))
 
 
 def ticket_admission(ticket):

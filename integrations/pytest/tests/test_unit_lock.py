@@ -588,6 +588,48 @@ for line in sys.stdin:
 """
 
 
+class PredictionTest(unittest.TestCase):
+    """predict_peak: the rule of docs/PROTOCOL.md ("History"), as @seq-test/core's predictPeak."""
+
+    MiB = 1024 ** 2
+
+    def peaks(self, *mib):
+        return [{"peakBytes": m * self.MiB, "durationMs": 1, "endedAt": 1, "measure": "pss"} for m in mib]
+
+    def ceil(self, x):
+        import math
+
+        return int(math.ceil(x))
+
+    def test_a_high_percentile_not_the_mean(self):
+        self.assertIsNone(L.predict_peak([]))
+        self.assertEqual(L.predict_peak(self.peaks(*([100] * 9 + [1000]))), self.ceil(100 * self.MiB * 1.15))
+        self.assertEqual(
+            L.predict_peak(self.peaks(*([100] * 8 + [1000, 1000]))), self.ceil((1000 + 900 / 9) * self.MiB * 1.15)
+        )
+        self.assertEqual(L.predict_peak(self.peaks(*([5000] + [100] * 10))), self.ceil(115 * self.MiB))
+
+    def test_the_margin_is_wide_while_few_runs_are_known(self):
+        self.assertEqual(
+            [L.predict_margin(n) for n in (1, 2, 3, 4, 5, 6, 10, 20)], [0.75, 0.6, 0.45, 0.3, 0.15, 0.15, 0.15, 0.15]
+        )
+        equal = [L.predict_peak(self.peaks(*([100] * n))) for n in (1, 2, 3, 4, 5, 10)]
+        self.assertEqual(equal, [self.ceil(m * self.MiB) for m in (175, 160, 145, 130, 115, 115)])
+
+    def test_spread_peaks_raise_it(self):
+        self.assertEqual(L.predict_peak(self.peaks(100, 200)), self.ceil((200 + 100 / 1) * self.MiB * 1.15))
+        self.assertEqual(L.predict_peak(self.peaks(501, 489, 365, 363)), self.ceil(501 * self.MiB * 1.3))
+        self.assertEqual(
+            L.predict_peak(self.peaks(627, 501, 489, 365, 363)), self.ceil((627 + 264 / 4) * self.MiB * 1.15)
+        )
+        ten = self.peaks(*[(i + 1) * 100 for i in range(10)])
+        self.assertEqual(L.predict_peak(ten), self.ceil((900 + 800 / 9) * self.MiB * 1.15))
+
+    def test_one_run_of_the_jest_fixture_at_its_lowest_predicts_its_highest(self):
+        for low in (363, 365):
+            self.assertGreaterEqual(L.predict_peak(self.peaks(low)), 627 * self.MiB)
+
+
 class HistoryWritersTest(ChildrenCase):
     """Runs that end together append to one history without losing one another's entries (issue 17)."""
 

@@ -34,9 +34,18 @@ export const HISTORY_VERSION = 2;
 export const HISTORY_KEEP = 20;
 /** The prediction looks at this many recent runs. */
 export const PREDICT_FROM = 10;
-/** Percentile of recent peaks taken as the prediction, and the margin added on top. */
+/** Percentile of recent peaks taken as the prediction. */
 export const PREDICT_PERCENTILE = 0.9;
+/** The margin added on top once PREDICT_MARGINS.length runs or more are known (sampling misses short spikes). */
 export const PREDICT_MARGIN = 0.15;
+/**
+ * The margin with 1, 2, 3, 4 runs known: 75 % down to 15 % at five, evenly. A peak seen once says little:
+ * the next run peaks above it one time in two (above the highest of n runs: one time in n + 1), and by how
+ * much is unknown. One command's peaks measured 363 to 627 MiB in five runs (Jest in band frees each test
+ * file's buffers only when the GC runs: docs/memory.md), a ratio of 1.73: 75 % covers that from one run,
+ * where 15 % let three runs into a memory limit that held two.
+ */
+export const PREDICT_MARGINS: readonly number[] = [0.75, 0.6, 0.45, 0.3];
 /** Bounds of a believable entry: at most 1 PiB, at most 30 days. */
 const MAX_PEAK = 2 ** 50;
 const MAX_DURATION = 30 * 24 * 3600 * 1000;
@@ -250,15 +259,33 @@ function releaseHistoryLock(lock: string, writer: string): void {
   } catch {}
 }
 
-/** A high percentile of the recent peaks plus a margin; null when nothing is known. */
+/** The margin for a prediction made from `known` recent runs (docs/PROTOCOL.md, "History"). */
+export function predictMargin(known: number): number {
+  return PREDICT_MARGINS[known - 1] ?? PREDICT_MARGIN;
+}
+
+/**
+ * A run's predicted peak from its command's history (docs/PROTOCOL.md, "History"; the pytest bridge's
+ * predict_peak is the same rule, and the conformance tests hold them to it); null when nothing is known.
+ * Of the last PREDICT_FROM peaks (n of them), p is the nearest-rank 90th percentile, the larger of:
+ *  - p × (1 + predictMargin(n)): a margin that is wide while few runs are known;
+ *  - (p + (p − lowest) / (n − 1)) × (1 + PREDICT_MARGIN), n ≥ 2: where the peaks are spread out, the next
+ *    run may go past p by about the spread over n − 1 (for peaks spread evenly over a range, the unbiased
+ *    estimate of its top is highest + (highest − lowest) / (n − 1)). It only ever raises the prediction:
+ *    equal peaks say little about the next one (the Jest fixture peaked 365 then 363, then 627 MiB).
+ */
 export function predictPeak(runs: readonly RunRecord[]): number | null {
   const recent = runs.slice(-PREDICT_FROM).map((r) => r.peakBytes);
-  if (recent.length === 0) return null;
+  const n = recent.length;
+  if (n === 0) return null;
   recent.sort((a, b) => a - b);
   // Nearest rank: the smallest peak with at least 90 % of the recent peaks at or below it.
-  const rank = Math.max(1, Math.ceil(PREDICT_PERCENTILE * recent.length));
+  const rank = Math.max(1, Math.ceil(PREDICT_PERCENTILE * n));
   const peak = recent[rank - 1] as number;
-  return Math.ceil(peak * (1 + PREDICT_MARGIN));
+  const lowest = recent[0] as number;
+  const fewKnown = peak * (1 + predictMargin(n));
+  const spread = n < 2 ? 0 : (peak + (peak - lowest) / (n - 1)) * (1 + PREDICT_MARGIN);
+  return Math.ceil(Math.max(fewKnown, spread));
 }
 
 function validRun(entry: unknown): RunRecord | undefined {
