@@ -1,17 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   declareEndUserChecks,
-  EndUserProject,
+  endUserInstall,
   endUserManifest,
   HELPER_PACKAGE,
   installPackageManager,
   OTHER_ARCH,
-  packAll,
-  removeInstall,
+  runInstall,
   tarballOverrides,
 } from './support/end-user.js';
 
@@ -30,49 +27,39 @@ import {
 
 const PNPM_VERSION = '12.25.1';
 
-let root: string;
-let project: EndUserProject;
-
 describe.runIf(process.platform === 'linux')('installed from packed tarballs with pnpm', () => {
-  beforeAll(() => {
-    root = mkdtempSync(join(tmpdir(), 'seq-test-install-pnpm-'));
-    const tarballs = join(root, 'tarballs');
-    const prefix = join(root, 'pnpm');
-    project = new EndUserProject(join(root, 'project'), join(root, 'state'));
-    mkdirSync(tarballs);
-    mkdirSync(project.dir);
-    const packed = packAll(tarballs);
-    installPackageManager(`pnpm@${PNPM_VERSION}`, prefix, project.env());
-    const pnpm = join(prefix, 'bin', 'pnpm');
-    writeFileSync(join(project.dir, 'package.json'), endUserManifest(packed));
-    const overrides = tarballOverrides(packed);
-    // YAML is a superset of JSON. strictDepBuilds: false, as a user who has not approved any build scripts
-    // (pnpm runs none by default; without it an install fails on the first one, @parcel/watcher of Vitest's
-    // tree). seq-test's own packages have no install scripts.
-    writeFileSync(
-      join(project.dir, 'pnpm-workspace.yaml'),
-      JSON.stringify({
-        storeDir: join(root, 'pnpm-store'),
-        cacheDir: join(root, 'pnpm-cache'),
-        strictDepBuilds: false,
-        overrides,
-      }),
-    );
-    // The state dir cannot be set per project. pnpm keeps its store locks in XDG_RUNTIME_DIR when only its
-    // user may write there, else in /tmp, where they would be left behind.
-    const runtime = join(root, 'runtime');
-    mkdirSync(runtime, { mode: 0o700 });
-    execFileSync(pnpm, ['install', '--reporter=append-only'], {
-      cwd: project.dir,
-      env: project.env({ PNPM_CONFIG_STATE_DIR: join(root, 'pnpm-state'), XDG_RUNTIME_DIR: runtime }),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    project.writeFixtures();
-  }, 900_000);
-
-  afterAll(() => removeInstall(project, root));
+  const install = endUserInstall({
+    name: 'pnpm',
+    install: ({ root, tarballs, project }) => {
+      const pnpm = join(installPackageManager(`pnpm@${PNPM_VERSION}`, join(root, 'pnpm'), project.env()), 'pnpm');
+      writeFileSync(join(project.dir, 'package.json'), endUserManifest(tarballs));
+      // YAML is a superset of JSON. strictDepBuilds: false, as a user who has not approved any build scripts
+      // (pnpm runs none by default; without it an install fails on the first one, @parcel/watcher of Vitest's
+      // tree). seq-test's own packages have no install scripts.
+      writeFileSync(
+        join(project.dir, 'pnpm-workspace.yaml'),
+        JSON.stringify({
+          storeDir: join(root, 'pnpm-store'),
+          cacheDir: join(root, 'pnpm-cache'),
+          strictDepBuilds: false,
+          overrides: tarballOverrides(tarballs),
+        }),
+      );
+      // The state dir cannot be set per project. pnpm keeps its store locks in XDG_RUNTIME_DIR when only its
+      // user may write there, else in /tmp, where they would be left behind.
+      const runtime = join(root, 'runtime');
+      mkdirSync(runtime, { mode: 0o700 });
+      runInstall(
+        project,
+        pnpm,
+        ['install', '--reporter=append-only'],
+        project.env({ PNPM_CONFIG_STATE_DIR: join(root, 'pnpm-state'), XDG_RUNTIME_DIR: runtime }),
+      );
+    },
+  });
 
   it('strict layout: core and the helper are not hoisted, and doctor finds the helper in the virtual store', () => {
+    const { project } = install();
     const modules = join(project.dir, 'node_modules');
     expect(existsSync(join(modules, '@seq-test', 'core'))).toBe(false);
     expect(existsSync(join(modules, ...HELPER_PACKAGE.split('/')))).toBe(false);
@@ -87,5 +74,5 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
     expect(doctor.findings.filter((f) => f.check.startsWith('helper.'))).toEqual([]);
   });
 
-  declareEndUserChecks(() => project);
+  declareEndUserChecks(() => install().project);
 });

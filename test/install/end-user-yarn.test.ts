@@ -1,16 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   declareEndUserChecks,
-  EndUserProject,
+  endUserInstall,
   endUserManifest,
   HELPER_PACKAGE,
   installPackageManager,
-  packAll,
-  removeInstall,
+  runInstall,
   tarballOverrides,
 } from './support/end-user.js';
 
@@ -31,44 +28,35 @@ import {
 
 const YARN_VERSION = '4.18.1';
 
-let root: string;
-let project: EndUserProject;
-
 describe.runIf(process.platform === 'linux')("installed from packed tarballs with Yarn 4 (Plug'n'Play)", () => {
-  beforeAll(() => {
-    root = mkdtempSync(join(tmpdir(), 'seq-test-install-yarn-'));
-    const tarballs = join(root, 'tarballs');
-    const prefix = join(root, 'yarn');
-    const dir = join(root, 'project');
-    mkdirSync(tarballs);
-    mkdirSync(dir);
-    const packed = packAll(tarballs);
-    project = new EndUserProject(dir, join(root, 'state'), join(prefix, 'bin', 'yarn'));
-    installPackageManager(`@yarnpkg/cli-dist@${YARN_VERSION}`, prefix, project.env());
-    writeFileSync(join(dir, 'package.json'), endUserManifest(packed, { resolutions: tarballOverrides(packed) }));
-    // JSON is valid YAML. Immutable installs are Yarn's default under CI=1, which project.env() sets.
-    writeFileSync(
-      join(dir, '.yarnrc.yml'),
-      JSON.stringify({
-        enableTelemetry: false,
-        enableGlobalCache: false,
-        enableImmutableInstalls: false,
-        cacheFolder: join(root, 'yarn-cache'),
-        globalFolder: join(root, 'yarn-global'),
-        supportedArchitectures: { os: ['current'], cpu: ['current', 'x64', 'arm64'] },
-      }),
-    );
-    execFileSync(join(prefix, 'bin', 'yarn'), ['install'], {
-      cwd: dir,
-      env: project.env(),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    project.writeFixtures();
-  }, 900_000);
-
-  afterAll(() => removeInstall(project, root));
+  const yarnPrefix = (root: string) => join(root, 'yarn');
+  const install = endUserInstall({
+    name: 'yarn',
+    launcher: (root) => join(yarnPrefix(root), 'bin', 'yarn'),
+    install: ({ root, tarballs, project }) => {
+      const bin = installPackageManager(`@yarnpkg/cli-dist@${YARN_VERSION}`, yarnPrefix(root), project.env());
+      writeFileSync(
+        join(project.dir, 'package.json'),
+        endUserManifest(tarballs, { resolutions: tarballOverrides(tarballs) }),
+      );
+      // JSON is valid YAML. Immutable installs are Yarn's default under CI=1, which project.env() sets.
+      writeFileSync(
+        join(project.dir, '.yarnrc.yml'),
+        JSON.stringify({
+          enableTelemetry: false,
+          enableGlobalCache: false,
+          enableImmutableInstalls: false,
+          cacheFolder: join(root, 'yarn-cache'),
+          globalFolder: join(root, 'yarn-global'),
+          supportedArchitectures: { os: ['current'], cpu: ['current', 'x64', 'arm64'] },
+        }),
+      );
+      runInstall(project, join(bin, 'yarn'), ['install']);
+    },
+  });
 
   it("Plug'n'Play: no node_modules, and doctor finds this machine's helper unplugged onto disk", () => {
+    const { project } = install();
     expect(existsSync(join(project.dir, 'node_modules'))).toBe(false);
     expect(existsSync(join(project.dir, '.pnp.cjs'))).toBe(true);
     const doctor = project.doctor();
@@ -79,5 +67,5 @@ describe.runIf(process.platform === 'linux')("installed from packed tarballs wit
     expect(doctor.findings.filter((f) => f.check.startsWith('helper.'))).toEqual([]);
   });
 
-  declareEndUserChecks(() => project);
+  declareEndUserChecks(() => install().project);
 });

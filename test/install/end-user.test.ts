@@ -1,28 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   declareEndUserChecks,
-  EndUserProject,
+  endUserInstall,
   escapeeEnded,
   HELPER_PACKAGE,
   JEST_VERSION,
   OTHER_ARCH,
-  packAll,
   REPO,
-  removeInstall,
+  runInstall,
   VITEST_VERSION,
 } from './support/end-user.js';
 
@@ -37,29 +25,21 @@ import {
  * Slow (packing, and an npm install that may reach the registry): a minute or more; see the README tiers.
  */
 
-let root: string;
-let project: EndUserProject;
 let helperBinary: string;
 let pristineHelper: string;
 
 describe.runIf(process.platform === 'linux')('installed from packed tarballs with npm, as a user would', () => {
-  beforeAll(() => {
-    root = mkdtempSync(join(tmpdir(), 'seq-test-install-'));
-    const tarballs = join(root, 'tarballs');
-    project = new EndUserProject(join(root, 'project'), join(root, 'state'));
-    mkdirSync(tarballs);
-    mkdirSync(project.dir);
-    const packed = packAll(tarballs);
-    const ours = Object.entries(packed)
-      .filter(([name]) => name !== `@seq-test/helper-linux-${OTHER_ARCH}`)
-      .map(([, file]) => file);
-    writeFileSync(
-      join(project.dir, 'package.json'),
-      JSON.stringify({ name: 'end-user-project', private: true, type: 'module', version: '1.0.0' }, null, 2),
-    );
-    execFileSync(
-      'npm',
-      [
+  const install = endUserInstall({
+    name: 'npm',
+    install: ({ root, tarballs, project }) => {
+      const ours = Object.entries(tarballs)
+        .filter(([name]) => name !== `@seq-test/helper-linux-${OTHER_ARCH}`)
+        .map(([, file]) => file);
+      writeFileSync(
+        join(project.dir, 'package.json'),
+        JSON.stringify({ name: 'end-user-project', private: true, type: 'module', version: '1.0.0' }, null, 2),
+      );
+      runInstall(project, 'npm', [
         'install',
         '--no-audit',
         '--no-fund',
@@ -67,18 +47,15 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
         ...ours,
         `vitest@${VITEST_VERSION}`,
         `jest@${JEST_VERSION}`,
-      ],
-      { cwd: project.dir, env: project.env(), stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    helperBinary = join(project.dir, 'node_modules', ...HELPER_PACKAGE.split('/'), 'seq-test-subreaper');
-    pristineHelper = join(root, 'pristine-helper');
-    copyFileSync(helperBinary, pristineHelper);
-    project.writeFixtures();
-  }, 900_000);
-
-  afterAll(() => removeInstall(project, root));
+      ]);
+      helperBinary = join(project.dir, 'node_modules', ...HELPER_PACKAGE.split('/'), 'seq-test-subreaper');
+      pristineHelper = join(root, 'pristine-helper');
+      copyFileSync(helperBinary, pristineHelper);
+    },
+  });
 
   it('installs the helper package for this machine, and core lists every platform', () => {
+    const { project } = install();
     const core = JSON.parse(
       readFileSync(join(project.dir, 'node_modules', '@seq-test', 'core', 'package.json'), 'utf8'),
     );
@@ -94,7 +71,7 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
     expect(project.doctor().helper).toMatchObject({ path: helperBinary, source: 'platform-package' });
   });
 
-  declareEndUserChecks(() => project);
+  declareEndUserChecks(() => install().project);
 
   describe('with the platform helper broken', () => {
     const breakages: { name: string; cause: RegExp; breakIt: () => void }[] = [
@@ -133,6 +110,7 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
     it.each(breakages)(
       '$name: the command runs, one warning, the escapee still ended, doctor names it',
       async ({ cause, breakIt }) => {
+        const { project } = install();
         breakIt();
         try {
           const { result, escapee, sleepFor } = project.execEscapee('broken');

@@ -1,15 +1,17 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 
 /**
  * What the end-user install tests share, whatever package manager installed the packages: packing every
  * package, the fixture files of the fresh project, and the checks of real effects (queueing, reaping) that
  * every install must pass. end-user.test.ts (npm, plus the broken-helper cases), end-user-pnpm.test.ts and
- * end-user-yarn.test.ts each install the tarballs their own way and then call `declareEndUserChecks`.
+ * end-user-yarn.test.ts each set up with `endUserInstall`, install the tarballs their own way in its
+ * `install` step and then call `declareEndUserChecks`.
  */
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -88,18 +90,64 @@ export function tarballOverrides(tarballs: Tarballs): Record<string, string> {
   );
 }
 
-/** Installs a package manager from the registry into `prefix` (never globally); its bin/ is under it. */
-export function installPackageManager(spec: string, prefix: string, env: NodeJS.ProcessEnv): void {
+/** Installs a package manager from the registry into `prefix` (never globally); returns its bin directory. */
+export function installPackageManager(spec: string, prefix: string, env: NodeJS.ProcessEnv): string {
   execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', spec], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  return join(prefix, 'bin');
 }
 
-/** An install test's afterAll: ends what its checks started, then removes its temporary directory. */
-export function removeInstall(project: EndUserProject | undefined, root: string | undefined): void {
-  project?.cleanup();
-  if (root) rmSync(root, { recursive: true, force: true });
+/** What an install test's beforeAll made: its temporary root (removed after), the tarballs, the project. */
+export interface EndUserInstall {
+  root: string;
+  tarballs: Tarballs;
+  project: EndUserProject;
+}
+
+export interface InstallSteps {
+  /** Names the temporary root: seq-test-install-<name>-…. */
+  name: string;
+  /** The program that runs the project's commands (see EndUserProject), given the root; default node_modules/.bin. */
+  launcher?: (root: string) => string;
+  /** Installs the tarballs into the (empty) project directory, the package manager's way. */
+  install(made: EndUserInstall): void;
+}
+
+/**
+ * An install test's frame, declared in its describe: beforeAll packs every package into a temporary root,
+ * makes an empty project beside them, runs `steps.install` and writes the checks' fixture files; afterAll
+ * ends what the checks started and removes the root. Returns what beforeAll made, for the tests to read.
+ */
+export function endUserInstall(steps: InstallSteps): () => EndUserInstall {
+  let root: string | undefined;
+  let project: EndUserProject | undefined;
+  let made: EndUserInstall | undefined;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), `seq-test-install-${steps.name}-`));
+    const tarballDir = join(root, 'tarballs');
+    mkdirSync(tarballDir);
+    const tarballs = packAll(tarballDir);
+    project = new EndUserProject(join(root, 'project'), join(root, 'state'), steps.launcher?.(root));
+    mkdirSync(project.dir);
+    steps.install({ root, tarballs, project });
+    project.writeFixtures();
+    made = { root, tarballs, project };
+  }, 900_000);
+  afterAll(() => {
+    project?.cleanup();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+  return () => {
+    if (!made) throw new Error('the install failed in beforeAll (see its error above)');
+    return made;
+  };
+}
+
+/** Runs a package manager's install in the project, its output hidden but for errors. */
+export function runInstall(project: EndUserProject, file: string, args: string[], env = project.env()): void {
+  execFileSync(file, args, { cwd: project.dir, env, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /** A project outside the repository with seq-test installed, and what its tests need to drive it. */
