@@ -25,6 +25,12 @@ import {
  * Slow (packing, and an npm install that may reach the registry): a minute or more; see the README tiers.
  */
 
+/** The helper's C sources: every .c file in packages/core/native (one binary, as native/build.mjs builds it). */
+const NATIVE = join(REPO, 'packages', 'core', 'native');
+const HELPER_SOURCES = readdirSync(NATIVE)
+  .filter((file) => file.endsWith('.c'))
+  .map((file) => join(NATIVE, file));
+
 let helperBinary: string;
 let pristineHelper: string;
 
@@ -90,8 +96,7 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
             '-Wl,--dynamic-linker=/lib/ld-seq-test-missing.so.1',
             '-o',
             helperBinary,
-            join(REPO, 'packages', 'core', 'native', 'subreaper.c'),
-            join(REPO, 'packages', 'core', 'native', 'launcher.c'),
+            ...HELPER_SOURCES,
           ]),
       },
       { name: 'not executable', cause: /is not executable/, breakIt: () => chmodSync(helperBinary, 0o644) },
@@ -111,8 +116,8 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
       '$name: the command runs, one warning, the escapee still ended, doctor names it',
       async ({ cause, breakIt }) => {
         const { project } = install();
-        breakIt();
         try {
+          breakIt(); // inside: a breakage that fails half-way must not leave the next case a broken helper
           const { result, escapee, sleepFor } = project.execEscapee('broken');
           expect(result.status, result.stderr).toBe(3);
           const warnings = result.stderr.split('\n').filter((line) => /warning/.test(line));
