@@ -10,9 +10,12 @@
 // - wakeups over that window: voluntary context switches (each one a sleep that ended) of every thread of the
 //   tree, from /proc/PID/task/TID/status: a timer shows here long before it adds up to a clock tick.
 //
-//   node bench/idle-waiters.mjs [--waiters 50] [--seconds 30] [--quick] [--write]
+//   node bench/idle-waiters.mjs [--waiters 50] [--seconds 30] [--settle 20] [--quick] [--write]
 //
-// --quick (a smoke run): 5 waiters, a 3 s window.
+// --settle: seconds between the last waiter queueing and the window. A Node process does work of its own in
+// its first seconds even when it waits on nothing: V8's memory reducer runs a few garbage collections some
+// 8 s after start-up and stops. The window measures a waiter at rest, after that.
+// --quick (a smoke run): 5 waiters, a 3 s window, a 3 s settle.
 //
 // Everything runs with a private SEQ_TEST_STATE_DIR and key; every process started is ended by pid.
 import { spawn } from 'node:child_process';
@@ -36,6 +39,7 @@ const option = (name, fallback) => (args.includes(name) ? Number(args[args.index
 const QUICK = args.includes('--quick');
 const WAITERS = option('--waiters', QUICK ? 5 : 50);
 const SECONDS = option('--seconds', QUICK ? 3 : 30);
+const SETTLE_SECONDS = option('--settle', QUICK ? 3 : 20);
 const BIN = join(ROOT, 'packages', 'cli', 'bin', 'seq-test');
 const TICKS = 100; // USER_HZ
 const MIB = 1024 * 1024;
@@ -110,7 +114,7 @@ async function measure(label, holderArgv, waiterArgv, queued, settled = () => tr
   const deadline = Date.now() + 300_000;
   while (!queued(waiters) && Date.now() < deadline) await sleep(200);
   while (!settled(waiters) && Date.now() < deadline) await sleep(200);
-  await sleep(3000); // settle: every waiter past its start-up
+  await sleep(SETTLE_SECONDS * 1000); // settle: every waiter past its start-up (see --settle)
   const trees = waiters.map(tree);
   for (const t of trees) for (const pid of t) remember(pid);
   // The holder's too: flock(1) runs its `sleep 3600` as a child, which ending flock alone would leave running.

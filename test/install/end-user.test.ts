@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   declareEndUserChecks,
@@ -75,6 +75,14 @@ describe.runIf(process.platform === 'linux')('installed from packed tarballs wit
       'seq-test-subreaper',
     );
     expect(project.doctor().helper).toMatchObject({ path: helperBinary, source: 'platform-package' });
+  });
+
+  it('ships every C source of the helper, so that the from-source build works where no platform package does', () => {
+    const { project } = install();
+    const shipped = readdirSync(join(project.dir, 'node_modules', '@seq-test', 'core', 'native'));
+    expect(shipped.filter((file) => file.endsWith('.c')).sort()).toEqual(
+      HELPER_SOURCES.map((file) => basename(file)).sort(),
+    );
   });
 
   declareEndUserChecks(() => install().project);

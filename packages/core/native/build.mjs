@@ -1,4 +1,5 @@
-// Builds the Linux subreaper helper from subreaper.c (with launcher.c and owner-watch.c, its other modes).
+// Builds the Linux subreaper helper from every .c file here: subreaper.c, with launcher.c and owner-watch.c
+// (its other modes). The package ships them all (`files`: native/*.c).
 //
 //   node native/build.mjs                       into ../dist/ with cc (or $CC): the development checkout,
 //                                               and the from-source fallback on platforms without a
@@ -12,12 +13,15 @@
 // Building never fails `npm run build`: without a compiler it prints what to install, and seq-test runs
 // without the helper (see docs/process-tree.md). --verify is what stops a package shipping without one.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const sources = [join(here, 'subreaper.c'), join(here, 'launcher.c'), join(here, 'owner-watch.c')];
+const sources = readdirSync(here)
+  .filter((file) => file.endsWith('.c'))
+  .sort()
+  .map((file) => join(here, file));
 const FLAGS = ['-O2', '-Wall', '-Wextra'];
 
 /** Per target: the ELF machine it must have, and the compilers that build it static, best first. */

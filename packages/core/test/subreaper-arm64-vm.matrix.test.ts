@@ -19,8 +19,11 @@ import { HELPERS_DIR, onPath } from './support/helper-suite.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'arm64-vm-init.c');
 const HELPER = join(HELPERS_DIR, 'linux-arm64', 'seq-test-subreaper');
-// The helper's sources (subreaper.c and launcher.c, one binary).
-const SOURCES = ['subreaper.c', 'launcher.c'].map((file) => join(HELPERS_DIR, '..', 'core', 'native', file));
+// The helper's sources: every .c file of core's native/ (one binary), as native/build.mjs builds it.
+const NATIVE_DIR = join(HELPERS_DIR, '..', 'core', 'native');
+const SOURCES = readdirSync(NATIVE_DIR)
+  .filter((file) => file.endsWith('.c'))
+  .map((file) => join(NATIVE_DIR, file));
 /** Where Debian's debian-installer-<n>-netboot-arm64 package (architecture all) puts its kernel. */
 const INSTALLER_IMAGES = '/usr/lib/debian-installer/images';
 /** Boot, four checks and power-off under full emulation on a loaded 2-core host: seconds to a few minutes. */
