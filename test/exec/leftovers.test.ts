@@ -59,6 +59,22 @@ describe('background children', () => {
     expect(sb.ours()).toEqual([]);
   });
 
+  it('ends a leftover idle for the whole --linger after a short settle; --linger-idle gives it the full --linger', async () => {
+    // The leftover sleeps ~3 s before the command ends, three times the linger.
+    const command = ['sh', '-c', 'sleep 300 & echo $! > bg.pid; sleep 3; exit 4'];
+    const idle = await sb.run(['exec', '--verbose', '--linger', '1', '--', ...command]);
+    expect(idle.code, idle.stderr).toBe(4);
+    const bg = await pidFile(sb, 'bg.pid', 0);
+    expect(idle.stderr).toMatch(/1 process still running after the main one, idle for \d+\.\d s: ending it/);
+    expect(idle.stderr).toContain(`seq-test: ended leftover process ${bg} (sleep 300) with SIGTERM`);
+    expect(isAlive(bg)).toBe(false);
+    const full = await sb.run(['exec', '--verbose', '--linger', '1', '--linger-idle', '--', ...command]);
+    expect(full.code, full.stderr).toBe(4);
+    expect(full.stderr).toContain('1 process still running after the main one: giving them 1.0 s');
+    expect(full.stderr).not.toContain('idle for');
+    expect(sb.ours()).toEqual([]);
+  });
+
   it('does not wait for the linger period when nothing is left', async () => {
     // Not a timing assertion: with a 300 s linger, only an early exit lets this test finish at all.
     const result = await sb.run(['exec', '--linger', '300', '--', 'sh', '-c', '(sleep 0.3) & exit 0']);

@@ -15,6 +15,7 @@ export interface RawExecOptions {
   killSignal?: string;
   grace?: string;
   linger?: string;
+  lingerIdle?: boolean;
   waitAll?: boolean;
   retry?: string;
   retryDelay?: string;
@@ -30,7 +31,15 @@ export function addExecOptions(command: Command): Command {
     .option('--timeout <sec>', 'end the whole tree after SEC seconds (fractions allowed; 0 = none)')
     .option('--kill-signal <sig>', 'first signal sent on timeout, memory limit or leftover expiry', 'SIGTERM')
     .option('--grace <sec>', 'seconds between that signal and SIGKILL', '5')
-    .option('--linger <sec>', 'seconds leftovers may outlive the command before they are ended', '3')
+    .option(
+      '--linger <sec>',
+      'seconds leftovers may outlive the command before they are ended (0.2 if all sat idle for SEC before it ended)',
+      '3',
+    )
+    .option(
+      '--linger-idle',
+      'give leftovers that sat idle (no CPU) for --linger before the command ended the full --linger too',
+    )
     .option('--wait-all', 'wait for every leftover however long it takes (bounded by --timeout)')
     .option('--retry <n>', 're-run up to N more times after a non-zero exit or timeout', '0')
     .option('--retry-delay <sec>', 'seconds to wait between attempts', '0')
@@ -47,6 +56,7 @@ export function toExecOptions(raw: RawExecOptions, command: string[]): ExecOptio
     graceMs: parseSeconds('--grace', raw.grace ?? '5'),
     lingerMs: parseSeconds('--linger', raw.linger ?? '3'),
     waitAll: Boolean(raw.waitAll),
+    lingerIdle: Boolean(raw.lingerIdle),
     retries: parseCount('--retry', raw.retry ?? '0'),
     retryDelayMs: parseSeconds('--retry-delay', raw.retryDelay ?? '0'),
   };

@@ -15,6 +15,7 @@ describe('toExecOptions', () => {
       graceMs: 5000,
       lingerMs: 3000,
       waitAll: false,
+      lingerIdle: false,
       retries: 0,
       retryDelayMs: 0,
     });
@@ -29,6 +30,7 @@ describe('toExecOptions', () => {
           killSignal: 'int',
           grace: '2',
           linger: '0',
+          lingerIdle: true,
           waitAll: true,
           retry: '3',
           retryDelay: '0.25',
@@ -45,6 +47,7 @@ describe('toExecOptions', () => {
       graceMs: 2000,
       lingerMs: 0,
       waitAll: true,
+      lingerIdle: true,
       retries: 3,
       retryDelayMs: 250,
       maxMemoryBytes: 512 * 1024 * 1024,

@@ -44,6 +44,7 @@ describe('parseStat', () => {
       sid: 4242,
       start: 987654,
       rssBytes: 300 * 4096,
+      cpuTicks: 1 + 2, // utime (field 14) + stime (field 15)
     });
   });
 

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { identityOf, type ProcessIdentity } from '../src/identity.js';
 import { runProcesses } from '../src/ownership.js';
@@ -92,3 +94,151 @@ describe.runIf(process.platform === 'linux')(
     });
   },
 );
+
+/** Live pids whose command line contains `marker` (a random one each test makes up): ours to end. */
+function pidsCarrying(marker: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker)) found.push(Number(name));
+    } catch {}
+  }
+  return found;
+}
+
+/**
+ * Leftovers that sat idle for the whole --linger before the main command ended are ended after a short
+ * settle, not after the full linger; busy or young ones, and ones that wake on their parent's EOF, are not.
+ * Real processes and real CPU times; the bounds are wide (a loaded machine): a short wait is checked
+ * against a linger many times as long, a full wait only from below.
+ */
+describe.runIf(process.platform === 'linux')('idle leftovers', () => {
+  const markers: string[] = [];
+  afterEach(() => {
+    for (const marker of markers.splice(0)) {
+      for (const pid of pidsCarrying(marker)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+  });
+
+  /** Runs the command; how long the wait after the main command took, and what was narrated. */
+  async function run(command: string, options: { lingerMs: number; env?: NodeJS.ProcessEnv; lingerIdle?: boolean }) {
+    const lines: string[] = [];
+    let mainEndedAt: number | undefined;
+    const result = await execTree({
+      command: ['bash', '-c', command],
+      env: { ...process.env, ...options.env },
+      lingerMs: options.lingerMs,
+      ...(options.lingerIdle ? { lingerIdle: true } : {}),
+      graceMs: 5000,
+      onNarrate: (line) => {
+        lines.push(line);
+        if (line.startsWith('main process ended')) mainEndedAt = performance.now();
+      },
+    });
+    expect(mainEndedAt, lines.join('\n')).toBeDefined();
+    const afterMainMs = performance.now() - (mainEndedAt as number);
+    const narration = lines.join('\n');
+    return { result, afterMainMs, narration };
+  }
+
+  const marker = () => {
+    const value = `idle-${randomInt(1e9)}`;
+    markers.push(value);
+    return value;
+  };
+
+  it.each([
+    ['with the helper', {}],
+    ['without the helper', { SEQ_TEST_NO_SUBREAPER: '1' }],
+  ])(
+    'a leftover idle for the whole linger is ended at once, reason linger, exit status the command’s (%s)',
+    async (_how, env) => {
+      const leftover = `sleep 300.${randomInt(1e9)}`;
+      markers.push(leftover);
+      // The leftover sleeps from the start, ~6 s before the main command ends: idle for twice the linger.
+      const { result, afterMainMs, narration } = await run(`${leftover} & sleep 6; exit 3`, { lingerMs: 3000, env });
+      expect(result.exitCode).toBe(3);
+      expect(result.attempts[0]?.reaped.map((p) => [p.command, p.signal, p.reason])).toEqual([
+        [leftover, 'SIGTERM', 'linger'],
+      ]);
+      expect(narration).toMatch(/1 process still running after the main one, idle for \d+(\.\d)? s: ending it/);
+      expect(narration).not.toContain('giving them');
+      // Ended after the settle (~200 ms); the full linger would have been 3 s.
+      expect(afterMainMs, narration).toBeLessThan(3000);
+      expect(pidsCarrying(leftover)).toEqual([]);
+    },
+    60_000,
+  );
+
+  it('a busy leftover gets the full linger', async () => {
+    const tag = marker();
+    // Works 30 ms of every 200 ms: several clock ticks of CPU in any second.
+    const busy = `${process.execPath} -e 'setInterval(() => { const t = Date.now(); while (Date.now() - t < 30); }, 200)' ${tag}`;
+    const { result, afterMainMs, narration } = await run(`${busy} & sleep 5`, { lingerMs: 2000 });
+    expect(result.exitCode).toBe(0);
+    expect(result.attempts[0]?.reaped.map((p) => p.reason)).toEqual(['linger']);
+    expect(narration).toContain('1 process still running after the main one: giving them 2.0 s');
+    expect(narration).not.toContain('idle for');
+    expect(afterMainMs, narration).toBeGreaterThanOrEqual(2000);
+  }, 60_000);
+
+  it('a young leftover gets the full linger, even an idle one', async () => {
+    const leftover = `sleep 300.${randomInt(1e9)}`;
+    markers.push(leftover);
+    // Started just before the main command ends: it has not been idle for the linger.
+    const { result, afterMainMs, narration } = await run(`sleep 3; ${leftover} &`, { lingerMs: 2000 });
+    expect(result.attempts[0]?.reaped.map((p) => [p.command, p.reason])).toEqual([[leftover, 'linger']]);
+    expect(narration).toContain('giving them 2.0 s');
+    expect(narration).not.toContain('idle for');
+    expect(afterMainMs, narration).toBeGreaterThanOrEqual(2000);
+  }, 60_000);
+
+  it('with lingerIdle an idle leftover gets the full linger (the old behaviour)', async () => {
+    const leftover = `sleep 300.${randomInt(1e9)}`;
+    markers.push(leftover);
+    const { result, afterMainMs, narration } = await run(`${leftover} & sleep 4`, {
+      lingerMs: 1500,
+      lingerIdle: true,
+    });
+    expect(result.attempts[0]?.reaped.map((p) => [p.command, p.reason])).toEqual([[leftover, 'linger']]);
+    expect(narration).toContain('giving them 1.5 s');
+    expect(afterMainMs, narration).toBeGreaterThanOrEqual(1500);
+  }, 60_000);
+
+  // A reader of a pipe from the main command (`exec 3> >(reader)`) sits idle from the start and ends on the
+  // main command's EOF by itself: ended by nobody, reported as nothing.
+  it('a leftover that exits on its parent’s EOF within the settle is not ended', async () => {
+    const tag = marker();
+    const reader = `python3 -c 'import sys, time; sys.stdin.read(); time.sleep(0.02)' ${tag}`;
+    const { result, narration } = await run(`exec 3> >(${reader}); sleep 4`, { lingerMs: 2000 });
+    expect(result.exitCode).toBe(0);
+    expect(result.attempts[0]?.reaped, narration).toEqual([]);
+    expect(pidsCarrying(tag)).toEqual([]);
+  }, 60_000);
+
+  // The same reader, but EOF sets it to work for a while, 100 ms later (typically after the first look
+  // found it idle, within the settle): it stops being idle (CPU used, or running when looked at), so it gets
+  // the full linger and finishes its work instead of being ended after the settle.
+  it('a leftover that starts working when the main command ends gets the full linger', async () => {
+    const tag = marker();
+    const dir = mkdtempSync(join(tmpdir(), 'seq-test-idle-'));
+    try {
+      const done = join(dir, 'done');
+      // Idle for ~6 s before the main command ends (twice the linger); half a second of work after it.
+      const reader = `python3 -c 'import sys, time; sys.stdin.read(); time.sleep(0.1); t = time.monotonic()
+while time.monotonic() - t < 0.5: pass
+open(sys.argv[1], "w").close()' ${done} ${tag}`;
+      const { result, narration } = await run(`exec 3> >(${reader}); sleep 6`, { lingerMs: 3000 });
+      expect(result.attempts[0]?.reaped, narration).toEqual([]);
+      expect(existsSync(done), narration).toBe(true);
+      expect(narration).toMatch(/giving them 3\.0 s/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

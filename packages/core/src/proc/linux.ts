@@ -133,6 +133,7 @@ export function parseStat(pid: number, text: string, pageSize: number): ProcessI
     sid: Number(fields[3]),
     start: Number(fields[19]),
     rssBytes: Number(fields[21]) * pageSize,
+    cpuTicks: Number(fields[11]) + Number(fields[12]),
   };
 }
 

@@ -12,6 +12,11 @@ export interface ProcessInfo {
   /** Single-letter state; "Z" (zombie) and "X" (dead) count as gone. */
   state: string;
   rssBytes: number;
+  /**
+   * CPU time used so far, user + system, in clock ticks (Linux: fields 14 and 15 of /proc/PID/stat, whole
+   * ticks of usually 10 ms); undefined where the table does not read it (macOS).
+   */
+  cpuTicks?: number;
   /** Short name of the executable. */
   comm: string;
 }

@@ -99,6 +99,7 @@ export async function runAttempt(options: ExecOptions, plan: AttemptPlan): Promi
       main,
       waitAll: Boolean(options.waitAll),
       lingerMs: options.lingerMs ?? DEFAULTS.lingerMs,
+      lingerIdle: Boolean(options.lingerIdle),
       killSignal,
       mainEndedAt,
       narrate,

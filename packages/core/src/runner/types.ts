@@ -13,8 +13,13 @@ export interface ExecOptions {
   killSignal?: NodeJS.Signals;
   /** How long after the first signal SIGKILL follows (default 5000). */
   graceMs?: number;
-  /** How long leftovers may outlive the main command before they are ended (default 3000). */
+  /**
+   * How long leftovers may outlive the main command before they are ended (default 3000). Leftovers that
+   * all existed and used no CPU for that long before the main command ended are ended after 200 ms instead.
+   */
   lingerMs?: number;
+  /** Give idle leftovers the full lingerMs too (the behaviour before idle leftovers were told apart). */
+  lingerIdle?: boolean;
   /** Wait for every leftover however long it takes (bounded by timeoutMs) instead of lingerMs. */
   waitAll?: boolean;
   /** End the tree when its total resident memory exceeds this many bytes. */
