@@ -56,6 +56,7 @@ def main(argv):
             " ".join(command) or "py_contender",
             on_enqueue=lambda entry: announce(entry.name[: -len(".json")]),
             on_wait=line.update,
+            wait_report=line.report_every,
             on_warning=lambda message: sys.stderr.write("%s warning: %s\n" % (L.PREFIX, message)),
             auto_what={"argv": command, "cwd": os.path.realpath(os.getcwd())} if as_run else None,
         )

@@ -1126,77 +1126,269 @@ def _read_ticket(path):
 # --- waking -----------------------------------------------------------------------------------------------
 
 
-class Waker(object):
-    """Wakes on a change in the watched dirs (inotify through ctypes on Linux) or after `poll` seconds.
-
-    Without inotify (macOS, no ctypes, watch limits reached) it simply polls, which the protocol's 100 ms
-    bound makes correct, only a little slower to hand over.
-    """
+class _Inotify(object):
+    """inotify through ctypes (Linux): watches that wake a select/poll on one fd. None where unavailable."""
 
     IN_MODIFY = 0x2
+    IN_ATTRIB = 0x4  # a file's link count changed: removed, or renamed over (a ticket rewritten)
     IN_CLOSE_WRITE = 0x8
     IN_MOVED_FROM = 0x40
     IN_MOVED_TO = 0x80
     IN_CREATE = 0x100
     IN_DELETE = 0x200
     IN_DELETE_SELF = 0x400
+    IN_MOVE_SELF = 0x800
+    IN_IGNORED = 0x8000
+    IN_ONLYDIR = 0x01000000
+    IN_DONT_FOLLOW = 0x02000000  # never through a symbolic link (docs/PROTOCOL.md, "State dir")
+    FILE = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW
+    DIR = (
+        IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF
+        | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW
+    )
 
-    def __init__(self, dirs, poll=POLL_SECONDS):
-        self.poll = poll
-        self.fd = None
+    @classmethod
+    def open(cls):
         if not sys.platform.startswith("linux") or os.environ.get("SEQ_TEST_NO_INOTIFY") == "1":
-            return
+            return None
         try:
             import ctypes
 
             libc = ctypes.CDLL(None, use_errno=True)
             fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            if fd < 0:
-                return
-            mask = (
-                self.IN_CLOSE_WRITE
-                | self.IN_MOVED_FROM
-                | self.IN_MOVED_TO
-                | self.IN_CREATE
-                | self.IN_DELETE
-                | self.IN_DELETE_SELF
-                | self.IN_MODIFY
-            )
-            watched = 0
-            for d in dirs:
-                if libc.inotify_add_watch(fd, os.fsencode(d), mask) >= 0:
-                    watched += 1
-            if watched == 0:
-                os.close(fd)
-                return
-            self.fd = fd
         except Exception:
-            self.fd = None
+            return None
+        return cls(libc, fd) if fd >= 0 else None
 
-    def wait(self, max_seconds, idle=False):
-        timeout = max(0.001, min(IDLE_POLL_SECONDS if idle else self.poll, max_seconds))
-        if self.fd is None:
-            time.sleep(timeout)
-            return
-        try:
-            ready, _, _ = select.select([self.fd], [], [], timeout)
-        except (OSError, ValueError):
-            time.sleep(timeout)
-            return
-        if ready:
+    def __init__(self, libc, fd):
+        self._libc = libc
+        self.fd = fd
+
+    def add(self, path, mask):
+        """A watch descriptor, or the errno (negative) when the watch cannot be set."""
+        import ctypes
+
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
+        return wd if wd >= 0 else -(ctypes.get_errno() or errno.EIO)
+
+    def remove(self, wd):
+        self._libc.inotify_rm_watch(self.fd, wd)  # fails harmlessly for a watch the kernel already dropped
+
+    def events(self):
+        """(wd, mask) of every event queued so far."""
+        import struct
+
+        found = []
+        while True:
             try:
-                while os.read(self.fd, 65536):
-                    pass
+                data = os.read(self.fd, 65536)
             except OSError:
-                pass
+                return found
+            if not data:
+                return found
+            offset = 0
+            while offset + 16 <= len(data):
+                wd, mask, _cookie, size = struct.unpack_from("iIII", data, offset)
+                found.append((wd, mask))
+                offset += 16 + size
 
     def close(self):
-        if self.fd is not None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+def pidfd_waiter(pid):
+    """A function that blocks until the process `pid` has ended and returns True, or None where that cannot be
+    waited for without polling (no os.pidfd_open: Python < 3.9, Linux < 5.3, not Linux; or no such process).
+    The caller checks, after opening, that `pid` is still the process it means (a pid may be reused)."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        fd = pidfd_open(pid)
+    except OSError:
+        return None
+
+    def wait():
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll()
+            return True
+        except (OSError, ValueError):
+            return False
+
+    return wait
+
+
+class Waker(object):
+    """Sleeps in the kernel until something that can end our wait happens (docs/process-tree.md, "Waiting
+    without periodic work"), as @seq-test/core's Waker does:
+
+    - inotify on the ticket just ahead of ours (every ticket ahead with `slots` > 1), on our own ticket (gone:
+      we join again) and on choosing/ once we are next;
+    - a pidfd (os.pidfd_open, Python 3.9+, Linux 5.3+) per owner we depend on: those of the watched tickets
+      ahead, and of live choosing markers once we are next. A SIGKILLed owner changes no file.
+
+    While that covers everything, `wait` has no timeout at all. Wherever it does not (no inotify: macOS,
+    SEQ_TEST_NO_INOTIFY=1, watch limits; no pidfd_open: Python < 3.9, old kernels; an owner reported ended
+    that still looks alive; `poll_always`: "slots": "auto", where memory changes no file) it polls: every
+    `poll` seconds when next, every IDLE_POLL_SECONDS further back (docs/PROTOCOL.md, "Deciding").
+    """
+
+    def __init__(self, queue, poll=POLL_SECONDS, poll_always=False):
+        self.queue = queue
+        self.poll = poll
+        self.poll_always = poll_always
+        self.inotify = _Inotify.open()
+        self.files = {}  # watched path -> wd
+        self.choosing = None  # wd of the choosing/ watch
+        self.pidfds = {}  # (pid, start) -> pidfd
+        self.ended = set()  # owners whose end we were told of (or found): never watched again
+        self.depends_on = ()
+        self.blind = False  # a watch we wanted could not be set
+        self.idle = False
+
+    @property
+    def fd(self):
+        return self.inotify.fd if self.inotify is not None else None
+
+    @property
+    def covered(self):
+        """True while an event will tell us of everything that can end our wait: no timer is needed."""
+        return (
+            not self.poll_always
+            and self.inotify is not None
+            and not self.blind
+            and all(owner in self.pidfds for owner in self.depends_on)
+        )
+
+    def watch_for(self, ahead, slots, own, choosers):
+        """Watches what can end the wait of our ticket `own` (an Entry) with the live `ahead` (Entries, in
+        queue order) in front of it and `choosers` ((pid, start) of the live choosing markers not ours).
+        Returns True when it began to watch something it did not watch before: the caller reads the queue
+        once more before it sleeps, as a change between its last read and the new watch sent no event."""
+        self.idle = len(ahead) > slots
+        if self.inotify is None:
+            return False
+        self.blind = False
+        began = False
+        watched = ahead[-1:] if slots == 1 else ahead  # the others can only leave before it matters
+        owners = [(t.pid, t.start) for t in watched]
+        wanted = set(t.path for t in watched)
+        wanted.add(own.path)
+        for path in list(self.files):
+            if path not in wanted:
+                self.inotify.remove(self.files.pop(path))
+        for path in wanted:
+            if path not in self.files:
+                wd = self.inotify.add(path, _Inotify.FILE)
+                if wd >= 0:
+                    self.files[path] = wd
+                elif wd != -errno.ENOENT:
+                    self.blind = True  # ENOENT: gone already, which the next read sees
+                began = True
+        if len(ahead) <= slots:
+            # Next: a newcomer choosing its number holds us back until it has one.
+            owners.extend(choosers)
+            if self.choosing is None:
+                wd = self.inotify.add(self.queue.choosing_dir, _Inotify.DIR)
+                if wd >= 0:
+                    self.choosing = wd
+                else:
+                    self.blind = True
+                began = True
+        elif self.choosing is not None:
+            self.inotify.remove(self.choosing)
+            self.choosing = None
+        # An owner we were told has ended but that still looks alive stays in depends_on without a pidfd:
+        # not covered, so the poll judges it.
+        self.depends_on = owners
+        return self._watch_owners([o for o in owners if o not in self.ended]) or began
+
+    def _watch_owners(self, owners):
+        """A pidfd per owner; True when one was opened (or found ended: read again)."""
+        wanted = set(owners)
+        for owner in list(self.pidfds):
+            if owner not in wanted:
+                os.close(self.pidfds.pop(owner))
+        opened = False
+        for owner in wanted:
+            if owner in self.pidfds:
+                continue
+            pidfd_open = getattr(os, "pidfd_open", None)
+            if pidfd_open is None:
+                return opened  # Python < 3.9 (or not Linux): not covered, the poll finds a dead owner
             try:
-                os.close(self.fd)
+                fd = pidfd_open(owner[0])
+            except OSError as e:
+                if e.errno != errno.ESRCH:
+                    return opened  # ENOSYS (Linux < 5.3), EMFILE, ...: not covered
+                self.ended.add(owner)
+                opened = True
+                continue
+            if not is_alive(owner[0], owner[1]):
+                # It ended before the pidfd was opened, and the pid may belong to another process now.
+                os.close(fd)
+                self.ended.add(owner)
+            else:
+                self.pidfds[owner] = fd
+            opened = True
+        return opened
+
+    def wait(self, max_seconds):
+        """Sleeps until something watched happens, or at most `max_seconds` (None or inf: no bound), or
+        less where the watches do not cover everything (see the class)."""
+        bound = float("inf") if max_seconds is None else max_seconds
+        if not self.covered:
+            bound = min(IDLE_POLL_SECONDS if self.idle else self.poll, bound)
+        timeout = None if bound == float("inf") else max(0.001, bound)
+        if self.inotify is None:
+            time.sleep(timeout)
+            return
+        by_fd = dict((fd, owner) for owner, fd in self.pidfds.items())
+        try:
+            poller = select.poll()
+            poller.register(self.inotify.fd, select.POLLIN)
+            for fd in by_fd:
+                poller.register(fd, select.POLLIN)
+            ready = [fd for fd, _ in poller.poll(None if timeout is None else int(timeout * 1000) or 1)]
+        except (OSError, ValueError):
+            time.sleep(timeout if timeout is not None else self.poll)
+            return
+        for fd in ready:
+            owner = by_fd.get(fd)
+            if owner is not None:
+                # Ended: the next read finds its ticket dead. Its pidfd stays readable: never watch it again.
+                os.close(self.pidfds.pop(owner))
+                self.ended.add(owner)
+        if self.inotify.fd in ready:
+            self._read_events()
+
+    def _read_events(self):
+        """A watched file that changed is watched no more: it is gone, or was renamed over (a ticket
+        rewritten when its owner starts holding); the next watch_for watches what is there now."""
+        events = self.inotify.events()
+        changed = set(wd for wd, _ in events)
+        for path, wd in list(self.files.items()):
+            if wd in changed:
+                del self.files[path]
+                self.inotify.remove(wd)
+        if any(wd == self.choosing and mask & _Inotify.IN_IGNORED for wd, mask in events):
+            self.choosing = None  # the directory went (the queue dir removed by hand): set it again
+
+    def close(self):
+        for fd in self.pidfds.values():
+            try:
+                os.close(fd)
             except OSError:
                 pass
-            self.fd = None
+        self.pidfds.clear()
+        if self.inotify is not None:
+            self.inotify.close()
+            self.inotify = None
 
 
 # --- formatting (same text as the CLI) --------------------------------------------------------------------
@@ -1260,6 +1452,12 @@ class WaitLine(object):
             self.tty = bool(self.stream.isatty())
         except (AttributeError, ValueError):
             self.tty = False
+
+    @property
+    def report_every(self):
+        """acquire()'s `wait_report`: frequent updates for a line redrawn on a terminal; None elsewhere (the
+        line is printed once), so that the wait does no periodic work for it."""
+        return WAIT_REPORT_SECONDS if self.tty and not self.quiet else None
 
     def _write(self, text):
         try:
@@ -1479,6 +1677,7 @@ def acquire(
     wait_timeout=None,
     on_wait=None,
     on_warning=None,
+    wait_report=WAIT_REPORT_SECONDS,
     poll=POLL_SECONDS,
     reap_grace=1.0,
     impl="python",
@@ -1496,8 +1695,11 @@ def acquire(
     With slots "auto", `auto_what` is what the fingerprint is made of and `project_settings` the settings
     (maxSlots, memoryBudget) to use instead of those found from cwd.
     `on_enqueue(entry)` is called once our ticket is written (again after a re-join); `on_wait(info)` when
-    waiting starts and about every 250 ms, `info` holding the keyword arguments of describe_wait(). Raises SeqTestError (122 wait timeout, 123 busy with no_wait, 125
-    state dir refused); KeyboardInterrupt and other exceptions withdraw the ticket before propagating.
+    waiting starts and about every `wait_report` seconds, `info` holding the keyword arguments of
+    describe_wait(). `wait_report` None: no live line wants updates (WaitLine.report_every off a terminal),
+    so nothing wakes the wait on a timer for it: on_wait is then called when waiting starts and, at most every
+    IDLE_POLL_SECONDS, when something changed. Raises SeqTestError (122 wait timeout, 123 busy with no_wait,
+    125 state dir refused); KeyboardInterrupt and other exceptions withdraw the ticket before propagating.
     """
     env = os.environ if env is None else env
     if not platform_supported():
@@ -1557,6 +1759,8 @@ def acquire(
     began = time.monotonic()
     waker = None  # made on the first wait: an uncontended lock needs no watch (closing inotify costs ms)
     last_report = None
+    live_line = on_wait is not None and wait_report is not None
+    report_every = wait_report if live_line else IDLE_POLL_SECONDS
     _joining[token] = queue
     try:
         mine = queue.enqueue(draft)
@@ -1610,7 +1814,7 @@ def acquire(
                     "gave up after waiting %.1f s for the lock for %s (--wait-timeout)" % (waited, key),
                     EXIT_WAIT_TIMEOUT,
                 )
-            if on_wait is not None and (last_report is None or waited - last_report >= WAIT_REPORT_SECONDS):
+            if on_wait is not None and (last_report is None or waited - last_report >= report_every):
                 last_report = waited
                 on_wait(
                     {
@@ -1625,11 +1829,17 @@ def acquire(
                 )
             remaining = float("inf") if wait_timeout is None else wait_timeout - waited
             if waker is None:
-                waker = Waker([queue.tickets_dir, queue.choosing_dir], poll)
-                continue  # look again: a change before the watch existed would be missed otherwise
-            # Further back than next, the wait (and the wait line with it) wakes on a change or every 2 s.
-            idle = len(decision.ahead) > slots
-            waker.wait(min(remaining, IDLE_POLL_SECONDS if idle else WAIT_REPORT_SECONDS), idle=idle)
+                # Memory changes no file: with "slots": "auto" the waker polls as the protocol says.
+                waker = Waker(queue, poll, poll_always=auto is not None)
+            choosers = [parse_token(t) for t in state.choosing if t != mine.token]
+            if waker.watch_for(decision.ahead, slots, mine, choosers):
+                continue  # look again: a change between our read and the new watch sent no event
+            # A live line is redrawn every `wait_report` (further back than next, every 2 s); without one, only
+            # what can end the wait (or --wait-timeout) wakes us, and where the watches do not cover that, the
+            # waker's poll.
+            if live_line:
+                remaining = min(remaining, IDLE_POLL_SECONDS if waker.idle else wait_report)
+            waker.wait(remaining)
     except BaseException:
         # An interrupt may land anywhere, even between writing the ticket and knowing its name: withdraw
         # by token, and if a held Lock was already made, release it too.

@@ -306,6 +306,7 @@ def _acquire(config):
             slots=slots,
             wait_timeout=wait_timeout,
             on_wait=line.update,
+            wait_report=line.report_every,  # off a terminal the line is printed once: no timer for it
             on_warning=lambda message: _say("warning: " + message),
             impl="python",
             # "slots": "auto": the fingerprint of this run's memory history is pytest, its arguments, rootdir
@@ -500,14 +501,21 @@ def _watch_parent(state):
     except (AttributeError, ValueError):
         return
 
+    # A pidfd on the parent (Python 3.9+, Linux 5.3+) wakes this thread only when the parent ends: a waiting
+    # pytest does no periodic work. Opened before the first check, so a parent gone before it is seen there.
+    ended = [_lock.pidfd_waiter(parent)]
+
     def watch():
         while not state.finished:
-            time.sleep(0.5)
-            if not state.finished and os.getppid() != parent:
+            if os.getppid() != parent:
                 state.orphaned = parent  # said in the terminal summary (stderr may be captured now)
                 _say("the process that started pytest (pid %d) is gone: ending the session" % parent)
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
+            if ended[0] is not None and ended[0]():
+                ended[0] = None  # told once; should the check above disagree, it is asked every 0.5 s
+            else:
+                time.sleep(0.5)
 
     threading.Thread(target=watch, name="seq-test-parent-watch", daemon=True).start()
 

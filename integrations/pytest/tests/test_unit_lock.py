@@ -557,21 +557,98 @@ class AcquireTest(SandboxCase):
             self.assertEqual(log[a][1], log[a + 1][1])
 
 
-class WakerTest(unittest.TestCase):
-    def test_inotify_wakes_before_the_poll(self):
-        d = tempfile.mkdtemp()
+class WakerTest(SandboxCase):
+    """Waker: what wakes a waiter. Elapsed times here only check that a wait did not end early or did end
+    long before its bound (generous bounds: the machine may be loaded)."""
+
+    def setUp(self):
+        super().setUp()
+        if not sys.platform.startswith("linux"):
+            self.skipTest("inotify and pidfds are Linux only")
+
+    def line(self, *owners):
+        """A queue with a ticket per owner (Popen), then ours: (queue, their entries, ours)."""
+        q = self.queue()
+        ahead = [q.enqueue(self.draft(*L.identity_of(o.pid))) for o in owners]
+        mine = q.enqueue(self.draft(*L.identity_of(os.getpid())))
+        return q, ahead, mine
+
+    def waker(self, q, ahead, mine, slots=1):
+        waker = L.Waker(q, poll=30)
+        self.addCleanup(waker.close)
+        self.assertIsNotNone(waker.fd, "inotify through ctypes should work on Linux")
+        self.assertTrue(waker.watch_for(ahead, slots, mine, []), "a first watch is news: read once more")
+        self.assertFalse(waker.watch_for(ahead, slots, mine, []), "the same watch again is not")
+        return waker
+
+    def timed_wait(self, waker, seconds):
+        began = time.monotonic()
+        waker.wait(seconds)
+        return time.monotonic() - began
+
+    def test_the_ticket_ahead_going_wakes_it(self):
+        q, ahead, mine = self.line(self.sleeper())
+        waker = self.waker(q, ahead, mine)
+        threading.Timer(0.2, lambda: q.remove(ahead[0])).start()
+        self.assertLess(self.timed_wait(waker, 60), 30)
+
+    def test_the_end_of_the_owner_ahead_wakes_it_with_no_timer(self):
+        owner = self.sleeper()
+        q, ahead, mine = self.line(owner)
+        waker = self.waker(q, ahead, mine)
+        if not hasattr(os, "pidfd_open"):
+            # Python 3.8: no pidfd, so the poll must find a SIGKILLed owner (test_a_killed_holder_...).
+            self.assertFalse(waker.covered)
+            return
+        self.assertTrue(waker.covered, "a pidfd on the owner ahead: nothing needs a timer")
+        threading.Timer(0.2, owner.kill).start()
+        self.assertLess(self.timed_wait(waker, 60), 30)
+        self.assertFalse(waker.covered, "its end was told: until the next read, the poll judges it")
+
+    def test_only_the_ticket_just_ahead_and_ours_are_watched(self):
+        first, second = self.sleeper(), self.sleeper()
+        q, ahead, mine = self.line(first, second)
+        waker = self.waker(q, ahead, mine)
+        self.assertEqual(sorted(waker.files), sorted([ahead[1].path, mine.path]))
+        self.assertTrue(waker.idle)
+        # A newcomer behind us, and the first ticket starting to hold, cannot end our wait: no wakeup.
+        q.enqueue(self.draft(*L.identity_of(self.sleeper().pid)))
+        q.mark_started(ahead[0])
+        self.assertGreaterEqual(self.timed_wait(waker, 0.5), 0.4)
+        # Next in line (one ticket ahead): choosing/ too, and a newcomer choosing its number wakes us.
+        self.assertTrue(waker.watch_for(ahead[1:], 1, mine, []))
+        self.assertFalse(waker.idle)
+        threading.Timer(0.2, lambda: support.write(os.path.join(q.choosing_dir, "x"), "")).start()
+        self.assertLess(self.timed_wait(waker, 60), 30)
+
+    def test_our_own_ticket_removed_wakes_it(self):
+        q, ahead, mine = self.line(self.sleeper())
+        waker = self.waker(q, ahead, mine)
+        threading.Timer(0.2, lambda: q.remove(mine)).start()
+        self.assertLess(self.timed_wait(waker, 60), 30)
+
+    def test_a_pid_reused_before_its_pidfd_was_opened_is_caught(self):
+        owner = self.sleeper()
+        q, ahead, mine = self.line(owner)
+        # The ticket names our sleeper's pid with another start time: the pid of an owner long gone.
+        stale = L.Entry(ahead[0].name, ahead[0].path, 1, ahead[0].token, owner.pid, ahead[0].start - 1, None, True)
+        waker = L.Waker(q, poll=30)
+        self.addCleanup(waker.close)
+        self.assertTrue(waker.watch_for([stale], 1, mine, []))
+        self.assertEqual(waker.pidfds, {})
+        self.assertFalse(waker.covered, "never judged covered by the stranger's pidfd")
+
+    def test_without_inotify_it_polls(self):
+        os.environ["SEQ_TEST_NO_INOTIFY"] = "1"
         try:
-            waker = L.Waker([d], poll=30)
-            if not sys.platform.startswith("linux"):
-                self.skipTest("inotify is Linux only")
-            self.assertIsNotNone(waker.fd, "inotify through ctypes should work on Linux")
-            threading.Timer(0.2, lambda: support.write(os.path.join(d, "x"), "")).start()
-            began = time.monotonic()
-            waker.wait(30)
-            self.assertLess(time.monotonic() - began, 20)
-            waker.close()
+            q, ahead, mine = self.line(self.sleeper())
+            waker = L.Waker(q, poll=0.05)
         finally:
-            shutil.rmtree(d, ignore_errors=True)
+            del os.environ["SEQ_TEST_NO_INOTIFY"]
+        self.assertIsNone(waker.fd)
+        self.assertFalse(waker.watch_for(ahead, 1, mine, []))
+        self.assertFalse(waker.covered)
+        self.assertLess(self.timed_wait(waker, 60), 30)
 
 
 # Waits for a round number on stdin, appends one run (peak = its writer number) to that round's history.
