@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TestSandbox } from '../support/processes.js';
+import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
+import { QUIET_MAX, quietest, tree } from '../support/wakeups.js';
 import {
   ensureJest,
   FIXTURES,
@@ -117,5 +118,52 @@ describe.each(VERSIONS)('%s', (name) => {
     expect(leftoverSleeps(sb)).toEqual([]);
     await nothingLeft(sb);
     expect(ticketsLeft(sb)).toEqual([]);
+  });
+
+  // Issue 13 item 12: a Jest waiting off a terminal does no periodic work while nothing changes (wakeups
+  // counted: test/support/wakeups.ts). It used to read the queue every 250 ms for a wait line printed once,
+  // check its parent every 500 ms and wake its sleeping main thread every second; now its wait line asks for
+  // no reports on a timer (WaitLine.reportEveryMs), the lock watches the parent as it watches the owners
+  // ahead (onParentGone), and the main thread sleeps until the worker is done.
+  /** `seq-test run` holding the sandbox's Jest key until `release` exists. */
+  const holdLock = async (release: string) => {
+    const env = { SEQ_TEST_KEY: `jest-e2e-${sb.marker}` };
+    const holder = sb.start(['run', '--quiet', '--', 'sh', '-c', `while [ ! -e ${release} ]; do sleep 0.05; done`], {
+      env,
+    });
+    await waitFor(() => ticketsLeft(sb).length === 1, 60_000, 'the holder');
+    return holder;
+  };
+
+  it('a waiting Jest makes no wakeups while nothing changes, and still prints its wait line once', async () => {
+    const release = join(sb.dir, 'release');
+    const holder = await holdLock(release);
+    const waiter = new JestRun(sb, jest, []);
+    await waiter.waitFor(() => waiter.output.includes('waiting for the lock'), 'Jest to queue');
+    expect(await quietest(waiter.pid)).toBeLessThanOrEqual(QUIET_MAX);
+    writeFileSync(release, '');
+    expect((await waiter.done()).code, waiter.output).toBe(0);
+    expect((await holder.finished).code).toBe(0);
+    expect(waiter.output.match(/^seq-test: waiting for the lock on /gm)).toHaveLength(1);
+    expect(waiter.output).toMatch(/seq-test: waited [\d.]+ m?s for the lock/);
+    await nothingLeft(sb);
+    expect(ticketsLeft(sb)).toEqual([]);
+  });
+
+  it('the process that started a sleeping Jest is killed while it waits: Jest leaves the queue', async () => {
+    const release = join(sb.dir, 'release');
+    const holder = await holdLock(release);
+    // Started by a parent that only waits for it (an npx stand-in): `run.pid` is that parent.
+    const run = new JestRun(sb, jest, [], { viaParent: true });
+    await run.waitFor(() => run.output.includes('waiting for the lock'), 'Jest to queue');
+    const jestPid = tree(run.pid)[1] as number;
+    // Asleep without a timer: only the lock's watch of the parent can tell it.
+    expect(await quietest(run.pid)).toBeLessThanOrEqual(QUIET_MAX);
+    run.started.child.kill('SIGKILL'); // the parent only: Jest is re-parented
+    await waitFor(() => !isAlive(jestPid), 60_000, 'the orphaned Jest to end');
+    expect(run.output).toContain(`seq-test: the process that started Jest (pid ${run.pid}) is gone: leaving the queue`);
+    writeFileSync(release, '');
+    expect((await holder.finished).code).toBe(0);
+    await nothingLeft(sb);
   });
 });

@@ -6,10 +6,10 @@ import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
+import { QUIET_MAX, quietest } from '../support/wakeups.js';
 import {
   EXAMPLE_FILES,
   HOLD_TEST,
-  holderCommand,
   leftoverPid,
   overlaps,
   prepareExample,
@@ -20,6 +20,7 @@ import {
   startVitest,
   TOKEN_TEST,
   tickets,
+  vitestBehindHolder,
   vitestEnv,
 } from './support.js';
 
@@ -81,10 +82,7 @@ describe('the project lock', () => {
     const box = sandbox();
     const project = prepareExample(box, REPO_VITEST);
     const marker = join(box.dir, 'holder');
-    const holder = startSeqTestRun(box, project, holderCommand(marker));
-    await waitFor(() => existsSync(`${marker}.started`), 30_000, 'seq-test run to hold the lock');
-    const vitest = startVitest(box, project, ['run']);
-    await waitFor(() => /waiting for the lock/.test(vitest.output.stderr), 60_000, 'vitest to queue');
+    const { holder, vitest } = await vitestBehindHolder(box, project, marker);
     writeFileSync(`${marker}.release`, '');
     const result = await vitest.finished;
     expect((await holder.finished).code).toBe(0);
@@ -97,6 +95,24 @@ describe('the project lock', () => {
     );
     const heldUntil = Number(readFileSync(`${marker}.ended`, 'utf8'));
     expect(Math.min(...spans(project).map((s) => s.start))).toBeGreaterThan(heldUntil);
+  });
+
+  // Issue 13 item 12: it used to read the queue every 250 ms for a wait line that is printed once off a
+  // terminal; now it asks for reports only where a live line is drawn (WaitLine.reportEveryMs), as
+  // `seq-test run` does. Wakeups counted: test/support/wakeups.ts.
+  test('a waiting Vitest makes no wakeups while nothing changes, and still prints its wait line once', async () => {
+    const box = sandbox();
+    const project = prepareExample(box, REPO_VITEST);
+    const marker = join(box.dir, 'holder');
+    const { holder, vitest } = await vitestBehindHolder(box, project, marker);
+    expect(await quietest(vitest.child.pid as number)).toBeLessThanOrEqual(QUIET_MAX);
+    writeFileSync(`${marker}.release`, '');
+    const result = await vitest.finished;
+    expect((await holder.finished).code).toBe(0);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stderr.match(/^seq-test: waiting for the lock on /gm)).toHaveLength(1);
+    expect(result.stderr).toMatch(/^seq-test: our turn after /m);
+    expect(spans(project)).toHaveLength(EXAMPLE_FILES);
   });
 
   test('`seq-test run` queues behind vitest', async () => {

@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { CLI, REPO, type Started, TestSandbox } from '../support/processes.js';
+import { CLI, REPO, type Started, TestSandbox, waitFor } from '../support/processes.js';
 // @ts-expect-error plain JavaScript (also run directly by CI), no type declarations
 import { ensureMatrix } from './matrix/install.mjs';
 
@@ -120,6 +120,19 @@ export function holderCommand(marker: string): string[] {
     `const fs = require('fs'); fs.writeFileSync('${marker}.started', '');
      const t = setInterval(() => { if (fs.existsSync('${marker}.release')) { clearInterval(t); fs.writeFileSync('${marker}.ended', String(Date.now())); } }, 25);`,
   ];
+}
+
+/** `seq-test run` holding the project's lock (holderCommand(marker)), and a Vitest run queued behind it. */
+export async function vitestBehindHolder(
+  sandbox: TestSandbox,
+  project: ExampleProject,
+  marker: string,
+): Promise<{ holder: Started; vitest: Started }> {
+  const holder = startSeqTestRun(sandbox, project, holderCommand(marker));
+  await waitFor(() => existsSync(`${marker}.started`), 30_000, 'seq-test run to hold the lock');
+  const vitest = startVitest(sandbox, project, ['run']);
+  await waitFor(() => /waiting for the lock/.test(vitest.output.stderr), 60_000, 'vitest to queue');
+  return { holder, vitest };
 }
 
 export interface Span {

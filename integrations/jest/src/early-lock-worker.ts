@@ -24,23 +24,11 @@ const stderr = { isTTY: data.tty, write: (text: string) => writeSync(2, text) } 
 const say = (line: string) => stderr.write(`seq-test: ${line}\n`);
 
 function hand(result: object): void {
-  if (parentWatch) clearInterval(parentWatch);
   const bytes = Buffer.from(JSON.stringify(result));
   data.out.set(bytes.subarray(0, data.out.length));
   Atomics.store(data.flag, 0, 1);
   Atomics.notify(data.flag, 0);
 }
-
-// The main thread sleeps, so its parent watch cannot run: if the process that started Jest goes while we
-// wait, end Jest (no handler is installed yet: SIGTERM's default action) instead of queueing for nobody.
-const parentWatch =
-  data.parent > 1 && process.env.SEQ_TEST_ORPHAN !== 'keep'
-    ? setInterval(() => {
-        if (process.ppid === data.parent) return;
-        say(`the process that started Jest (pid ${data.parent}) is gone: leaving the queue`);
-        process.kill(process.pid, 'SIGTERM');
-      }, 500)
-    : undefined;
 
 const waitLine = new WaitLine(stderr);
 acquireLock({
@@ -49,6 +37,19 @@ acquireLock({
   cwd: data.cwd,
   command: data.command,
   onWait: (info) => waitLine.update(info),
+  // Off a terminal the line is printed once: no reads of the queue on a timer while we wait.
+  waitReportMs: waitLine.reportEveryMs,
+  // The main thread sleeps, so its parent watch cannot run: if the process that started Jest goes while we
+  // wait, end Jest (no handler is installed yet: SIGTERM's default action) instead of queueing for nobody.
+  // The lock watches the parent as it watches the owners ahead: no timer while an idle waiter waits.
+  ...(data.parent > 1
+    ? {
+        onParentGone: (parent: number) => {
+          say(`the process that started Jest (pid ${parent}) is gone: leaving the queue`);
+          process.kill(process.pid, 'SIGTERM');
+        },
+      }
+    : {}),
   onWarning: (message) => say(`warning: ${message}`),
 }).then(
   (handle) => {

@@ -91,7 +91,8 @@ export function waitEarly(options: EarlyOptions): void {
     stderr: false,
   });
   worker.unref();
-  while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0, 1000);
+  // No timeout: the worker always sets the flag, and nothing on this thread could run meanwhile anyway.
+  while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0);
   const text = Buffer.from(out).toString('utf8').replace(/\0+$/, '');
   const result = JSON.parse(text) as WorkerResult;
   if (!result.ok || !result.token || !result.ticket || !result.queueDir || !result.key) {

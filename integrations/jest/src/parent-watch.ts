@@ -12,9 +12,17 @@ export function watchParent(): void {
   if (state.stopParentWatch) return;
   state.stopParentWatch = watchParentDeath((parent) => {
     state.stopParentWatch = undefined;
-    say(`the process that started Jest (pid ${parent}) is gone: ending the run`);
-    process.kill(process.pid, 'SIGTERM');
+    parentGone(parent);
   });
+}
+
+/**
+ * What the watch does when the parent is gone; also acquireLock's onParentGone, which watches the parent
+ * while we wait without a timer of its own (an idle waiter wakes for nothing).
+ */
+export function parentGone(parent: number): void {
+  say(`the process that started Jest (pid ${parent}) is gone: ending the run`);
+  process.kill(process.pid, 'SIGTERM');
 }
 
 export function stopParentWatch(): void {

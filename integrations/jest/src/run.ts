@@ -22,7 +22,7 @@ import {
 } from '@seq-test/core/internal';
 import { jestConfigFile } from './config-file.js';
 import { adoptEarlyLock } from './early-lock.js';
-import { stopParentWatch, watchParent } from './parent-watch.js';
+import { parentGone, stopParentWatch, watchParent } from './parent-watch.js';
 import { type RunState, type Summary, shared } from './state.js';
 import { describeSummary, isJestWorker, worthSaying } from './summary.js';
 
@@ -78,8 +78,8 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
   const self = identityOf(process.pid);
   run.baseline = new Set(self ? descendantsOf(self).map(identityKey) : []);
   addSignalHandlers(run);
-  watchParent();
   if (run.disabled) {
+    watchParent();
     // As `seq-test run` does: no lock, but the run's processes are still accounted for and reaped.
     say('SEQ_TEST_DISABLE=1: running without the lock');
     if (self) startRun(run, createToken(self));
@@ -88,6 +88,7 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
   const key = options.key ?? (process.env.SEQ_TEST_KEY || settings.key);
   const early = adoptEarlyLock(key, options.rootDir); // taken while Jest evaluated the config
   if (early) {
+    watchParent();
     run.lock = early;
     run.key = early.key;
     startRun(run, early.token);
@@ -112,6 +113,10 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
     command: commandLine(),
     signal: run.aborter.signal,
     onWait: (info) => waitLine.update(info),
+    // Off a terminal the line is printed once: no reads of the queue on a timer while we wait.
+    waitReportMs: waitLine.reportEveryMs,
+    // While we wait the lock watches our parent (without a timer); the interval watch starts once we hold.
+    onParentGone: parentGone,
     onWarning: (message) => say(`warning: ${message}`),
   });
   run.acquiring = acquiring;
@@ -125,6 +130,7 @@ export async function beginRun(options: BeginOptions): Promise<RunState> {
   } finally {
     run.acquiring = undefined;
   }
+  watchParent();
   run.key = run.lock.key;
   run.auto?.started(run.lock.queue, run.lock.ticket.name);
   waitLine.done(run.lock.waitedMs >= 1 ? `our turn after ${formatDuration(run.lock.waitedMs)}` : undefined);

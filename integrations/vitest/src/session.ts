@@ -271,6 +271,8 @@ export class Session {
         command: commandText(),
         waitTimeoutMs: this.options.waitTimeoutMs,
         onWait: (info) => waitLine.update(info),
+        // Off a terminal the line is printed once: no reads of the queue on a timer while we wait.
+        waitReportMs: waitLine.reportEveryMs,
         onWarning: (message) => say(`warning: ${message}`),
       });
     } catch (error) {

@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
 
+/** How often a parent is checked where nothing tells us of its end. */
+export const PARENT_CHECK_MS = 500;
+
 /**
  * Notices this process being re-parented: the process that started it is gone (`timeout 60 npx jest` kills
  * npx and leaves Jest running on its own, holding the lock for a result nobody will read). The runner
@@ -9,11 +12,9 @@ import { readFileSync } from 'node:fs';
  * parent is already init, nor with SEQ_TEST_ORPHAN=keep. Linux only (re-parenting is visible in ppid
  * everywhere, but the SIGHUP check reads /proc). Returns a function that stops watching.
  */
-export function watchParentDeath(onGone: (parent: number) => void, intervalMs = 500): () => void {
-  const parent = process.ppid;
-  if (process.platform !== 'linux' || process.env.SEQ_TEST_ORPHAN === 'keep' || parent <= 1 || ignoresHangup()) {
-    return () => {};
-  }
+export function watchParentDeath(onGone: (parent: number) => void, intervalMs = PARENT_CHECK_MS): () => void {
+  const parent = parentToWatch();
+  if (parent === undefined) return () => {};
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
@@ -21,6 +22,15 @@ export function watchParentDeath(onGone: (parent: number) => void, intervalMs = 
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** The parent whose end watchParentDeath would notice (the rules above), or undefined where it would not. */
+export function parentToWatch(): number | undefined {
+  const parent = process.ppid;
+  if (process.platform !== 'linux' || process.env.SEQ_TEST_ORPHAN === 'keep' || parent <= 1 || ignoresHangup()) {
+    return undefined;
+  }
+  return parent;
 }
 
 /** SIGHUP (signal 1) in this process's ignored set: started under nohup, detached on purpose. */

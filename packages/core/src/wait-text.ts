@@ -1,4 +1,4 @@
-import type { WaitInfo } from './lock/acquire.js';
+import { NO_LIVE_LINE_REPORT_MS, type WaitInfo } from './lock/acquire.js';
 import { SAY_PREFIX } from './say.js';
 import { formatDuration } from './units.js';
 
@@ -39,6 +39,14 @@ export class WaitLine {
   /** Whether the line is redrawn while waiting (a terminal, not quiet): it then wants frequent updates. */
   get live(): boolean {
     return this.tty && !this.quiet;
+  }
+
+  /**
+   * acquireLock's `waitReportMs` for this line: a live line is redrawn every 250 ms; one printed once (off a
+   * terminal, or quiet) needs no reports on a timer, so that the waiter sleeps until something changes.
+   */
+  get reportEveryMs(): number {
+    return this.live ? 250 : NO_LIVE_LINE_REPORT_MS;
   }
 
   update(info: WaitInfo): void {

@@ -151,7 +151,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
           waitLine.update(info);
         },
         // Off a terminal the line is printed once: the queue need not be read in full four times a second.
-        waitReportMs: waitLine.live ? 250 : 2000,
+        waitReportMs: waitLine.reportEveryMs,
         onWarning: (message) => say(`warning: ${message}`),
       }).catch((error: unknown) => {
         if (!(error instanceof HandedOff)) waitLine.done(undefined);

@@ -5,6 +5,7 @@ import { onProcessExit } from '../exit-hooks.js';
 import { identityOf, isAlive, type ProcessIdentity, parentIdentity } from '../identity.js';
 import { checkOptions, LOCK_OPTION_RULES } from '../options.js';
 import { endProcesses, findLeftovers } from '../ownership.js';
+import { PARENT_CHECK_MS, parentToWatch } from '../parent-watch.js';
 import { processTable } from '../proc/index.js';
 import { createToken, parseChain, parseToken, type RunToken, TOKEN_ENV, trustedChain } from '../token.js';
 import { type Owner, OwnerWatch } from './owner-watch.js';
@@ -35,11 +36,19 @@ export interface AcquireOptions {
   onQueued?: (ticket: QueueEntry, token: RunToken) => void;
   /** Called when waiting starts and about every `waitReportMs` while it lasts. */
   onWait?: (info: WaitInfo) => void;
+  /**
+   * Called once if the process that started this one ends while we wait (we are re-parented: nobody will
+   * read our result), by the rules of watchParentDeath (Linux; not under nohup, not with
+   * SEQ_TEST_ORPHAN=keep). Watched like an owner we depend on (the owner watch's pidfd; checked every
+   * PARENT_CHECK_MS only where that does not cover it), so a waiting integration needs no timer of its own.
+   */
+  onParentGone?: (parent: number) => void;
   /** Warnings about the state dir (garbage files, dead runs reaped). */
   onWarning?: (message: string) => void;
   /**
    * How often onWait is called (default 250 ms); each call costs a full read of the queue, so callers
-   * that show no live line ask for less.
+   * that show no live line ask for less: NO_LIVE_LINE_REPORT_MS or more (WaitLine's `reportEveryMs`) lets
+   * an idle waiter sleep with no timer at all.
    */
   waitReportMs?: number;
   /** Fallback poll interval for dead holders (default 100 ms; the file-system watch wakes us otherwise). */
@@ -119,6 +128,11 @@ export interface LockHandle {
 }
 
 const WAIT_REPORT_MS = 250;
+/**
+ * A `waitReportMs` of at least this says that no live line is drawn (off a terminal the wait line is
+ * printed once): the queue is then read only when something changes, and an idle waiter has no timer.
+ */
+export const NO_LIVE_LINE_REPORT_MS = 2000;
 /**
  * Without an owner watch (no helper: macOS, SEQ_TEST_NO_SUBREAPER=1, no pidfd), how often a waiter that is
  * not next (more than `slots` tickets ahead) re-evaluates without a change: its wait ends only when the
@@ -202,10 +216,18 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   // change; with twenty of them, their reactions cost more than the handoff itself. Owners that die
   // without a word (SIGKILL) are reported by the owner watch (else found by the poll), and a live wait line
   // reads the queue in full every `waitReportMs`.
-  const wake = new Waker(queue, token.value, options.pollMs ?? 100, options.signal, env);
+  const parentPid = options.onParentGone ? parentToWatch() : undefined;
+  const starter = parentPid === undefined ? undefined : (identityOf(parentPid) ?? { pid: parentPid, start: -1 });
+  const wake = new Waker(queue, token.value, options.pollMs ?? 100, options.signal, env, starter);
+  let starterTold = false;
+  const checkParent = () => {
+    if (!starter || starterTold || process.ppid === starter.pid) return;
+    starterTold = true;
+    options.onParentGone?.(starter.pid);
+  };
   const reportEveryMs = options.waitReportMs ?? WAIT_REPORT_MS;
   // Reports far apart: no live line (off a terminal) that needs the queue read on a timer.
-  const noLiveLine = reportEveryMs >= IDLE_POLL_MS;
+  const noLiveLine = reportEveryMs >= NO_LIVE_LINE_REPORT_MS;
   let lastReport = -Infinity;
   const hold = async (quick: boolean): Promise<LockHandle> => {
     await dispatchPendingSignals();
@@ -245,6 +267,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
     options.onQueued?.(mine, token);
     let fullReadAt = -Infinity;
     for (;;) {
+      checkParent();
       // Between full reads (at least one per report interval), a wake-up that cannot change our answer
       // costs two directory listings and a /proc read or two.
       const sinceFull = performance.now() - fullReadAt;
@@ -422,13 +445,15 @@ class Waker {
     private readonly pollMs: number,
     private readonly signal: AbortSignal | undefined,
     private readonly env: NodeJS.ProcessEnv,
+    /** The parent whose end the caller wants to hear of (onParentGone); start -1: unknown, checked on a timer. */
+    private readonly parent?: Owner,
   ) {
     signal?.addEventListener('abort', () => this.fire(), { once: true });
   }
 
   /** True while the owner watch covers every owner we depend on: no timer is needed. */
   get covered(): boolean {
-    return !this.blind && Boolean(this.owners?.covers(this.dependsOn));
+    return !this.blind && this.parent?.start !== -1 && Boolean(this.owners?.covers(this.dependsOn));
   }
 
   /** True once after an owner we depended on ended: its ticket is left behind, so read the queue in full. */
@@ -474,6 +499,7 @@ class Waker {
       this.choosing?.close();
       this.choosing = undefined;
     }
+    if (this.parent) owners.push(this.parent);
     this.dependsOn = owners;
     // Started once the wait has lasted OWNER_WATCH_AFTER_MS: in a queue that moves (short runs) the waiters
     // spawn nothing (a spawn from Node costs a fork of it, on the path of a turn that may be near), and the
@@ -528,7 +554,8 @@ class Waker {
       this.dirty = false;
       return;
     }
-    const timeout = this.covered ? maxMs : Math.min(this.idle ? IDLE_POLL_MS : this.pollMs, maxMs);
+    const poll = Math.min(this.idle ? IDLE_POLL_MS : this.pollMs, this.parent ? PARENT_CHECK_MS : Infinity);
+    const timeout = this.covered ? maxMs : Math.min(poll, maxMs);
     // A plain timer, cleared when something fires first: a left-over timer would hold the process open.
     // None at all while the owner watch covers us (its pipe keeps the process alive meanwhile).
     let timer: NodeJS.Timeout | undefined;
