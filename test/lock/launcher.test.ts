@@ -28,6 +28,26 @@ function waitsInLauncher(pid: number): boolean {
   }
 }
 
+/** Node waits itself under the launcher: its child is Node, which has parked the run's helper. */
+function nodeParked(pid: number): boolean {
+  const childrenOf = (of: number) => {
+    try {
+      return readFileSync(`/proc/${of}/task/${of}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  return childrenOf(pid).some((node) =>
+    childrenOf(node).some((helper) => {
+      try {
+        return readFileSync(`/proc/${helper}/comm`, 'utf8').trim() === 'seq-test-subrea';
+      } catch {
+        return false;
+      }
+    }),
+  );
+}
+
 describe.runIf(usable)('seq-test run through its launcher', () => {
   const harness = new QueueHarness(BIN);
   afterEach(() => {
@@ -91,13 +111,15 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
     });
   }
 
-  it('owners ahead that die without removing their tickets wake the launcher (pidfd)', async () => {
-    const { key, env, log } = setup('pidfd');
-    // Four tickets ahead (more than `slots` + 2) whose owners are plain sleeps: nothing but their death changes anything, and
-    // no participant is there to remove their tickets.
-    const tickets = join(harness.sandbox.stateDir, keyDirName(key), 'tickets');
-    execFileSync('mkdir', ['-p', '-m', '700', harness.sandbox.stateDir, join(tickets, '..', 'choosing'), tickets]);
-    const owners = [1, 2, 3, 4].map((n) => {
+  /**
+   * `count` waiting tickets (not holding) whose owners are plain sleeps: nothing but their death changes
+   * anything, and no participant is there to remove their tickets.
+   */
+  function plantWaiters(queueDir: string, key: string, count: number): Started[] {
+    const tickets = join(queueDir, 'tickets');
+    execFileSync('mkdir', ['-p', '-m', '700', harness.sandbox.stateDir, join(queueDir, 'choosing'), tickets]);
+    return Array.from({ length: count }, (_, i) => {
+      const n = i + 1;
       const sleeper = harness.sandbox.start(['300'], { file: 'sleep' });
       const pid = sleeper.child.pid as number;
       const token = `${pid}.${startTicks(pid)}.${randomBytes(6).toString('hex')}`;
@@ -108,6 +130,12 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
       );
       return sleeper;
     });
+  }
+
+  it('owners ahead that die without removing their tickets wake the launcher (pidfd)', async () => {
+    const { key, env, log } = setup('pidfd');
+    // Four tickets ahead: more than `slots` + 2.
+    const owners = plantWaiters(join(harness.sandbox.stateDir, keyDirName(key)), key, 4);
     const waiter = run(['--quiet', '--', ...job(log, 'waiter')], env);
     await waitFor(() => waitsInLauncher(waiter.child.pid as number), 60_000, 'the waiter in its launcher');
     for (const owner of owners) owner.child.kill('SIGKILL');
@@ -116,6 +144,29 @@ describe.runIf(usable)('seq-test run through its launcher', () => {
     expect(lines(log)).toEqual(['waiter']);
     expect(ticketsIn(harness.sandbox.stateDir, key)).toEqual([]);
   });
+
+  // The pace (packages/core/src/lock/pace.ts): a far waiter whose wait the queue's recent hold times say is
+  // short stays in Node, since starting Node again before its turn would cost more than it saves.
+  for (const [pace, where] of [
+    [[100, 120, 90, 110], 'in Node'],
+    [[60_000, 50_000, 70_000], 'in the launcher'],
+  ] as const) {
+    it(`four planted waiters ahead and recent holds of ~${pace[0] / 1000} s: the far waiter waits ${where}`, async () => {
+      const { key, env, log } = setup(`pace-${pace[0]}`);
+      const queueDir = join(harness.sandbox.stateDir, keyDirName(key));
+      const owners = plantWaiters(queueDir, key, 4);
+      writeFileSync(join(queueDir, 'pace'), `${JSON.stringify({ v: 1, holdsMs: pace })}\n`, { mode: 0o600 });
+      const waiter = run(['--quiet', '--', ...job(log, 'waiter')], env);
+      const pid = waiter.child.pid as number;
+      // Decided either way: Node handed over (the launcher alone), or Node queued and parked its helper.
+      await waitFor(() => waitsInLauncher(pid) || nodeParked(pid), 60_000, 'the waiter to settle');
+      expect(waitsInLauncher(pid)).toBe(where === 'in the launcher');
+      for (const owner of owners) owner.child.kill('SIGKILL');
+      expect((await waiter.finished).code).toBe(0);
+      expect(lines(log)).toEqual(['waiter']);
+      expect(ticketsIn(harness.sandbox.stateDir, key)).toEqual([]);
+    });
+  }
 
   it('the holder SIGKILLed while waiters sleep in their launchers: the queue goes on', async () => {
     const { key, env, log, gate } = setup('holder-killed');

@@ -13,9 +13,10 @@
  * - when Node finds more than `near` live tickets ahead of ours, Node writes one line on the plan pipe
  *   ("await\t<tickets dir>\t<our ticket name>\t<near>\n") and exits 0, keeping the ticket. The launcher then
  *   waits in the kernel, with no periodic wake-up: inotify on the tickets dir (a ticket ahead removed) and a
- *   pidfd on the owner of each live ticket ahead (an owner that dies without removing its ticket). On each
- *   event it counts the live tickets ahead again (names only: pid + start time from /proc); once `near` or
- *   fewer are left (or our ticket is gone), or up to MAX_EARLY_PLACES places earlier when the queue moves
+ *   pidfd on the owner of each live ticket ahead (an owner that dies without removing its ticket). A
+ *   watched ticket ahead that is removed is taken off the count; anything else (an owner that died, our own
+ *   ticket, the directory) makes it count the live tickets ahead again (names only: pid + start time from
+ *   /proc). Once `near` or fewer are left (or our ticket is gone), or up to MAX_EARLY_PLACES places earlier when the queue moves
  *   so fast (from the time between its last two moves) that the turn would come before a Node started now
  *   (twice what our first Node took to hand over, see early_lead_ms) were ready, it starts Node again with
  *   SEQ_TEST_RESUME=<our ticket name>,
@@ -95,6 +96,11 @@ static long near;
 static DIR *tickets;
 static int inotify_fd = -1;
 static int pidfds[MAX_WATCHED];
+/* The ticket each pidfd's owner holds: a ticket ahead that goes is then taken off the count without a new
+ * look at the queue (on every handoff every launcher wakes; re-reading the queue and /proc for each ticket
+ * ahead in each of them cost more than the handoff itself). */
+#define TICKET_NAME_MAX 128
+static char watched_names[MAX_WATCHED][TICKET_NAME_MAX];
 static int pidfd_count;
 static int pidfd_usable = 1;
 static int watched_all; /* every live owner ahead has a pidfd */
@@ -299,6 +305,8 @@ static long long early_lead_ms(void) {
  * Counts the live tickets ahead of ours and watches their owners. Returns 1 when Node should take over:
  * `near` or fewer ahead, our ticket gone, or the tickets dir unreadable (Node knows what to say).
  */
+static int decide(long ahead, int found);
+
 static int recount(void) {
   close_pidfds();
   watched_all = 1;
@@ -328,14 +336,35 @@ static int recount(void) {
       continue;
     }
     ahead++;
-    if (fd >= 0) {
+    if (fd >= 0 && strlen(entry->d_name) < TICKET_NAME_MAX) {
       fcntl(fd, F_SETFD, FD_CLOEXEC);
+      strcpy(watched_names[pidfd_count], entry->d_name);
       pidfds[pidfd_count++] = fd;
     } else {
+      if (fd >= 0) close(fd);
       watched_all = 0;
     }
   }
   if (errno != 0) return 1;
+  return decide(ahead, found);
+}
+
+/* A watched ticket ahead of ours was removed: stop watching its owner. 0 if it was not watched (it was
+ * already dead when we counted, so it was not counted either). */
+static int forget_ticket(const char *name) {
+  for (int i = 0; i < pidfd_count; i++) {
+    if (strcmp(watched_names[i], name) != 0) continue;
+    close(pidfds[i]);
+    pidfd_count--;
+    pidfds[i] = pidfds[pidfd_count];
+    strcpy(watched_names[i], watched_names[pidfd_count]);
+    return 1;
+  }
+  return 0;
+}
+
+/* What a new count of the live tickets ahead means: 1 when Node should take over (see recount()). */
+static int decide(long ahead, int found) {
   if (last_ahead >= 0 && ahead < last_ahead) { /* the queue moved: how long per place, from the last two moves */
     long long now = now_ms();
     if (last_drop_ms > 0) place_ms = (now - last_drop_ms) / (last_ahead - ahead);
@@ -375,21 +404,32 @@ static void begin_waiting(void) {
   }
 }
 
-/* Whether the inotify events read concern a ticket ahead of ours (or the directory itself). */
+/*
+ * Reads the inotify events. Tickets ahead that left are taken off the count when every live ticket ahead is
+ * watched; returns -1 when the queue must be counted again (the directory itself, an overflow, our own
+ * ticket, a ticket ahead while not all are watched), else what the new count means (see recount()).
+ */
 static int tickets_changed(void) {
   char buffer[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-  int relevant = 0;
+  int again = 0, left = 0;
   for (;;) {
     ssize_t got = read(inotify_fd, buffer, sizeof buffer);
     if (got <= 0) break;
     for (char *p = buffer; p < buffer + got;) {
       struct inotify_event *event = (struct inotify_event *)p;
       p += sizeof *event + event->len;
-      if (event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW)) relevant = 1;
-      else if (event->len > 0 && event->name[0] != '.' && strcmp(event->name, own_name) <= 0) relevant = 1;
+      if (event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW)) {
+        again = 1;
+        continue;
+      }
+      if (event->len == 0 || event->name[0] == '.') continue;
+      int order = strcmp(event->name, own_name);
+      if (order == 0 || (order < 0 && !watched_all)) again = 1;
+      else if (order < 0) left |= forget_ticket(event->name);
     }
   }
-  return relevant;
+  if (again) return -1;
+  return left ? decide(pidfd_count, 1) : 0;
 }
 
 static void handle_signal(const struct signalfd_siginfo *info) {
@@ -484,12 +524,18 @@ int launch_main(int argc, char **argv, const sigset_t *original) {
     reap_child();
     if (!waiting) continue;
     int recheck = ready == 0; /* the fallback poll */
+    int take_over = 0;
     for (nfds_t i = first_watch; i < count; i++) {
       if (!fds[i].revents) continue;
-      if (fds[i].fd == inotify_fd) recheck |= tickets_changed();
-      else recheck = 1; /* an owner ahead ended */
+      if (fds[i].fd != inotify_fd) {
+        recheck = 1; /* an owner ahead ended */
+        continue;
+      }
+      int changed = tickets_changed();
+      if (changed < 0) recheck = 1;
+      else take_over |= changed;
     }
-    if (recheck && recount()) {
+    if (recheck ? recount() : take_over) {
       stop_waiting();
       start_node(own_name);
     }

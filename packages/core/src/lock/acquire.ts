@@ -9,6 +9,7 @@ import { PARENT_CHECK_MS, parentToWatch } from '../parent-watch.js';
 import { processTable } from '../proc/index.js';
 import { createToken, parseChain, parseToken, type RunToken, TOKEN_ENV, trustedChain } from '../token.js';
 import { type Owner, OwnerWatch } from './owner-watch.js';
+import { recordHold, worthHandingOver } from './pace.js';
 import { keyDirName, projectKey } from './project-key.js';
 import { parseMarkerName, parseTicketName } from './protocol.js';
 import { Queue, type QueueEntry, writeAtomic } from './queue.js';
@@ -206,6 +207,9 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   const release = () => {
     queue.remove(mine);
     forgetExit();
+    // After the ticket is gone, so off the next run's path: the pace a far waiter judges its wait by.
+    const startedAt = mine.ticket?.startedAt;
+    if (typeof startedAt === 'number') recordHold(queue.dir, mine.token, Date.now() - startedAt);
   };
 
   // A resumed ticket has waited since it joined (under a Node process that handed the wait over).
@@ -245,11 +249,17 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
   };
   try {
     if (options.handOff && !resumed && !options.noWait && options.waitTimeoutMs === undefined && !admission) {
-      // Far from the head, the launcher waits in the kernel for a fraction of what this process costs.
+      // Far from the head, the launcher waits in the kernel for a fraction of what this process costs, unless
+      // the queue's pace says the wait is short (then a second Node start-up would cost more than it saves).
       const state = queue.read();
       const decision = queue.decide(state, mine, slots);
       const near = slots + NODE_WAITERS_BEYOND_SLOTS;
-      if (!decision.lost && !decision.holding && decision.ahead.length > near) {
+      if (
+        !decision.lost &&
+        !decision.holding &&
+        decision.ahead.length > near &&
+        worthHandingOver(queue.dir, decision.ahead, slots)
+      ) {
         options.onWait?.({
           key,
           position: decision.position,
