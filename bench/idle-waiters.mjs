@@ -10,11 +10,12 @@
 // - wakeups over that window: voluntary context switches (each one a sleep that ended) of every thread of the
 //   tree, from /proc/PID/task/TID/status: a timer shows here long before it adds up to a clock tick.
 //
-//   node bench/idle-waiters.mjs [--waiters 50] [--seconds 30] [--settle 20] [--quick] [--write]
+//   node bench/idle-waiters.mjs [--waiters 50] [--seconds 30] [--settle 40] [--quick] [--write]
 //
 // --settle: seconds between the last waiter queueing and the window. A Node process does work of its own in
 // its first seconds even when it waits on nothing: V8's memory reducer runs a few garbage collections some
-// 8 s after start-up and stops. The window measures a waiter at rest, after that.
+// 8 s after start-up and stops, and on a quiet machine 20 s were measured not to be enough (a few waiters
+// still woke some dozens of times 15-25 s after start, none after). The window measures a waiter at rest.
 // --quick (a smoke run): 5 waiters, a 3 s window, a 3 s settle.
 //
 // Everything runs with a private SEQ_TEST_STATE_DIR and key; every process started is ended by pid.
@@ -39,7 +40,7 @@ const option = (name, fallback) => (args.includes(name) ? Number(args[args.index
 const QUICK = args.includes('--quick');
 const WAITERS = option('--waiters', QUICK ? 5 : 50);
 const SECONDS = option('--seconds', QUICK ? 3 : 30);
-const SETTLE_SECONDS = option('--settle', QUICK ? 3 : 20);
+const SETTLE_SECONDS = option('--settle', QUICK ? 3 : 40);
 const BIN = join(ROOT, 'packages', 'cli', 'bin', 'seq-test');
 const TICKS = 100; // USER_HZ
 const MIB = 1024 * 1024;
