@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CONTENDER, NO_PYTHON, PYTHON, ticketsIn } from '../conformance/helpers.js';
 import { isAlive, REPO, type Started, waitFor } from '../support/processes.js';
 import { loggingJob, logLines, QueueHarness, startTicks } from '../support/queue-runs.js';
+import { tree } from '../support/wakeups.js';
 
 // Issue 13 item 12: `seq-test run` through the npm bin (packages/cli/bin/seq-test) on Linux, where the
 // helper's launcher (packages/core/native/launcher.c) owns the ticket and waits alone, in the kernel, while
@@ -28,24 +29,17 @@ function waitsInLauncher(pid: number): boolean {
   }
 }
 
-/** Node waits itself under the launcher: its child is Node, which has parked the run's helper. */
+/** Node waits itself under the launcher: below it (Node's tree) a helper runs, the run's parked one. */
 function nodeParked(pid: number): boolean {
-  const childrenOf = (of: number) => {
-    try {
-      return readFileSync(`/proc/${of}/task/${of}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  };
-  return childrenOf(pid).some((node) =>
-    childrenOf(node).some((helper) => {
+  return tree(pid)
+    .slice(1)
+    .some((below) => {
       try {
-        return readFileSync(`/proc/${helper}/comm`, 'utf8').trim() === 'seq-test-subrea';
+        return readFileSync(`/proc/${below}/comm`, 'utf8').trim() === 'seq-test-subrea';
       } catch {
         return false;
       }
-    }),
-  );
+    });
 }
 
 describe.runIf(usable)('seq-test run through its launcher', () => {

@@ -1,4 +1,4 @@
-import { NO_LIVE_LINE_REPORT_MS, type WaitInfo } from './lock/acquire.js';
+import { NO_LIVE_LINE_REPORT_MS, WAIT_REPORT_MS, type WaitInfo } from './lock/acquire.js';
 import { SAY_PREFIX } from './say.js';
 import { formatDuration } from './units.js';
 
@@ -46,7 +46,7 @@ export class WaitLine {
    * terminal, or quiet) needs no reports on a timer, so that the waiter sleeps until something changes.
    */
   get reportEveryMs(): number {
-    return this.live ? 250 : NO_LIVE_LINE_REPORT_MS;
+    return this.live ? WAIT_REPORT_MS : NO_LIVE_LINE_REPORT_MS;
   }
 
   update(info: WaitInfo): void {

@@ -128,7 +128,8 @@ export interface LockHandle {
   release(): void;
 }
 
-const WAIT_REPORT_MS = 250;
+/** The default `waitReportMs`: how often a live wait line is redrawn. */
+export const WAIT_REPORT_MS = 250;
 /**
  * A `waitReportMs` of at least this says that no live line is drawn (off a terminal the wait line is
  * printed once): the queue is then read only when something changes, and an idle waiter has no timer.
