@@ -13,7 +13,7 @@ import {
 import { join } from 'node:path';
 import { keyDirName } from '@seq-test/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CONTENDER, NO_PYTHON, PYTHON } from '../conformance/helpers.js';
+import { CONTENDER, NO_PYTHON, PYTHON, ticketsIn } from '../conformance/helpers.js';
 import { CLI, type Finished, isAlive, REPO, type Started, TestSandbox, waitFor } from '../support/processes.js';
 
 // Issue 13 items 2, 5, 6, 10 and 11 (lock side), issue 16 item 8: each case here fails on the code before
@@ -362,7 +362,7 @@ describe('hardening: an interrupt before the turn', () => {
       });
       const q = join(sandbox.stateDir, keyDirName(key));
       await waitFor(
-        () => existsSync(join(q, 'tickets')) && readdirSync(join(q, 'tickets')).length === 1,
+        () => ticketsIn(sandbox.stateDir, key).length === 1, // its ticket, not its temp file before the rename
         20_000,
         'holder',
       );

@@ -152,6 +152,12 @@ def pid_alive(pid):
     return not stat[stat.rfind(")") + 2 :].startswith(("Z", "X"))
 
 
+def ticket_names(directory):
+    """The ticket files in one tickets/ directory, sorted; a writer's `.tmp-` file (write_atomic, before its
+    rename) is not a ticket yet: unlinking it only makes the writer write again."""
+    return sorted(name for name in os.listdir(directory) if not name.startswith(".tmp-"))
+
+
 def tickets(state_dir):
     """Every ticket file under the state dir (all queues, nested ones included), as relative paths."""
     found = []

@@ -514,7 +514,7 @@ class AcquireTest(SandboxCase):
         )
         t.start()
         mine = support.wait_for(
-            lambda: [n for n in os.listdir(q.tickets_dir) if str(os.getpid()) + "." in n], 20, "our ticket"
+            lambda: [n for n in support.ticket_names(q.tickets_dir) if str(os.getpid()) + "." in n], 20, "our ticket"
         )
         os.unlink(os.path.join(q.tickets_dir, mine[0]))
         support.wait_for(lambda: any("vanished" in w for w in warnings), 20, "the rejoin warning")
@@ -543,8 +543,8 @@ class AcquireTest(SandboxCase):
             t = threading.Thread(target=contender, args=(i,))
             t.start()
             threads.append(t)
-            support.wait_for(lambda: len(os.listdir(q.tickets_dir)) >= i + 2, 20, "ticket %d" % i)
-        numbers = sorted(n for n in os.listdir(q.tickets_dir))
+            support.wait_for(lambda: len(support.ticket_names(q.tickets_dir)) >= i + 2, 20, "ticket %d" % i)
+        numbers = support.ticket_names(q.tickets_dir)
         self.assertEqual(len(numbers), 5)
         q.remove(entry)
         for t in threads:
