@@ -146,6 +146,25 @@ describe('--slots auto', () => {
     expect(history.runs).toHaveLength(4);
   });
 
+  it('--verbose says why each run was admitted: alone, or the memory line it fitted', async () => {
+    sandbox = new TestSandbox();
+    const { cwd, key, command } = project(30, 1500);
+    const run = () =>
+      sandbox.start(['run', '--verbose', '--key', key, '--slots', 'auto', '--memory-budget', '4G', '--', ...command], {
+        cwd,
+      });
+    const learning = await run().finished;
+    expect(learning.stderr).toContain('seq-test: admitted (--slots auto): nothing else holds\n');
+    const both = await Promise.all([run(), run()].map((r) => r.finished));
+    expect(both.map((r) => r.code)).toEqual([0, 0]);
+    const lines = both.flatMap((r) => r.stderr.split('\n').filter((l) => l.includes('admitted')));
+    expect(lines).toHaveLength(2);
+    expect(lines).toContain('seq-test: admitted (--slots auto): nothing else holds');
+    expect(lines.join('\n')).toMatch(
+      /seq-test: admitted \(--slots auto\): needs ~\d+(\.\d)? MiB, [\d.]+ GiB available above the reserve \(holders still expected to grow by/,
+    );
+  });
+
   it('a holder whose command ended, its leftover lingering, is charged no growth: the head is admitted during the linger', async () => {
     sandbox = new TestSandbox();
     const { cwd, key } = project(10, 0);

@@ -2355,6 +2355,10 @@ def sample_period(elapsed):
     return next((every for until, every in SAMPLE_SCHEDULE if elapsed < until), SAMPLE_SCHEDULE[-1][1])
 
 
+def _bytes_of(figure):
+    return figure["bytes"]
+
+
 class AutoAdmission(object):
     """`"slots": "auto"` for one run: its ticket field, the admission decision, and its peak record."""
 
@@ -2370,6 +2374,7 @@ class AutoAdmission(object):
         self.predicted = self._read_prediction()
         self._learn = (None, time.monotonic())  # (key of the queue ahead, when): see relearn()
         self._last = None  # (key, monotonic time, verdict): see MEASURE_EVERY_SECONDS
+        self._available = available_memory  # read before and after the holders are measured (see _admit)
         self._peak = 0
         self._measure = "pss"
         self._began = None
@@ -2433,16 +2438,22 @@ class AutoAdmission(object):
                 continue
             admission = ticket_admission(entry.ticket) or {}
             holders.append((entry.pid, admission.get("predictedBytes"), admission.get("endedAt") is not None))
-        available = available_memory()
-        reserve = self.reserve
-        if reserve is None:
-            reserve = default_reserve(self.budget if self.budget is not None else (available or {}).get("total", 0))
 
         def decide(measure):
+            available = self._available()
+            figures = [(p, tree_memory(pid)[0] if measure else None, ended) for pid, p, ended in holders]
+            if measure:
+                # What a holder gains while the trees are measured would count in our favour twice (still free
+                # in the figure read before, and as less growth to come): the lower of before and after.
+                after = self._available()
+                available = None if available is None or after is None else min(available, after, key=_bytes_of)
+            reserve = self.reserve
+            if reserve is None:
+                reserve = default_reserve(self.budget if self.budget is not None else (available or {}).get("total", 0))
             return decide_admission(
                 self.max_slots,
                 waiting,
-                [(p, tree_memory(pid)[0] if measure else None, ended) for pid, p, ended in holders],
+                figures,
                 self.predicted,
                 None if available is None else available["bytes"],
                 reserve,

@@ -707,6 +707,47 @@ class PredictionTest(unittest.TestCase):
             self.assertGreaterEqual(L.predict_peak(self.peaks(low)), 627 * self.MiB)
 
 
+class AdmissionFiguresTest(unittest.TestCase):
+    """AutoAdmission on live figures, as @seq-test/core's admissionFor (packages/core/test/memory-admission)."""
+
+    GiB = 1024 ** 3
+
+    def admit(self, sequence, need):
+        """The verdict for a head needing `need` behind one real holder (this process, well under 1 GiB,
+        predicted 1 GiB), with available memory read as `sequence` (GiB, None: unreadable) in turn."""
+        auto = L.AutoAdmission(tempfile.mkdtemp(), {"argv": ["x"], "cwd": "/"}, max_slots=4, reserve=1)
+        self.addCleanup(shutil.rmtree, auto.queue_dir)
+        auto.predicted = need
+        calls = []
+
+        def read():
+            g = sequence[min(len(calls), len(sequence) - 1)]
+            calls.append(g)
+            return None if g is None else {"bytes": int(g * self.GiB), "source": "test", "total": 16 * self.GiB}
+
+        auto._available = read
+        me = L.identity_of(os.getpid())
+        ticket = {"startedAt": 1, "admission": {"mode": "auto", "maxSlots": 4, "fingerprint": "f",
+                                                "predictedBytes": self.GiB, "endedAt": None}}
+        holder = L.Entry("000000000001-h.json", "/nonexistent", 1, "h", me[0], me[1], ticket, True)
+        return auto._admit([holder]), calls
+
+    def test_memory_gained_while_the_holders_are_measured_is_not_counted_as_free(self):
+        # Found in the memory-admission benchmark: holders ramping up gained 0.9 GiB while the head measured
+        # their trees; counted as still free and as growth already done, it admitted a third run into an OOM kill.
+        for sequence in ([10, 10, 8], [10, 8, 10]):
+            (admit, text), calls = self.admit(sequence, int(8.5 * self.GiB))
+            self.assertEqual(len(calls), 3)  # the cheap pass, then before and after the measurement
+            self.assertFalse(admit, text)
+        (admit, text), _ = self.admit([10], int(8.5 * self.GiB))
+        self.assertTrue(admit, text)  # read steadily, the same figures admit
+
+    def test_a_figure_unreadable_on_either_side_admits_no_one(self):
+        for sequence in ([10, None, 10], [10, 10, None]):
+            (admit, text), _ = self.admit(sequence, 1)
+            self.assertFalse(admit, text)
+
+
 class HistoryWritersTest(ChildrenCase):
     """Runs that end together append to one history without losing one another's entries (issue 17)."""
 

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { identityOf, type ProcessIdentity } from '../src/identity.js';
+import type { Ticket } from '../src/lock/protocol.js';
+import type { QueueEntry } from '../src/lock/queue.js';
 import { type AdmissionInput, decideAdmission } from '../src/memory/admission.js';
-import { ticketAdmission } from '../src/memory/auto.js';
+import { admissionFor, ticketAdmission } from '../src/memory/auto.js';
+import type { AvailableMemory } from '../src/memory/available.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -287,5 +291,63 @@ describe('ticketAdmission (the admission field of another participant’s ticket
       reserveBytes: 0,
     });
     expect(verdict).toMatchObject({ admit: false, reason: 'unknown-holder' });
+  });
+});
+
+describe('admissionFor (the rule on live figures)', () => {
+  const GiB = 1024 ** 3;
+  // A real holder: this test process, whose tree is measured (well under 1 GiB) like any holder's.
+  const me = identityOf(process.pid) as ProcessIdentity;
+  const holder: QueueEntry = {
+    name: '000000000001-holder.json',
+    file: '/nonexistent/000000000001-holder.json',
+    number: 1,
+    token: 'holder',
+    owner: me,
+    alive: true,
+    ticket: {
+      ...({} as Ticket),
+      startedAt: Date.now(),
+      admission: { mode: 'auto', maxSlots: 4, fingerprint: 'f', predictedBytes: GiB, endedAt: null },
+    },
+  };
+  /** readAvailable returning these figures in turn (the last one from then on), counting its calls. */
+  const figures = (...gib: (number | undefined)[]) => {
+    let calls = 0;
+    const read = (): AvailableMemory | undefined => {
+      const g = gib[Math.min(calls++, gib.length - 1)];
+      return g === undefined ? undefined : { bytes: g * GiB, source: 'test', totalBytes: 16 * GiB };
+    };
+    return { read, calls: () => calls };
+  };
+
+  // Found in the memory-admission benchmark (pytest -n 4 under a 3.9 GiB limit): two holders ramping up
+  // gained 0.9 GiB while the head measured their trees, the head counted it as still free *and* as growth
+  // already done, and a third run was admitted into an OOM kill.
+  it('memory gained while the holders are measured is not counted as free: the lower of before and after', () => {
+    for (const sequence of [
+      [10, 10, 8], // the cheap pass, then before and after the measurement: gained 2 GiB meanwhile
+      [10, 8, 10], // or freed meanwhile: the lower figure again
+    ]) {
+      const available = figures(...sequence);
+      // need 8.5 GiB; room = 8 − (1 GiB − the holder's live tree) < 8.5 whatever that tree is (< 1.5 GiB).
+      const verdict = admissionFor([holder], 8.5 * GiB, 4, { reserveBytes: 1 }, available.read);
+      expect(available.calls()).toBe(3);
+      expect(verdict.admit).toBe(false);
+      expect(verdict.reason).toBe('memory');
+      expect(verdict.roomBytes).toBeLessThan(8 * GiB);
+    }
+    // The same figures read steadily admit: it is the change during the measurement that waits.
+    expect(admissionFor([holder], 8.5 * GiB, 4, { reserveBytes: 1 }, figures(10).read).admit).toBe(true);
+  });
+
+  it('a figure unreadable on either side of the measurement admits no one', () => {
+    for (const sequence of [
+      [10, undefined, 10],
+      [10, 10, undefined],
+    ]) {
+      const verdict = admissionFor([holder], 1, 4, { reserveBytes: 1 }, figures(...sequence).read);
+      expect(verdict).toMatchObject({ admit: false, reason: 'invalid' });
+    }
   });
 });

@@ -158,6 +158,7 @@ async function runLocked(command: string[], raw: RawRunOptions): Promise<number>
         throw error;
       });
       waitLine.done(lock.waitedMs >= 1 ? `our turn after ${formatDuration(lock.waitedMs)}` : undefined);
+      if (raw.verbose && autoRun?.admittedBecause) say(`admitted (--slots auto): ${autoRun.admittedBecause}`);
       held = lock;
       phase = 'running';
       try {

@@ -177,6 +177,11 @@ export class AutoAdmission {
     };
   }
 
+  /** The last verdict given: once we hold, why we were admitted (`seq-test run --verbose` prints it). */
+  get lastVerdict(): AdmissionVerdict | undefined {
+    return this.last;
+  }
+
   /** The verdict for our ticket with `ahead` in front of it (only asked when fewer than maxSlots are ahead). */
   admit(ahead: readonly QueueEntry[]): AdmissionVerdict {
     // A ticket ahead that starts holding, ends its command or leaves changes the answer at once.
@@ -186,7 +191,7 @@ export class AutoAdmission {
     const now = performance.now();
     // Same queue, measured a moment ago: the answer would hardly change in between (see MEASURE_EVERY_MS).
     if (this.last && key === this.lastKey && now - this.lastAt < MEASURE_EVERY_MS) return this.last;
-    this.last = admissionFor(ahead, this.predictedBytes, this.maxSlots, this.settings, availableMemory());
+    this.last = admissionFor(ahead, this.predictedBytes, this.maxSlots, this.settings);
     this.lastKey = key;
     this.lastAt = now;
     return this.last;
@@ -206,10 +211,15 @@ export function admissionFor(
   predictedBytes: number | null,
   maxSlots: number,
   settings: Pick<AutoSettings, 'budgetBytes' | 'reserveBytes'>,
-  available: AvailableMemory | undefined,
+  readAvailable: () => AvailableMemory | undefined = availableMemory,
 ): AdmissionVerdict {
   const decide = (measure: boolean) => {
+    const before = readAvailable();
     const { holders, waitingAhead } = holdersOf(ahead, measure);
+    // What a holder gains while the trees are measured (milliseconds each; a test allocating its memory)
+    // would count in our favour twice: still free in the figure read before, and as less growth left to
+    // come. The lower of the figures read before and after sees any such change the cautious way.
+    const available = measure ? lower(before, readAvailable()) : before;
     return decideAdmission({
       maxSlots,
       waitingAhead,
@@ -224,4 +234,9 @@ export function admissionFor(
   // waiter, re-evaluating every 100 ms, must not walk and measure every holder's tree each time.
   const cheap = decide(false);
   return cheap.reason === 'fits' || cheap.reason === 'memory' ? decide(true) : cheap;
+}
+
+function lower(a: AvailableMemory | undefined, b: AvailableMemory | undefined): AvailableMemory | undefined {
+  if (a === undefined || b === undefined) return undefined; // unreadable once: not a figure to admit on
+  return b.bytes < a.bytes ? b : a;
 }

@@ -40,6 +40,11 @@ export class AutoHolder {
     return this.admission;
   };
 
+  /** Why our ticket was admitted (the admission rule's line), once we hold; undefined for a nested run. */
+  get admittedBecause(): string | undefined {
+    return this.admission?.lastVerdict?.text;
+  }
+
   /** We hold: start measuring (and watching for pressure). Nothing for a nested run (its holder measures). */
   started(queue: Queue, ticketName: string): void {
     if (!this.admission) return;

@@ -1,6 +1,5 @@
 import type { QueueEntry } from '../lock/queue.js';
 import { admissionFor, ticketAdmission } from './auto.js';
-import { availableMemory } from './available.js';
 import { type MemoryMeasure, treeMemory } from './measure.js';
 
 /** What `seq-test status` shows about a ticket's memory. */
@@ -41,13 +40,7 @@ export function queueMemory(tickets: readonly QueueEntry[]): Map<string, TicketM
           ...(admission.budgetBytes !== null ? { budgetBytes: admission.budgetBytes } : {}),
           ...(admission.reserveBytes !== null ? { reserveBytes: admission.reserveBytes } : {}),
         };
-        const verdict = admissionFor(
-          live.slice(0, index),
-          admission.predictedBytes,
-          admission.maxSlots,
-          settings,
-          availableMemory(),
-        );
+        const verdict = admissionFor(live.slice(0, index), admission.predictedBytes, admission.maxSlots, settings);
         memory.waitReason = verdict.admit ? 'about to be admitted' : verdict.text;
       }
     }
