@@ -36,7 +36,8 @@
 // time, four runs at once take about as long as one whatever the cores, so no admission policy that runs
 // fewer at once can keep up; bounded by work, runs sharing the cores slow each other down, as CPU-bound test
 // suites do.
-// Per batch: runs completed (exit 0) / failed, OOM kills in the group (memory.oom_control), wall time (first
+// Per batch: the CPU time of each run's own process (seq-test's, in the seq-test modes: what it adds),
+// runs completed (exit 0) / failed, OOM kills in the group (memory.oom_control), wall time (first
 // start to last exit), the group's peak memory (memory.max_usage_in_bytes, reset before each batch), and
 // processes left behind (found by an environment marker, then ended by pid). Reported: medians with
 // [min–max] over repetitions, and wall-time ratios to plain (limited: against plain *unlimited*, measured in
@@ -332,12 +333,30 @@ function startInGroup(argv, cwd, key) {
   child.stderr.on('data', (d) => {
     stderr = TRACE ? stderr + d : (stderr + d).slice(-4000);
   });
+  // The CPU time of the run's own process (sh execs it: seq-test's Node process in the seq-test modes),
+  // last seen alive: what seq-test itself adds, sampling and admission included.
+  let cpuS = 0;
+  const cpuTimer = setInterval(() => {
+    cpuS = cpuSecondsOf(child.pid) ?? cpuS;
+  }, 200);
   return new Promise((resolve) => {
     child.on('close', (code, signal) => {
+      clearInterval(cpuTimer);
       running.delete(child);
-      resolve({ pid: child.pid, code, signal, stderr });
+      resolve({ pid: child.pid, code, signal, stderr, cpuS });
     });
   });
+}
+
+const TICKS_PER_S = 100; // USER_HZ, 100 on Linux
+function cpuSecondsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+  } catch {
+    return undefined;
+  }
 }
 
 /** N runs of `argv` at once in the group; the batch's figures. */
@@ -379,6 +398,7 @@ async function batch(argv, cwd, key, n = N) {
     wallMs,
     peakBytes: Number(cgRead('memory.max_usage_in_bytes')),
     leftBehind: left,
+    ownCpuS: results.map((r) => r.cpuS),
     errors: results
       .filter((r) => r.code !== 0)
       .map((r) => `${r.code ?? r.signal}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`),
@@ -580,7 +600,8 @@ async function main() {
           );
           console.log(
             `${flavour} ${limited ? `limit ${mib(limit)} MiB` : 'no limit'} rep ${rep + 1} ${mode}: ${b.completed}/${N} completed, ` +
-              `${b.oomKills} OOM kills, ${s(b.wallMs)} s, peak ${mib(b.peakBytes)} MiB, ${b.leftBehind} left behind` +
+              `${b.oomKills} OOM kills, ${s(b.wallMs)} s, peak ${mib(b.peakBytes)} MiB, ${b.leftBehind} left behind, ` +
+              `own CPU per run ${b.ownCpuS.map((c) => c.toFixed(2)).join(' ')} s` +
               (b.errors.length ? ` (${b.errors[0]})` : ''),
           );
         }
@@ -622,6 +643,10 @@ function report(results) {
             mib,
           ),
           String(batches.reduce((a, b) => a + b.leftBehind, 0)),
+          spread(
+            batches.flatMap((b) => b.ownCpuS),
+            (c) => c.toFixed(2),
+          ),
         ]);
       }
     }
@@ -636,6 +661,7 @@ function report(results) {
           'wall / plain without limit',
           'group peak MiB',
           'left behind',
+          "CPU s of the run's own process",
         ],
         rows,
       ),

@@ -1885,13 +1885,28 @@ RELEARN_EVERY_SECONDS = 1.0
 
 def pss_of(pid):
     """Pss of one process in bytes (/proc/PID/smaps_rollup), or None when unreadable."""
+    smaps = smaps_of(pid)
+    return None if smaps is None else smaps[0]
+
+
+def smaps_of(pid):
+    """(Pss, shared anonymous bytes) of one process, or None when smaps_rollup is unreadable. The second is
+    `Anonymous` − `Pss_Anon`, what copy-on-write can still turn private (None before Linux 5.9), as
+    @seq-test/core's smapsOf."""
     try:
         with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
             text = f.read().decode("latin-1")
     except OSError:
         return None
-    m = re.search(r"^Pss:\s+(\d+) kB$", text, re.M)
-    return int(m.group(1)) * 1024 if m else None
+
+    def kb(field):
+        m = re.search(r"^%s:\s+(\d+) kB$" % field, text, re.M)
+        return int(m.group(1)) * 1024 if m else None
+
+    pss, anonymous, pss_anon = kb("Pss"), kb("Anonymous"), kb("Pss_Anon")
+    if pss is None:
+        return None
+    return pss, (None if anonymous is None or pss_anon is None else max(0, anonymous - pss_anon))
 
 
 def _rss_of(pid):
@@ -1926,19 +1941,29 @@ def descendants_of(root):
 
 def tree_memory(root):
     """(bytes, measure) of a process tree: Pss where readable, else RSS ("pss", "rss" or "mixed")."""
+    total, measure, _last = _memory_of(descendants_of(root))
+    return total, measure
+
+
+def _memory_of(pids, rss=None):
+    """(bytes, measure, {pid: (RSS − Pss, shared anonymous bytes)}) of these processes; `rss`: their RSS read
+    just before, if known."""
     total = 0
     kinds = set()
-    for pid in descendants_of(root):
-        pss = pss_of(pid)
-        if pss is not None:
-            total += pss
+    last = {}
+    for pid in pids:
+        smaps = smaps_of(pid)
+        if smaps is not None:
+            total += smaps[0]
             kinds.add("pss")
+            if rss is not None and rss.get(pid) is not None:
+                last[pid] = (max(0, rss[pid] - smaps[0]), smaps[1])
             continue
-        rss = _rss_of(pid)
-        if rss is not None:
-            total += rss
+        one = _rss_of(pid)
+        if one is not None:
+            total += one
             kinds.add("rss")
-    return total, ("mixed" if len(kinds) == 2 else "rss" if kinds == {"rss"} else "pss")
+    return total, ("mixed" if len(kinds) == 2 else "rss" if kinds == {"rss"} else "pss"), last
 
 
 def _read_text(path):
@@ -2348,6 +2373,15 @@ def ticket_admission(ticket):
 #: many seconds after it started holding, every so many seconds). Often at first, so that a short run's
 #: peak is seen at all, then less often: each sample costs a page-table walk per process (docs/memory.md).
 SAMPLE_SCHEDULE = ((2.0, 0.1), (float("inf"), 0.5))
+#: A sample reads the tree's Pss only when its RSS says it may be above the peak, or this long after the last
+#: read anyway (as @seq-test/core's RECHECK_MS; see AutoAdmission._sample).
+RECHECK_SECONDS = 2.0
+
+
+def peak_noise(peak):
+    """How far above the peak an estimate must be for a read before the recheck: 2 % of it, at least 1 MiB (as
+    @seq-test/core's peakNoise)."""
+    return max(1024 ** 2, peak / 50.0)
 
 
 def sample_period(elapsed):
@@ -2377,6 +2411,9 @@ class AutoAdmission(object):
         self._available = available_memory  # read before and after the holders are measured (see _admit)
         self._peak = 0
         self._measure = "pss"
+        self._sampled = {}  # pid -> (RSS − Pss, shared anonymous bytes) at the last Pss read
+        self._read_at = float("-inf")
+        self.pss_reads = 0  # for tests: how many times the tree's Pss was read
         self._began = None
         self._sampler = None
         self._stop = None
@@ -2482,7 +2519,27 @@ class AutoAdmission(object):
         self._sampler.start()
 
     def _sample(self):
-        total, measure = tree_memory(os.getpid())
+        # Pss ≤ RSS for every process, and RSS − Pss (a process's share of libraries and of pages shared with
+        # others) hardly moves between two looks: the tree's Pss is estimated as the sum of RSS − that excess
+        # at the last read, and the smaps_rollup reads (a page-table walk each, ~5 ms per 300 MiB) are made
+        # only when the estimate beats the peak by more than peak_noise, or, RECHECK_SECONDS after the last
+        # ones, when a process shared anonymous pages then (pages inherited over fork turn private when
+        # written: Pss rises at the same RSS). As @seq-test/core's PeakRecorder.sample.
+        pids = descendants_of(os.getpid())
+        rss = dict((pid, _rss_of(pid)) for pid in pids)
+        estimate = 0
+        may_turn_private = False
+        for pid, r in rss.items():
+            excess, shared_anon = self._sampled.get(pid, (0, None))
+            estimate += max(0, (r or 0) - excess)
+            may_turn_private = may_turn_private or shared_anon != 0
+        now = time.monotonic()
+        recheck = may_turn_private and now - self._read_at >= RECHECK_SECONDS
+        if estimate <= self._peak + peak_noise(self._peak) and not recheck:
+            return
+        self._read_at = now
+        self.pss_reads += 1
+        total, measure, self._sampled = _memory_of(pids, rss)
         if total > self._peak:
             self._peak, self._measure = total, measure
 

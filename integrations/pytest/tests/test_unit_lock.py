@@ -748,6 +748,53 @@ class AdmissionFiguresTest(unittest.TestCase):
             self.assertFalse(admit, text)
 
 
+class PeakSamplingTest(unittest.TestCase):
+    """The holder's peak sampling reads Pss only when RSS says the tree may be higher, or RECHECK_SECONDS later
+    (as @seq-test/core's PeakRecorder: packages/core/test/memory-measure.test.ts)."""
+
+    MiB = 1024 ** 2
+
+    def test_reads_only_when_rss_may_beat_the_peak_and_rechecks_for_copy_on_write(self):
+        data = bytearray(120 * self.MiB)
+        for i in range(0, len(data), 4096):
+            data[i] = 1
+        go_r, go_w = os.pipe()
+        done_r, done_w = os.pipe()
+        kid = os.fork()
+        if kid == 0:  # shares the 120 MiB until it writes them on the word
+            os.read(go_r, 1)
+            for i in range(0, len(data), 4096):
+                data[i] = 2
+            os.write(done_w, b"x")
+            time.sleep(60)
+            os._exit(0)
+        self.addCleanup(lambda: (os.kill(kid, signal.SIGKILL), os.waitpid(kid, 0)))
+        auto = L.AutoAdmission(tempfile.mkdtemp(), {"argv": ["x"], "cwd": "/"})
+        self.addCleanup(shutil.rmtree, auto.queue_dir)
+        time.sleep(0.3)  # the new process's RSS counters settle
+        auto._sample()
+        shared = auto._peak
+        self.assertLess(shared, 250 * self.MiB)  # the 120 MiB once (plus this interpreter), not once per process
+        reads = auto.pss_reads
+        for _ in range(5):
+            auto._sample()
+        self.assertEqual(auto.pss_reads, reads)  # nothing moved: no read
+        os.write(go_w, b"x")
+        os.read(done_r, 1)
+        time.sleep(L.RECHECK_SECONDS + 0.05)
+        auto._sample()
+        self.assertGreater(auto._peak, shared + 100 * self.MiB)  # both copies, found by the recheck
+
+    def test_a_tree_sharing_no_anonymous_page_is_not_read_again_at_the_recheck(self):
+        auto = L.AutoAdmission(tempfile.mkdtemp(), {"argv": ["x"], "cwd": "/"})
+        self.addCleanup(shutil.rmtree, auto.queue_dir)
+        auto._sample()
+        reads = auto.pss_reads
+        time.sleep(L.RECHECK_SECONDS + 0.05)
+        auto._sample()
+        self.assertEqual(auto.pss_reads, reads)
+
+
 class HistoryWritersTest(ChildrenCase):
     """Runs that end together append to one history without losing one another's entries (issue 17)."""
 

@@ -24,14 +24,33 @@ export interface TreeMemory {
 
 /** Pss of one process in bytes, or undefined when smaps_rollup is unreadable (or absent). */
 export function pssOf(pid: number): number | undefined {
+  return smapsOf(pid)?.pss;
+}
+
+/**
+ * One process's smaps_rollup: its Pss, and how much of its anonymous memory it shares with other processes
+ * (pages inherited over fork and not yet written: `Anonymous` − `Pss_Anon`; undefined where the kernel does
+ * not say, before Linux 5.9), which is what copy-on-write can turn private, raising its Pss at the same RSS.
+ */
+export function smapsOf(pid: number): { pss: number; sharedAnon: number | undefined } | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
   } catch {
     return undefined;
   }
-  const match = /^Pss:\s+(\d+) kB$/m.exec(text);
-  return match ? Number(match[1]) * 1024 : undefined;
+  const kb = (field: string) => {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text);
+    return match ? Number(match[1]) * 1024 : undefined;
+  };
+  const pss = kb('Pss');
+  if (pss === undefined) return undefined;
+  const anonymous = kb('Anonymous');
+  const pssAnon = kb('Pss_Anon'); // Linux ≥ 5.9
+  return {
+    pss,
+    sharedAnon: anonymous !== undefined && pssAnon !== undefined ? Math.max(0, anonymous - pssAnon) : undefined,
+  };
 }
 
 /** One process: its Pss, else its RSS; undefined when it is gone. */
