@@ -24,10 +24,9 @@ export const SAMPLE_SCHEDULE: readonly SamplePhase[] = [
 /** A tree is read again at least this often, whatever its RSS says (see PeakRecorder.sample). */
 export const RECHECK_MS = 2000;
 /**
- * How far above the peak the estimate must be for a read before the recheck is due: 2 % of the peak (at least
- * 1 MiB, the kernel's RSS counters lagging by a few pages). A tree on a plateau moves by a few MiB from
- * allocation to allocation; reading it for each move cost a `pytest -n 4` run 35 reads in 22 s instead of
- * about 15. What a rise this small misses is found by the recheck, and is far below the prediction's margin.
+ * How far above the peak the estimate must be for a read: 2 % of the peak (at least 1 MiB, the kernel's RSS
+ * counters lagging by a few pages). A tree on its plateau moves by a few MiB from allocation to allocation,
+ * and a walk for each move costs more than it tells: a rise this small is far below the prediction's margin.
  */
 const peakNoise = (peak: number) => Math.max(1024 ** 2, peak / 50);
 
