@@ -689,6 +689,18 @@ function report(results) {
         `without a limit, auto within 10 % of plain: ${hi <= 1.1 ? 'met' : lo > 1.1 ? 'missed' : 'inconclusive'} [${lo.toFixed(2)}–${hi.toFixed(2)}]`,
       );
     }
+    // Paired: each mode against plain of the same repetition (the batches ran one after the other, under
+    // the same conditions), which takes out the drift between repetitions that the extremes above include.
+    const plainByRep = new Map((f.unlimited.plain ?? []).map((b) => [b.rep, b.wallMs]));
+    for (const [mode, batches] of Object.entries(f.unlimited)) {
+      if (mode === 'plain' || plainByRep.size === 0) continue;
+      const ratios = batches.filter((b) => plainByRep.has(b.rep)).map((b) => b.wallMs / plainByRep.get(b.rep));
+      if (ratios.length === 0) continue;
+      const st = stats(ratios);
+      console.log(
+        `without a limit, ${mode} / plain of the same repetition: ${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}] (${ratios.map((r) => r.toFixed(2)).join(' ')})`,
+      );
+    }
   }
   console.log(
     `\nload average at start ${results.loadavgStart.map((l) => l.toFixed(2)).join(' ')}, at end ${results.loadavgEnd.map((l) => l.toFixed(2)).join(' ')}; ${machine().cpus} CPUs`,
