@@ -1941,7 +1941,7 @@ def descendants_of(root):
 
 def tree_memory(root):
     """(bytes, measure) of a process tree: Pss where readable, else RSS ("pss", "rss" or "mixed")."""
-    total, measure, _last = _memory_of(descendants_of(root))
+    total, measure, _ = _memory_of(descendants_of(root))
     return total, measure
 
 
@@ -2389,10 +2389,6 @@ def sample_period(elapsed):
     return next((every for until, every in SAMPLE_SCHEDULE if elapsed < until), SAMPLE_SCHEDULE[-1][1])
 
 
-def _bytes_of(figure):
-    return figure["bytes"]
-
-
 class AutoAdmission(object):
     """`"slots": "auto"` for one run: its ticket field, the admission decision, and its peak record."""
 
@@ -2483,7 +2479,10 @@ class AutoAdmission(object):
                 # What a holder gains while the trees are measured would count in our favour twice (still free
                 # in the figure read before, and as less growth to come): the lower of before and after.
                 after = self._available()
-                available = None if available is None or after is None else min(available, after, key=_bytes_of)
+                if available is None or after is None:
+                    available = None
+                elif after["bytes"] < available["bytes"]:
+                    available = after
             reserve = self.reserve
             if reserve is None:
                 reserve = default_reserve(self.budget if self.budget is not None else (available or {}).get("total", 0))
