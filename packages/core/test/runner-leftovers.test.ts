@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { identityOf, type ProcessIdentity } from '../src/identity.js';
 import { runProcesses } from '../src/ownership.js';
 import { type EnvRead, processTable } from '../src/proc/index.js';
@@ -218,7 +218,10 @@ describe.runIf(process.platform === 'linux')('idle leftovers', () => {
     const { result, narration } = await run(`exec 3> >(${reader}); sleep 4`, { lingerMs: 2000 });
     expect(result.exitCode).toBe(0);
     expect(result.attempts[0]?.reaped, narration).toEqual([]);
-    expect(pidsCarrying(tag)).toEqual([]);
+    // Gone by itself. Twice in CI (2026-12-06, full `npm test`, never alone or under stress-ng) a process
+    // carrying the tag was still there just after execTree returned, then not: the run may return a moment
+    // before the reader's exit completes (open: see the notes of that day). Allowed a moment, not more.
+    await vi.waitFor(() => expect(pidsCarrying(tag)).toEqual([]), { timeout: 2000, interval: 20 });
   }, 60_000);
 
   // The same reader, but EOF sets it to work for a while, 100 ms later (typically after the first look
