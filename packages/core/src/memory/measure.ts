@@ -27,6 +27,10 @@ export function pssOf(pid: number): number | undefined {
   return smapsOf(pid)?.pss;
 }
 
+const PSS = /^Pss:\s+(\d+) kB$/m;
+const ANONYMOUS = /^Anonymous:\s+(\d+) kB$/m;
+const PSS_ANON = /^Pss_Anon:\s+(\d+) kB$/m;
+
 /**
  * One process's smaps_rollup: its Pss, and how much of its anonymous memory it shares with other processes
  * (pages inherited over fork and not yet written: `Anonymous` − `Pss_Anon`; undefined where the kernel does
@@ -39,31 +43,39 @@ export function smapsOf(pid: number): { pss: number; sharedAnon: number | undefi
   } catch {
     return undefined;
   }
-  const kb = (field: string) => {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text);
+  const kb = (field: RegExp) => {
+    const match = field.exec(text);
     return match ? Number(match[1]) * 1024 : undefined;
   };
-  const pss = kb('Pss');
+  const pss = kb(PSS);
   if (pss === undefined) return undefined;
-  const anonymous = kb('Anonymous');
-  const pssAnon = kb('Pss_Anon'); // Linux ≥ 5.9
+  const anonymous = kb(ANONYMOUS);
+  const pssAnon = kb(PSS_ANON); // Linux ≥ 5.9
   return {
     pss,
     sharedAnon: anonymous !== undefined && pssAnon !== undefined ? Math.max(0, anonymous - pssAnon) : undefined,
   };
 }
 
+/** One process's memory: its Pss (with its shared anonymous memory, smapsOf), else its RSS. */
+export type ProcessMemory =
+  | { bytes: number; measure: 'pss'; sharedAnon: number | undefined }
+  | { bytes: number; measure: 'rss' };
+
 /** One process: its Pss, else its RSS; undefined when it is gone. */
-export function processMemory(pid: number): { bytes: number; measure: 'pss' | 'rss' } | undefined {
-  const pss = process.platform === 'linux' ? pssOf(pid) : undefined;
-  if (pss !== undefined) return { bytes: pss, measure: 'pss' };
+export function processMemory(pid: number): ProcessMemory | undefined {
+  const smaps = process.platform === 'linux' ? smapsOf(pid) : undefined;
+  if (smaps !== undefined) return { bytes: smaps.pss, measure: 'pss', sharedAnon: smaps.sharedAnon };
   const info = processTable().get(pid);
   if (isGone(info) || !info) return undefined;
   return { bytes: info.rssBytes, measure: 'rss' };
 }
 
-/** The memory of these processes together (gone ones count nothing). */
-export function memoryOf(pids: Iterable<number>): TreeMemory {
+/**
+ * The memory of these processes together (gone ones count nothing). `each`: told every process counted,
+ * with its own figure (the peak recorder keeps them).
+ */
+export function memoryOf(pids: Iterable<number>, each?: (pid: number, one: ProcessMemory) => void): TreeMemory {
   let bytes = 0;
   let pss = 0;
   let rss = 0;
@@ -71,6 +83,7 @@ export function memoryOf(pids: Iterable<number>): TreeMemory {
   for (const pid of pids) {
     const one = processMemory(pid);
     if (!one) continue;
+    each?.(pid, one);
     bytes += one.bytes;
     if (one.measure === 'pss') pss++;
     else rss++;

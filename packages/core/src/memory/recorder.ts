@@ -1,6 +1,6 @@
-import { isGone, type ProcessInfo } from '../proc/index.js';
+import type { ProcessInfo } from '../proc/index.js';
 import { type CommandIdentity, recordRun } from './history.js';
-import { type MemoryMeasure, smapsOf, treeProcesses } from './measure.js';
+import { type MemoryMeasure, memoryOf, treeProcesses } from './measure.js';
 
 /** One phase of a sampling schedule: sample every `everyMs` until `untilMs` after the start. */
 export interface SamplePhase {
@@ -92,25 +92,18 @@ export class PeakRecorder {
     if (estimate <= this.peak + peakNoise(this.peak) && !recheck) return;
     this.readAt = now;
     this.reads++;
+    const byPid = new Map(tree.map((info) => [info.pid, info]));
     const last = new Map<string, { excess: number; sharedAnon: number | undefined }>();
-    let bytes = 0;
-    let pss = 0;
-    let rss = 0;
-    for (const info of tree) {
-      const smaps = process.platform === 'linux' ? smapsOf(info.pid) : undefined;
-      if (smaps) {
-        bytes += smaps.pss;
-        pss++;
-        last.set(idOf(info), { excess: Math.max(0, info.rssBytes - smaps.pss), sharedAnon: smaps.sharedAnon });
-      } else if (!isGone(info)) {
-        bytes += info.rssBytes;
-        rss++;
+    const read = memoryOf(byPid.keys(), (pid, one) => {
+      const info = byPid.get(pid) as ProcessInfo;
+      if (one.measure === 'pss') {
+        last.set(idOf(info), { excess: Math.max(0, info.rssBytes - one.bytes), sharedAnon: one.sharedAnon });
       }
-    }
+    });
     this.last = last;
-    if (bytes > this.peak) {
-      this.peak = bytes;
-      this.measure = rss === 0 ? 'pss' : pss === 0 ? 'rss' : 'mixed';
+    if (read.bytes > this.peak) {
+      this.peak = read.bytes;
+      this.measure = read.measure;
     }
   }
 
