@@ -456,6 +456,29 @@ function traceBatch(roots, key) {
   };
 }
 
+/**
+ * How close auto mode's predictions came: each recorded run of the key's history (in order) against the
+ * prediction the runs before it gave (null until one is known). Peaks only: the margin's test is that no run
+ * goes past its prediction.
+ */
+/** The core's rule, loaded once the build is there. */
+let predictPeak;
+function predictionCheck(key) {
+  const dir = join(stateDir, readdirSafe(stateDir).find((d) => readKey(join(stateDir, d)) === key) ?? '', 'history');
+  const rows = [];
+  for (const file of readdirSafe(dir).filter((f) => f.endsWith('.json'))) {
+    let runs = [];
+    try {
+      runs = JSON.parse(readFileSync(join(dir, file), 'utf8')).runs;
+    } catch {}
+    for (let i = 1; i < runs.length; i++) {
+      const predicted = predictPeak(runs.slice(0, i));
+      if (predicted) rows.push({ peakBytes: runs[i].peakBytes, predictedBytes: predicted });
+    }
+  }
+  return rows;
+}
+
 function historyPeak(key) {
   // What auto mode learned: the Pss peaks in the key's history, for the Pss-against-RSS comparison.
   const dir = join(stateDir, readdirSafe(stateDir).find((d) => readKey(join(stateDir, d)) === key) ?? '', 'history');
@@ -493,6 +516,7 @@ const spread = (values, format) => {
 
 async function main() {
   await waitForBuild();
+  ({ predictPeak } = await import(join(ROOT, 'packages', 'core', 'dist', 'internal.js')));
   mkdirSync(RAW_DIR, { recursive: true });
   appendFileSync(
     RAW,
@@ -605,6 +629,17 @@ async function main() {
               (b.errors.length ? ` (${b.errors[0]})` : ''),
           );
         }
+      }
+      if (modes.includes('auto')) {
+        const checked = predictionCheck(key('auto', limited));
+        const worst = checked.reduce((w, r) => Math.max(w, r.peakBytes / r.predictedBytes), 0);
+        const peaks = checked.map((r) => r.peakBytes);
+        flavourResult[limited ? 'limitedPredictions' : 'unlimitedPredictions'] = checked;
+        console.log(
+          `${flavour} ${limited ? 'limited' : 'unlimited'}: auto's history, ${checked.length} runs after the first: Pss peaks ` +
+            `${mib(Math.min(...peaks))}-${mib(Math.max(...peaks))} MiB, the highest at ${(worst * 100).toFixed(1)} % of its prediction ` +
+            `(over 100 %: a run went past what admission charged it)`,
+        );
       }
     }
   }

@@ -1787,7 +1787,7 @@ def acquire(
                     write_atomic(queue.tickets_dir, mine.path, mine.token, mine.ticket)
                 except (OSError, SeqTestError) as error:
                     warn("could not write the learned memory prediction into our ticket: %s" % error)
-            verdict = auto.admit(decision.ahead) if decision.holding and auto is not None else None
+            verdict = auto.admit(decision.ahead, mine.pid) if decision.holding and auto is not None else None
             if decision.holding and (verdict is None or verdict[0]):
                 queue.mark_started(mine)
                 chain = extend_chain(trusted_chain(env.get(TOKEN_ENV)), token)
@@ -1865,8 +1865,10 @@ HISTORY_VERSION = 2
 HISTORY_KEEP = 20
 PREDICT_FROM = 10
 PREDICT_PERCENTILE = 0.9
+#: The margin from five runs on: 5 % plus the recent peaks' spread over p, at most 15 % (docs/PROTOCOL.md).
 PREDICT_MARGIN = 0.15
-#: The margin with 1, 2, 3, 4 runs known (75 % down to 15 % at five): few runs say little about the next.
+PREDICT_MARGIN_LEAST = 0.05
+#: The margin with 1, 2, 3, 4 runs known (75 % down by 15 points a run): few runs say little about the next.
 PREDICT_MARGINS = (0.75, 0.6, 0.45, 0.3)
 MIN_RESERVE = 128 * 1024 * 1024
 MAX_PEAK = 2 ** 50
@@ -2054,13 +2056,16 @@ def _valid_figure(n):
     return isinstance(n, (int, float)) and not isinstance(n, bool) and n == n and n not in (float("inf"),) and n >= 0
 
 
-def decide_admission(max_slots, waiting_ahead, holders, head_predicted, available, reserve, budget=None):
+def decide_admission(
+    max_slots, waiting_ahead, holders, head_predicted, available, reserve, budget=None, head_current=None
+):
     """The admission rule, word for word as @seq-test/core's decideAdmission: (admit, reason, text).
 
     holders: [(predicted or None, current or None[, command_ended])]. Rules in order: fifo, max-slots, alone,
-    unknown-head, unknown-holder, then memory: admitted when head_predicted <= free - reserve - growth, growth
+    unknown-head, unknown-holder, then memory: admitted when need <= free - reserve - growth, growth
     counting only the holders whose command still runs (one whose command ended, its leftovers lingering,
-    cannot grow to its peak any more). Garbage never admits.
+    cannot grow to its peak any more), need being head_predicted less head_current (the head's own tree now,
+    already out of the available figure) without a budget, all of head_predicted with one. Garbage never admits.
     """
     def whole(n):
         return isinstance(n, int) and not isinstance(n, bool)
@@ -2080,16 +2085,18 @@ def decide_admission(max_slots, waiting_ahead, holders, head_predicted, availabl
     if any(p is None for p, _ in growing):
         return False, "unknown-holder", "a holder has no memory history: waiting until it ends"
     figures = [head_predicted, reserve] + [p for p, _ in growing] + [0 if c is None else c for _, c, _ in holders]
-    figures.append(budget if budget is not None else available)
+    head_current = 0 if budget is not None or head_current is None else head_current
+    figures += [budget] if budget is not None else [available, head_current]
     if not all(_valid_figure(f) for f in figures):
         return False, "invalid", "a memory figure is unreadable or invalid; waiting"
     growth = sum(max(0, p - (c or 0)) for p, c in growing)
     free = budget - sum(c or 0 for _, c, _ in holders) if budget is not None else available
     room = free - reserve - growth
-    text = "needs ~%s, %s available above the reserve" % (_format_bytes(head_predicted), _format_bytes(max(0, room)))
+    need = max(0, head_predicted - head_current)
+    text = "needs ~%s, %s available above the reserve" % (_format_bytes(need), _format_bytes(max(0, room)))
     if growth > 0:
         text += " (holders still expected to grow by %s)" % _format_bytes(growth)
-    return (True, "fits", text) if head_predicted <= room else (False, "memory", text)
+    return (True, "fits", text) if need <= room else (False, "memory", text)
 
 
 def fingerprint_of(argv, cwd, runner=None, config=None):
@@ -2317,16 +2324,21 @@ def _release_history_lock(lock, writer):
         pass
 
 
-def predict_margin(known):
+def steady_margin(peak, lowest):
+    """The margin once five runs or more are known: 5 % plus the peaks' spread over p, at most 15 %."""
+    return min(PREDICT_MARGIN, PREDICT_MARGIN_LEAST + (peak - lowest) / peak)
+
+
+def predict_margin(known, peak, lowest):
     """The margin for a prediction made from `known` recent runs (docs/PROTOCOL.md, "History")."""
-    return PREDICT_MARGINS[known - 1] if 1 <= known <= len(PREDICT_MARGINS) else PREDICT_MARGIN
+    return PREDICT_MARGINS[known - 1] if 1 <= known <= len(PREDICT_MARGINS) else steady_margin(peak, lowest)
 
 
 def predict_peak(runs):
     """A run's predicted peak (docs/PROTOCOL.md, "History"); None when nothing is known.
 
     Of the last 10 peaks (n), p is the nearest-rank 90th percentile; the larger of p * (1 + margin(n)) and,
-    with n >= 2, (p + (p - lowest) / (n - 1)) * 1.15, rounded up. Same operations in the same order as
+    with n >= 2, (p + (p - lowest) / (n - 1)) * (1 + steady_margin), rounded up. Same operations in the same order as
     @seq-test/core's predictPeak, so both languages round alike (IEEE doubles; ints below 2**53 are exact).
     """
     import math
@@ -2337,8 +2349,9 @@ def predict_peak(runs):
         return None
     rank = max(1, int(math.ceil(PREDICT_PERCENTILE * n)))
     peak = recent[rank - 1]
-    few_known = peak * (1 + predict_margin(n))
-    spread = 0 if n < 2 else (peak + (peak - recent[0]) / (n - 1)) * (1 + PREDICT_MARGIN)
+    lowest = recent[0]
+    few_known = peak * (1 + predict_margin(n, peak, lowest))
+    spread = 0 if n < 2 else (peak + (peak - lowest) / (n - 1)) * (1 + steady_margin(peak, lowest))
     return int(math.ceil(max(few_known, spread)))
 
 
@@ -2451,18 +2464,19 @@ class AutoAdmission(object):
             "endedAt": None,
         }
 
-    def admit(self, ahead):
-        """(admit, text) for our ticket with `ahead` (live entries, in order) in front of it."""
+    def admit(self, ahead, owner_pid=None):
+        """(admit, text) for our ticket with `ahead` (live entries, in order) in front of it; `owner_pid`: our
+        ticket's owner (default: this process), whose tree's memory now is taken off what we need."""
         # Same queue, measured a moment ago: re-used for up to MEASURE_EVERY_SECONDS (as @seq-test/core does).
         key = tuple((e.name, e.started_at, (ticket_admission(e.ticket) or {}).get("endedAt")) for e in ahead)
         now = time.monotonic()
         if self._last is not None and self._last[0] == key and now - self._last[1] < MEASURE_EVERY_SECONDS:
             return self._last[2]
-        verdict = self._admit(ahead)
+        verdict = self._admit(ahead, os.getpid() if owner_pid is None else owner_pid)
         self._last = (key, now, verdict)
         return verdict
 
-    def _admit(self, ahead):
+    def _admit(self, ahead, owner_pid):
         holders = []
         waiting = 0
         for entry in ahead:
@@ -2475,6 +2489,7 @@ class AutoAdmission(object):
         def decide(measure):
             available = self._available()
             figures = [(p, tree_memory(pid)[0] if measure else None, ended) for pid, p, ended in holders]
+            own = tree_memory(owner_pid)[0] if measure else None
             if measure:
                 # What a holder gains while the trees are measured would count in our favour twice (still free
                 # in the figure read before, and as less growth to come): the lower of before and after.
@@ -2494,6 +2509,7 @@ class AutoAdmission(object):
                 None if available is None else available["bytes"],
                 reserve,
                 self.budget,
+                own,
             )
 
         # The rules before the memory rule need no live memory: no tree walk while FIFO alone says wait.

@@ -680,18 +680,29 @@ class PredictionTest(unittest.TestCase):
 
     def test_a_high_percentile_not_the_mean(self):
         self.assertIsNone(L.predict_peak([]))
-        self.assertEqual(L.predict_peak(self.peaks(*([100] * 9 + [1000]))), self.ceil(100 * self.MiB * 1.15))
+        self.assertEqual(L.predict_peak(self.peaks(*([100] * 9 + [1000]))), self.ceil(100 * self.MiB * 1.05))
         self.assertEqual(
             L.predict_peak(self.peaks(*([100] * 8 + [1000, 1000]))), self.ceil((1000 + 900 / 9) * self.MiB * 1.15)
         )
-        self.assertEqual(L.predict_peak(self.peaks(*([5000] + [100] * 10))), self.ceil(115 * self.MiB))
+        self.assertEqual(L.predict_peak(self.peaks(*([5000] + [100] * 10))), self.ceil(105 * self.MiB))
 
     def test_the_margin_is_wide_while_few_runs_are_known(self):
         self.assertEqual(
-            [L.predict_margin(n) for n in (1, 2, 3, 4, 5, 6, 10, 20)], [0.75, 0.6, 0.45, 0.3, 0.15, 0.15, 0.15, 0.15]
+            [L.predict_margin(n, 100, 100) for n in (1, 2, 3, 4, 5, 6, 10, 20)],
+            [0.75, 0.6, 0.45, 0.3, 0.05, 0.05, 0.05, 0.05],
         )
+        self.assertEqual([L.predict_margin(n, 100, 90) for n in (4, 5, 10)], [0.3, 0.15, 0.15])
+        self.assertEqual(L.steady_margin(400, 398), 0.05 + 2 / 400)
         equal = [L.predict_peak(self.peaks(*([100] * n))) for n in (1, 2, 3, 4, 5, 10)]
-        self.assertEqual(equal, [self.ceil(m * self.MiB) for m in (175, 160, 145, 130, 115, 115)])
+        self.assertEqual(equal, [self.ceil(m * self.MiB) for m in (175, 160, 145, 130, 105, 105)])
+
+    def test_peaks_that_agree_get_the_least_margin(self):
+        vitest = self.peaks(432, 433, 433, 434, 434, 435, 435, 435, 436, 436)
+        p, lowest = 436 * self.MiB, 432 * self.MiB
+        self.assertEqual(L.predict_peak(vitest), self.ceil((p + (p - lowest) / 9) * (1 + 0.05 + (p - lowest) / p)))
+        self.assertEqual(
+            L.predict_peak(self.peaks(*([380] + [436] * 9))), self.ceil((436 + 56 / 9) * self.MiB * 1.15)
+        )
 
     def test_spread_peaks_raise_it(self):
         self.assertEqual(L.predict_peak(self.peaks(100, 200)), self.ceil((200 + 100 / 1) * self.MiB * 1.15))
@@ -712,10 +723,13 @@ class AdmissionFiguresTest(unittest.TestCase):
 
     GiB = 1024 ** 3
 
-    def admit(self, sequence, need):
-        """The verdict for a head needing `need` behind one real holder (this process, well under 1 GiB,
-        predicted 1 GiB), with available memory read as `sequence` (GiB, None: unreadable) in turn."""
-        auto = L.AutoAdmission(tempfile.mkdtemp(), {"argv": ["x"], "cwd": "/"}, max_slots=4, reserve=1)
+    def admit(self, sequence, need, owner=-1, budget=None):
+        """The verdict for a head predicted at `need` behind one real holder (this process, well under 1 GiB,
+        predicted 1 GiB), with available memory read as `sequence` (GiB, None: unreadable) in turn; `owner`:
+        the head's owner pid (-1: none, so nothing is taken off its need)."""
+        auto = L.AutoAdmission(
+            tempfile.mkdtemp(), {"argv": ["x"], "cwd": "/"}, max_slots=4, reserve=1, budget=budget
+        )
         self.addCleanup(shutil.rmtree, auto.queue_dir)
         auto.predicted = need
         calls = []
@@ -730,7 +744,7 @@ class AdmissionFiguresTest(unittest.TestCase):
         ticket = {"startedAt": 1, "admission": {"mode": "auto", "maxSlots": 4, "fingerprint": "f",
                                                 "predictedBytes": self.GiB, "endedAt": None}}
         holder = L.Entry("000000000001-h.json", "/nonexistent", 1, "h", me[0], me[1], ticket, True)
-        return auto._admit([holder]), calls
+        return auto._admit([holder], owner), calls
 
     def test_memory_gained_while_the_holders_are_measured_is_not_counted_as_free(self):
         # Found in the memory-admission benchmark: holders ramping up gained 0.9 GiB while the head measured
@@ -746,6 +760,25 @@ class AdmissionFiguresTest(unittest.TestCase):
         for sequence in ([10, None, 10], [10, 10, None]):
             (admit, text), _ = self.admit(sequence, 1)
             self.assertFalse(admit, text)
+
+    def test_the_heads_own_tree_is_taken_off_what_it_needs_except_with_a_budget(self):
+        MiB = 1024 ** 2
+        (_, text), _ = self.admit([10], 100 * MiB)
+        self.assertTrue(text.startswith("needs ~100 MiB,"), text)
+        (_, text), _ = self.admit([10], 100 * MiB, owner=os.getpid())  # this Python process: several MiB
+        needed = float(text.split("~")[1].split(" ")[0])
+        self.assertLess(needed, 98, text)
+        (_, text), _ = self.admit([10], 100 * MiB, owner=os.getpid(), budget=10 * self.GiB)
+        self.assertTrue(text.startswith("needs ~100 MiB,"), text)
+        self.assertEqual(
+            L.decide_admission(4, 0, [(MiB, 0)], 500 * MiB, 600 * MiB, 100 * MiB, None, 0)[:2], (False, "memory")
+        )
+        self.assertEqual(
+            L.decide_admission(4, 0, [(MiB, 0)], 500 * MiB, 600 * MiB, 100 * MiB, None, 200 * MiB)[:2], (True, "fits")
+        )
+        self.assertEqual(
+            L.decide_admission(4, 0, [(MiB, 0)], 500 * MiB, 600 * MiB, 100 * MiB, None, float("nan"))[1], "invalid"
+        )
 
 
 class PeakSamplingTest(unittest.TestCase):

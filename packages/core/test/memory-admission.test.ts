@@ -43,6 +43,31 @@ describe('decideAdmission', () => {
     expect(decideAdmission(input({ headPredictedBytes: exact + 1 })).admit).toBe(false);
   });
 
+  it('the head’s own memory now is taken off what it needs: it is already out of the available figure', () => {
+    // A waiting Vitest whose tree (the run's peak included it) already holds 150 MiB needs 350 MiB more.
+    const room = 2 * GiB - 128 * MiB - 100 * MiB;
+    const head = { headPredictedBytes: room + 100 * MiB, headCurrentBytes: 150 * MiB };
+    expect(decideAdmission(input(head))).toMatchObject({ admit: true, reason: 'fits', needBytes: room - 50 * MiB });
+    expect(decideAdmission(input({ ...head, headCurrentBytes: 100 * MiB })).admit).toBe(true);
+    expect(decideAdmission(input({ ...head, headCurrentBytes: 100 * MiB - 1 })).admit).toBe(false);
+    // Not measured: the whole prediction, as before.
+    expect(decideAdmission(input({ ...head, headCurrentBytes: null }))).toMatchObject({
+      admit: false,
+      needBytes: room + 100 * MiB,
+    });
+    // Above its prediction: it needs nothing more.
+    expect(decideAdmission(input({ headPredictedBytes: MiB, headCurrentBytes: GiB })).needBytes).toBe(0);
+    // The text says what it still needs.
+    const waiting = decideAdmission(input({ ...head, headCurrentBytes: 0, availableBytes: GiB }));
+    expect(waiting.text).toMatch(/^needs ~1\.9 GiB, /);
+    // With a budget, the head is not in `free` (budget − the holders' current): it needs its whole peak.
+    const budget = decideAdmission(input({ ...head, budgetBytes: 2 * GiB + 400 * MiB }));
+    expect(budget).toMatchObject({ needBytes: room + 100 * MiB });
+    // Garbage is no figure to admit on.
+    for (const headCurrentBytes of [Number.NaN, -1, Number.POSITIVE_INFINITY])
+      expect(decideAdmission(input({ ...head, headCurrentBytes }))).toMatchObject({ admit: false, reason: 'invalid' });
+  });
+
   it('a holder above its prediction grows by nothing (never negative growth)', () => {
     const v = decideAdmission(input({ holders: [{ predictedBytes: 100 * MiB, currentBytes: 900 * MiB }] }));
     expect(v.roomBytes).toBe(2 * GiB - 128 * MiB);
@@ -191,47 +216,51 @@ describe('decideAdmission', () => {
               for (const current of [null, 0, 300 * MiB])
                 for (const available of [0, 256 * MiB, 1 * GiB, 4 * GiB])
                   for (const budget of [null, 1 * GiB])
-                    for (const ended of [false, true]) {
-                      const holders = Array.from({ length: holderCount }, () => ({
-                        predictedBytes: holderPredicted,
-                        currentBytes: current,
-                        commandEnded: ended,
-                      }));
-                      const v = decideAdmission({
-                        maxSlots,
-                        waitingAhead,
-                        holders,
-                        headPredictedBytes: head,
-                        availableBytes: available,
-                        budgetBytes: budget,
-                        reserveBytes: 128 * MiB,
-                      });
-                      cases++;
-                      let expected: boolean;
-                      if (waitingAhead > 0 || holderCount >= maxSlots) expected = false;
-                      else if (holderCount === 0) expected = true;
-                      else if (head === null || (!ended && holderPredicted === null)) expected = false;
-                      else {
-                        const growth = ended ? 0 : holderCount * Math.max(0, (holderPredicted ?? 0) - (current ?? 0));
-                        const free = budget === null ? available : budget - holderCount * (current ?? 0);
-                        expected = head <= free - 128 * MiB - growth;
-                      }
-                      expect(
-                        v.admit,
-                        JSON.stringify({
+                    for (const ended of [false, true])
+                      for (const headCurrent of [null, 200 * MiB]) {
+                        const holders = Array.from({ length: holderCount }, () => ({
+                          predictedBytes: holderPredicted,
+                          currentBytes: current,
+                          commandEnded: ended,
+                        }));
+                        const v = decideAdmission({
                           maxSlots,
                           waitingAhead,
-                          holderCount,
-                          head,
-                          holderPredicted,
-                          current,
-                          available,
-                          budget,
-                          ended,
-                        }),
-                      ).toBe(expected);
-                    }
-    expect(cases).toBe(3 * 2 * 4 * 5 * 5 * 3 * 4 * 2 * 2);
+                          holders,
+                          headPredictedBytes: head,
+                          headCurrentBytes: headCurrent,
+                          availableBytes: available,
+                          budgetBytes: budget,
+                          reserveBytes: 128 * MiB,
+                        });
+                        cases++;
+                        let expected: boolean;
+                        if (waitingAhead > 0 || holderCount >= maxSlots) expected = false;
+                        else if (holderCount === 0) expected = true;
+                        else if (head === null || (!ended && holderPredicted === null)) expected = false;
+                        else {
+                          const growth = ended ? 0 : holderCount * Math.max(0, (holderPredicted ?? 0) - (current ?? 0));
+                          const free = budget === null ? available : budget - holderCount * (current ?? 0);
+                          const need = budget === null ? Math.max(0, head - (headCurrent ?? 0)) : head;
+                          expected = need <= free - 128 * MiB - growth;
+                        }
+                        expect(
+                          v.admit,
+                          JSON.stringify({
+                            maxSlots,
+                            waitingAhead,
+                            holderCount,
+                            head,
+                            holderPredicted,
+                            current,
+                            available,
+                            budget,
+                            ended,
+                            headCurrent,
+                          }),
+                        ).toBe(expected);
+                      }
+    expect(cases).toBe(3 * 2 * 4 * 5 * 5 * 3 * 4 * 2 * 2 * 2);
   });
 });
 
@@ -331,14 +360,14 @@ describe('admissionFor (the rule on live figures)', () => {
     ]) {
       const available = figures(...sequence);
       // need 8.5 GiB; room = 8 − (1 GiB − the holder's live tree) < 8.5 whatever that tree is (< 1.5 GiB).
-      const verdict = admissionFor([holder], 8.5 * GiB, 4, { reserveBytes: 1 }, available.read);
+      const verdict = admissionFor([holder], 8.5 * GiB, 4, { reserveBytes: 1 }, undefined, available.read);
       expect(available.calls()).toBe(3);
       expect(verdict.admit).toBe(false);
       expect(verdict.reason).toBe('memory');
       expect(verdict.roomBytes).toBeLessThan(8 * GiB);
     }
     // The same figures read steadily admit: it is the change during the measurement that waits.
-    expect(admissionFor([holder], 8.5 * GiB, 4, { reserveBytes: 1 }, figures(10).read).admit).toBe(true);
+    expect(admissionFor([holder], 8.5 * GiB, 4, { reserveBytes: 1 }, undefined, figures(10).read).admit).toBe(true);
   });
 
   it('a figure unreadable on either side of the measurement admits no one', () => {
@@ -346,8 +375,19 @@ describe('admissionFor (the rule on live figures)', () => {
       [10, undefined, 10],
       [10, 10, undefined],
     ]) {
-      const verdict = admissionFor([holder], 1, 4, { reserveBytes: 1 }, figures(...sequence).read);
+      const verdict = admissionFor([holder], 1, 4, { reserveBytes: 1 }, undefined, figures(...sequence).read);
       expect(verdict).toMatchObject({ admit: false, reason: 'invalid' });
     }
+  });
+
+  it('the head’s own tree is measured and taken off its need, except with a budget', () => {
+    // The head is a real process too (this one): its tree, a Node process, is well over 10 MiB.
+    const need = (settings: { reserveBytes: number; budgetBytes?: number }, headPid?: number) =>
+      admissionFor([holder], 4 * GiB, 4, settings, headPid, figures(10).read).needBytes as number;
+    expect(need({ reserveBytes: 1 })).toBe(4 * GiB);
+    const mine = need({ reserveBytes: 1 }, process.pid);
+    expect(mine).toBeLessThan(4 * GiB - 10 * MiB);
+    expect(mine).toBeGreaterThan(4 * GiB - GiB);
+    expect(need({ reserveBytes: 1, budgetBytes: 10 * GiB }, process.pid)).toBe(4 * GiB);
   });
 });

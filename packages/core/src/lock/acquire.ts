@@ -96,7 +96,8 @@ export class HandedOff extends Error {
 
 export interface AdmissionHook {
   ticketField(): unknown;
-  admit(ahead: QueueEntry[]): { admit: boolean; text: string };
+  /** `ownerPid`: our ticket's owner (its tree's memory is in use already: the rule takes it off our need). */
+  admit(ahead: QueueEntry[], ownerPid: number): { admit: boolean; text: string };
   /**
    * Asked at each full read while we wait: true when what ticketField() says has changed (a prediction
    * learned since we joined), and our ticket is rewritten with it.
@@ -328,7 +329,7 @@ export async function acquireLock(options: AcquireOptions): Promise<LockHandle> 
           warn(`could not write the learned memory prediction into our ticket: ${(error as Error).message}`);
         }
       }
-      const verdict = decision.holding ? admission?.admit(decision.ahead) : undefined;
+      const verdict = decision.holding ? admission?.admit(decision.ahead, mine.owner.pid) : undefined;
       if (decision.holding && (verdict === undefined || verdict.admit)) return await hold(false);
       const waitedMs = performance.now() - began;
       if (options.noWait) {

@@ -11,11 +11,13 @@ import { formatBytes } from '../units.js';
  *  3. nothing holds (a run alone is always admitted: waiting would not make memory appear); otherwise
  *  4. the head's peak is predicted (nothing known: at most one holder), and so is every holder's whose
  *     command still runs;
- *  5. predicted peak ≤ free − reserve − growth, where growth is what the holders are still predicted to
- *     grow by (Σ max(0, predicted − current) over the holders whose command still runs: one whose command
- *     has ended, its leftovers lingering, cannot grow to its peak any more) and free is MemAvailable now
- *     (which already excludes the holders' current use, lingering leftovers included), or, with a budget,
- *     budget − Σ current.
+ *  5. need ≤ free − reserve − growth, where growth is what the holders are still predicted to grow by
+ *     (Σ max(0, predicted − current) over the holders whose command still runs: one whose command has
+ *     ended, its leftovers lingering, cannot grow to its peak any more) and free is MemAvailable now (which
+ *     already excludes the holders' current use, lingering leftovers included), or, with a budget,
+ *     budget − Σ current. need is the head's predicted peak less its own tree's memory now when free is
+ *     MemAvailable (the waiting head's process is part of the tree whose peak was recorded, and already
+ *     out of MemAvailable: counted in full it would be charged twice), its whole predicted peak with a budget.
  * Any figure that is not a finite number ≥ 0 makes the head wait (rule "invalid"): garbage never admits.
  */
 export interface HolderMemory {
@@ -37,6 +39,11 @@ export interface AdmissionInput {
   holders: HolderMemory[];
   /** Predicted peak of the head's run, null when nothing is known about its command. */
   headPredictedBytes: number | null;
+  /**
+   * The head's own tree's memory now (its waiting process: seq-test, or the test runner holding the lock),
+   * null or absent when not measured (then nothing is taken off its need).
+   */
+  headCurrentBytes?: number | null;
   /** Memory the machine has available now (MemAvailable or the cgroup's headroom). */
   availableBytes: number | null;
   /** A fixed budget for the key (`--memory-budget`), replacing `availableBytes`. */
@@ -59,6 +66,8 @@ export interface AdmissionVerdict {
   reason: AdmissionReason;
   /** Memory left for the head: free − reserve − growth (set from rule 5 on). */
   roomBytes?: number;
+  /** What the head still needs (its predicted peak, less its current memory without a budget; rule 5 on). */
+  needBytes?: number;
   /** One line for the wait line and `seq-test status`. */
   text: string;
 }
@@ -105,8 +114,9 @@ export function decideAdmission(input: AdmissionInput): AdmissionVerdict {
     ...holders.map((h) => h.currentBytes ?? 0),
   ];
   const budget = input.budgetBytes ?? null;
+  const headCurrent = budget === null ? (input.headCurrentBytes ?? 0) : 0;
   if (budget !== null) figures.push(budget);
-  else figures.push(input.availableBytes as number);
+  else figures.push(input.availableBytes as number, headCurrent);
   if (!figures.every(valid)) {
     return { admit: false, reason: 'invalid', text: 'a memory figure is unreadable or invalid; waiting' };
   }
@@ -116,9 +126,9 @@ export function decideAdmission(input: AdmissionInput): AdmissionVerdict {
       ? budget - holders.reduce((sum, h) => sum + (h.currentBytes ?? 0), 0)
       : (input.availableBytes as number);
   const room = free - input.reserveBytes - growth;
-  const need = input.headPredictedBytes;
+  const need = Math.max(0, input.headPredictedBytes - headCurrent);
   const text = `needs ~${formatBytes(need)}, ${formatBytes(Math.max(0, room))} available above the reserve${growth > 0 ? ` (holders still expected to grow by ${formatBytes(growth)})` : ''}`;
   return need <= room
-    ? { admit: true, reason: 'fits', roomBytes: room, text }
-    : { admit: false, reason: 'memory', roomBytes: room, text };
+    ? { admit: true, reason: 'fits', roomBytes: room, needBytes: need, text }
+    : { admit: false, reason: 'memory', roomBytes: room, needBytes: need, text };
 }

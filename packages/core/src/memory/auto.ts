@@ -182,8 +182,11 @@ export class AutoAdmission {
     return this.last;
   }
 
-  /** The verdict for our ticket with `ahead` in front of it (only asked when fewer than maxSlots are ahead). */
-  admit(ahead: readonly QueueEntry[]): AdmissionVerdict {
+  /**
+   * The verdict for our ticket with `ahead` in front of it (only asked when fewer than maxSlots are ahead);
+   * `ownerPid`: our ticket's owner, whose tree's memory is already in use (default: this process).
+   */
+  admit(ahead: readonly QueueEntry[], ownerPid: number = process.pid): AdmissionVerdict {
     // A ticket ahead that starts holding, ends its command or leaves changes the answer at once.
     const key = ahead
       .map((e) => `${e.name}:${e.ticket?.startedAt ?? ''}:${ticketAdmission(e.ticket)?.endedAt ?? ''}`)
@@ -191,7 +194,7 @@ export class AutoAdmission {
     const now = performance.now();
     // Same queue, measured a moment ago: the answer would hardly change in between (see MEASURE_EVERY_MS).
     if (this.last && key === this.lastKey && now - this.lastAt < MEASURE_EVERY_MS) return this.last;
-    this.last = admissionFor(ahead, this.predictedBytes, this.maxSlots, this.settings);
+    this.last = admissionFor(ahead, this.predictedBytes, this.maxSlots, this.settings, ownerPid);
     this.lastKey = key;
     this.lastAt = now;
     return this.last;
@@ -205,17 +208,22 @@ function reserveOf(
   return settings.reserveBytes ?? defaultReserve(settings.budgetBytes ?? available?.totalBytes ?? 0);
 }
 
-/** The admission rule applied to a queue as read now (also what `seq-test status` shows for a waiting head). */
+/**
+ * The admission rule applied to a queue as read now (also what `seq-test status` shows for a waiting head).
+ * `headPid`: the head's ticket owner, whose tree's memory now is taken off its need (undefined: nothing is).
+ */
 export function admissionFor(
   ahead: readonly QueueEntry[],
   predictedBytes: number | null,
   maxSlots: number,
   settings: Pick<AutoSettings, 'budgetBytes' | 'reserveBytes'>,
+  headPid?: number,
   readAvailable: () => AvailableMemory | undefined = availableMemory,
 ): AdmissionVerdict {
   const decide = (measure: boolean) => {
     const before = readAvailable();
     const { holders, waitingAhead } = holdersOf(ahead, measure);
+    const headCurrent = measure && headPid !== undefined ? treeMemory(headPid).bytes : null;
     // What a holder gains while the trees are measured (milliseconds each; a test allocating its memory)
     // would count in our favour twice: still free in the figure read before, and as less growth left to
     // come. The lower of the figures read before and after sees any such change the cautious way.
@@ -225,6 +233,7 @@ export function admissionFor(
       waitingAhead,
       holders,
       headPredictedBytes: predictedBytes,
+      headCurrentBytes: headCurrent,
       availableBytes: available?.bytes ?? null,
       budgetBytes: settings.budgetBytes ?? null,
       reserveBytes: reserveOf(settings, available),

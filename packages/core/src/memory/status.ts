@@ -40,7 +40,13 @@ export function queueMemory(tickets: readonly QueueEntry[]): Map<string, TicketM
           ...(admission.budgetBytes !== null ? { budgetBytes: admission.budgetBytes } : {}),
           ...(admission.reserveBytes !== null ? { reserveBytes: admission.reserveBytes } : {}),
         };
-        const verdict = admissionFor(live.slice(0, index), admission.predictedBytes, admission.maxSlots, settings);
+        const verdict = admissionFor(
+          live.slice(0, index),
+          admission.predictedBytes,
+          admission.maxSlots,
+          settings,
+          entry.owner.pid,
+        );
         memory.waitReason = verdict.admit ? 'about to be admitted' : verdict.text;
       }
     }
