@@ -1865,7 +1865,7 @@ HISTORY_VERSION = 2
 HISTORY_KEEP = 20
 PREDICT_FROM = 10
 PREDICT_PERCENTILE = 0.9
-#: The margin from five runs on: 5 % plus the recent peaks' spread over p, at most 15 % (docs/PROTOCOL.md).
+#: The margin from five runs on: 5 % plus the recent peaks' spread (highest - lowest) over p, at most 15 %.
 PREDICT_MARGIN = 0.15
 PREDICT_MARGIN_LEAST = 0.05
 #: The margin with 1, 2, 3, 4 runs known (75 % down by 15 points a run): few runs say little about the next.
@@ -2324,22 +2324,25 @@ def _release_history_lock(lock, writer):
         pass
 
 
-def steady_margin(peak, lowest):
-    """The margin once five runs or more are known: 5 % plus the peaks' spread over p, at most 15 %."""
-    return min(PREDICT_MARGIN, PREDICT_MARGIN_LEAST + (peak - lowest) / peak)
+def steady_margin(peak, lowest, highest):
+    """The margin once five runs or more are known: 5 % plus the peaks' spread (highest - lowest) over p, at
+    most 15 %."""
+    return min(PREDICT_MARGIN, PREDICT_MARGIN_LEAST + (highest - lowest) / peak)
 
 
-def predict_margin(known, peak, lowest):
+def predict_margin(known, peak, lowest, highest):
     """The margin for a prediction made from `known` recent runs (docs/PROTOCOL.md, "History")."""
-    return PREDICT_MARGINS[known - 1] if 1 <= known <= len(PREDICT_MARGINS) else steady_margin(peak, lowest)
+    if 1 <= known <= len(PREDICT_MARGINS):
+        return PREDICT_MARGINS[known - 1]
+    return steady_margin(peak, lowest, highest)
 
 
 def predict_peak(runs):
     """A run's predicted peak (docs/PROTOCOL.md, "History"); None when nothing is known.
 
     Of the last 10 peaks (n), p is the nearest-rank 90th percentile; the larger of p * (1 + margin(n)) and,
-    with n >= 2, (p + (p - lowest) / (n - 1)) * (1 + steady_margin), rounded up. Same operations in the same order as
-    @seq-test/core's predictPeak, so both languages round alike (IEEE doubles; ints below 2**53 are exact).
+    with n >= 2, (p + (p - lowest) / (n - 1)) * (1 + steady_margin), rounded up. Same operations in the
+    same order as @seq-test/core's predictPeak, so both languages round alike (IEEE doubles; ints below 2**53 are exact).
     """
     import math
 
@@ -2349,9 +2352,9 @@ def predict_peak(runs):
         return None
     rank = max(1, int(math.ceil(PREDICT_PERCENTILE * n)))
     peak = recent[rank - 1]
-    lowest = recent[0]
-    few_known = peak * (1 + predict_margin(n, peak, lowest))
-    spread = 0 if n < 2 else (peak + (peak - lowest) / (n - 1)) * (1 + steady_margin(peak, lowest))
+    lowest, highest = recent[0], recent[-1]
+    few_known = peak * (1 + predict_margin(n, peak, lowest, highest))
+    spread = 0 if n < 2 else (peak + (peak - lowest) / (n - 1)) * (1 + steady_margin(peak, lowest, highest))
     return int(math.ceil(max(few_known, spread)))
 
 

@@ -680,7 +680,7 @@ class PredictionTest(unittest.TestCase):
 
     def test_a_high_percentile_not_the_mean(self):
         self.assertIsNone(L.predict_peak([]))
-        self.assertEqual(L.predict_peak(self.peaks(*([100] * 9 + [1000]))), self.ceil(100 * self.MiB * 1.05))
+        self.assertEqual(L.predict_peak(self.peaks(*([100] * 9 + [1000]))), self.ceil(100 * self.MiB * 1.15))
         self.assertEqual(
             L.predict_peak(self.peaks(*([100] * 8 + [1000, 1000]))), self.ceil((1000 + 900 / 9) * self.MiB * 1.15)
         )
@@ -688,11 +688,13 @@ class PredictionTest(unittest.TestCase):
 
     def test_the_margin_is_wide_while_few_runs_are_known(self):
         self.assertEqual(
-            [L.predict_margin(n, 100, 100) for n in (1, 2, 3, 4, 5, 6, 10, 20)],
+            [L.predict_margin(n, 100, 100, 100) for n in (1, 2, 3, 4, 5, 6, 10, 20)],
             [0.75, 0.6, 0.45, 0.3, 0.05, 0.05, 0.05, 0.05],
         )
-        self.assertEqual([L.predict_margin(n, 100, 90) for n in (4, 5, 10)], [0.3, 0.15, 0.15])
-        self.assertEqual(L.steady_margin(400, 398), 0.05 + 2 / 400)
+        self.assertEqual([L.predict_margin(n, 100, 90, 100) for n in (4, 5, 10)], [0.3, 0.15, 0.15])
+        self.assertEqual([L.predict_margin(n, 100, 100, 110) for n in (4, 5, 10)], [0.3, 0.15, 0.15])
+        self.assertEqual(L.steady_margin(400, 398, 400), 0.05 + 2 / 400)
+        self.assertEqual(L.steady_margin(400, 398, 404), 0.05 + 6 / 400)
         equal = [L.predict_peak(self.peaks(*([100] * n))) for n in (1, 2, 3, 4, 5, 10)]
         self.assertEqual(equal, [self.ceil(m * self.MiB) for m in (175, 160, 145, 130, 105, 105)])
 
@@ -703,6 +705,9 @@ class PredictionTest(unittest.TestCase):
         self.assertEqual(
             L.predict_peak(self.peaks(*([380] + [436] * 9))), self.ceil((436 + 56 / 9) * self.MiB * 1.15)
         )
+        above = L.predict_peak(self.peaks(*([436] * 9 + [480])))
+        self.assertEqual(above, self.ceil(436 * self.MiB * 1.15))
+        self.assertGreater(above, 480 * self.MiB)
 
     def test_spread_peaks_raise_it(self):
         self.assertEqual(L.predict_peak(self.peaks(100, 200)), self.ceil((200 + 100 / 1) * self.MiB * 1.15))

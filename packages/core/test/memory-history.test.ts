@@ -80,9 +80,9 @@ describe('memory history', () => {
 
   it('predicts a high percentile of recent peaks plus a margin, not the mean', () => {
     expect(predictPeak([])).toBeNull();
-    // Nine runs at 100 MiB and one at 1000: the mean would be 190; the 90th percentile is 100 (the nine
-    // agree: the least margin).
-    expect(predictPeak(peaks(...Array(9).fill(100), 1000))).toBe(Math.ceil(100 * MiB * 1.05));
+    // Nine runs at 100 MiB and one at 1000: the mean would be 190; the 90th percentile is 100 (and the one
+    // far above it keeps the margin at its most).
+    expect(predictPeak(peaks(...Array(9).fill(100), 1000))).toBe(Math.ceil(100 * MiB * 1.15));
     // Two of ten high: the 90th percentile is high (and the spread of the ten, past it, adds 900 / 9).
     expect(predictPeak(peaks(...Array(8).fill(100), 1000, 1000))).toBe(Math.ceil((1000 + 900 / 9) * MiB * 1.15));
     // Only the ten most recent count: an old spike is forgotten.
@@ -91,15 +91,17 @@ describe('memory history', () => {
 
   it('the margin is wide while few runs are known: 75 % from one, then 60, 45, 30; from five on 5 % plus the spread', () => {
     // Equal peaks: 5 % from five on.
-    expect([1, 2, 3, 4, 5, 6, 10, 20].map((n) => predictMargin(n, 100, 100))).toEqual([
+    expect([1, 2, 3, 4, 5, 6, 10, 20].map((n) => predictMargin(n, 100, 100, 100))).toEqual([
       0.75, 0.6, 0.45, 0.3, 0.05, 0.05, 0.05, 0.05,
     ]);
     // Peaks spread over 10 % of p or more: 15 %, the most.
-    expect([4, 5, 10].map((n) => predictMargin(n, 100, 90))).toEqual([0.3, 0.15, 0.15]);
-    expect([4, 5, 10].map((n) => predictMargin(n, 100, 1))).toEqual([0.3, 0.15, 0.15]);
-    // In between: 5 % plus the spread over p.
-    expect(predictMargin(5, 100, 96)).toBeCloseTo(0.09, 12);
-    expect(steadyMargin(400, 398)).toBe(0.05 + 2 / 400);
+    expect([4, 5, 10].map((n) => predictMargin(n, 100, 90, 100))).toEqual([0.3, 0.15, 0.15]);
+    expect([4, 5, 10].map((n) => predictMargin(n, 100, 1, 100))).toEqual([0.3, 0.15, 0.15]);
+    expect([4, 5, 10].map((n) => predictMargin(n, 100, 100, 110))).toEqual([0.3, 0.15, 0.15]);
+    // In between: 5 % plus the spread (highest − lowest) over p.
+    expect(predictMargin(5, 100, 96, 100)).toBeCloseTo(0.09, 12);
+    expect(steadyMargin(400, 398, 400)).toBe(0.05 + 2 / 400);
+    expect(steadyMargin(400, 398, 404)).toBe(0.05 + 6 / 400);
     // Equal peaks: the margin alone.
     const equal = [1, 2, 3, 4, 5, 10].map((n) => predictPeak(peaks(...Array(n).fill(100))));
     expect(equal).toEqual([175, 160, 145, 130, 105, 105].map((m) => Math.ceil(m * MiB)));
@@ -116,6 +118,11 @@ describe('memory history', () => {
     expect(predictPeak(vitest)).toBeLessThan(465 * MiB);
     // One run an outlier below (a run cut short): its spread lifts the margin to 15 % again.
     expect(predictPeak(peaks(380, ...Array(9).fill(436)))).toBe(Math.ceil((436 + 56 / 9) * MiB * 1.15));
+    // One run above the others: the percentile leaves it out, but it lifts the margin (here to 15 %, which
+    // covers it: 436 × 1.15 = 501.4 ≥ 480).
+    const above = predictPeak(peaks(...Array(9).fill(436), 480)) as number;
+    expect(above).toBe(Math.ceil(436 * MiB * 1.15));
+    expect(above).toBeGreaterThan(480 * MiB);
   });
 
   it('spread peaks raise it: the next run may go past the highest by the spread over n − 1', () => {
@@ -132,7 +139,7 @@ describe('memory history', () => {
     // The spread never lowers it: whatever the peaks, at least the percentile plus the count's margin.
     for (const series of [peaks(100, 100), peaks(100, 101), peaks(363, 365, 364)])
       expect(predictPeak(series)).toBe(
-        Math.ceil(Math.max(...series.map((r) => r.peakBytes)) * (1 + predictMargin(series.length, 0, 0))),
+        Math.ceil(Math.max(...series.map((r) => r.peakBytes)) * (1 + predictMargin(series.length, 0, 0, 0))),
       );
   });
 

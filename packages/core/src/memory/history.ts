@@ -273,15 +273,16 @@ function releaseHistoryLock(lock: string, writer: string): void {
 
 /**
  * The margin once five runs or more are known (docs/PROTOCOL.md, "History"): PREDICT_MARGIN_LEAST plus the
- * recent peaks' spread relative to p, at most PREDICT_MARGIN.
+ * recent peaks' spread (highest − lowest) relative to p, at most PREDICT_MARGIN. The highest counts although
+ * the percentile leaves it out: one run well above the others says the command can do that again.
  */
-export function steadyMargin(peak: number, lowest: number): number {
-  return Math.min(PREDICT_MARGIN, PREDICT_MARGIN_LEAST + (peak - lowest) / peak);
+export function steadyMargin(peak: number, lowest: number, highest: number): number {
+  return Math.min(PREDICT_MARGIN, PREDICT_MARGIN_LEAST + (highest - lowest) / peak);
 }
 
-/** The margin for a prediction made from `known` recent runs whose p and lowest peak are given. */
-export function predictMargin(known: number, peak: number, lowest: number): number {
-  return PREDICT_MARGINS[known - 1] ?? steadyMargin(peak, lowest);
+/** The margin for a prediction made from `known` recent runs whose p, lowest and highest peaks are given. */
+export function predictMargin(known: number, peak: number, lowest: number, highest: number): number {
+  return PREDICT_MARGINS[known - 1] ?? steadyMargin(peak, lowest, highest);
 }
 
 /**
@@ -304,8 +305,9 @@ export function predictPeak(runs: readonly RunRecord[]): number | null {
   const rank = Math.max(1, Math.ceil(PREDICT_PERCENTILE * n));
   const peak = recent[rank - 1] as number;
   const lowest = recent[0] as number;
-  const fewKnown = peak * (1 + predictMargin(n, peak, lowest));
-  const spread = n < 2 ? 0 : (peak + (peak - lowest) / (n - 1)) * (1 + steadyMargin(peak, lowest));
+  const highest = recent[n - 1] as number;
+  const fewKnown = peak * (1 + predictMargin(n, peak, lowest, highest));
+  const spread = n < 2 ? 0 : (peak + (peak - lowest) / (n - 1)) * (1 + steadyMargin(peak, lowest, highest));
   return Math.ceil(Math.max(fewKnown, spread));
 }
 
