@@ -3,7 +3,8 @@
 // all a seq-test process adds for sampling: the tree walk and the smaps_rollup reads) while PeakRecorder
 // samples the fixture's tree, and the peak it recorded; runs interleaved, schedules in rotating order.
 //
-//   node bench/sampling-cadence.mjs [--runs 5] [--fixtures heavy-vitest,spike,late-spike] [--schedules a,b]
+//   node bench/sampling-cadence.mjs [--runs 5] [--fixtures heavy-vitest,spike,late-spike,heavy-pytest]
+//                                   [--schedules a,b]
 //                                   [--quick]
 //
 // --quick (a smoke run): one run of the spike fixture under no sampling, the 50 ms one and the CLI's.
@@ -35,6 +36,14 @@ const FIXTURES = {
     cwd: ROOT,
     env: { SPIKE_AT_MS: '12000', SPIKE_TOTAL_MS: '13000' },
   },
+  // A 1.3 GiB tree of five Python processes (pytest and four xdist workers, each test 300 MiB): needs
+  // /usr/bin/python3 with pytest-xdist. Its cache stays off so the fixture directory is not written to.
+  'heavy-pytest': {
+    program: '/usr/bin/python3',
+    argv: ['-m', 'pytest', '-q', '-n', '4', '-p', 'no:cacheprovider'],
+    cwd: join(ROOT, 'bench', 'fixtures', 'heavy-pytest'),
+    env: { PYTHONDONTWRITEBYTECODE: '1' },
+  },
 };
 const SCHEDULES = {
   none: null,
@@ -65,7 +74,7 @@ const SCHEDULES = {
 
 async function once(fixture, schedule) {
   const before = process.cpuUsage();
-  const child = spawn(process.execPath, fixture.argv, {
+  const child = spawn(fixture.program ?? process.execPath, fixture.argv, {
     cwd: fixture.cwd,
     env: { ...process.env, ...fixture.env },
     stdio: 'ignore',
@@ -81,6 +90,7 @@ async function once(fixture, schedule) {
     cpuMs: (cpu.user + cpu.system) / 1000,
     sysMs: cpu.system / 1000,
     peakMiB: recorder ? recorder.peakBytes / 1024 ** 2 : null,
+    reads: recorder ? recorder.pssReads : 0,
   };
 }
 
@@ -113,7 +123,7 @@ for (const fixtureName of arg('--fixtures', QUICK ? 'spike' : 'heavy-vitest,spik
     `\n${fixtureName}: ${RUNS} runs per schedule, interleaved; load average (1 min) ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}; reference peak ${reference.toFixed(0)} MiB`,
   );
   console.log(
-    'schedule | CPU ms (median, min-max) | of which kernel | wall s | peak MiB (min-max) | peak vs reference (worst)',
+    'schedule | CPU ms (median, min-max) | of which kernel | Pss reads | wall s | peak MiB (min-max) | peak vs reference (worst)',
   );
   for (const name of names) {
     const rs = results[name];
@@ -124,6 +134,7 @@ for (const fixtureName of arg('--fixtures', QUICK ? 'spike' : 'heavy-vitest,spik
         name,
         `${median(cpu).toFixed(0)} (${Math.min(...cpu).toFixed(0)}-${Math.max(...cpu).toFixed(0)})`,
         median(rs.map((r) => r.sysMs)).toFixed(0),
+        median(rs.map((r) => r.reads)).toFixed(0),
         median(rs.map((r) => r.wallMs / 1000)).toFixed(1),
         peaks.length
           ? `${median(peaks).toFixed(0)} (${Math.min(...peaks).toFixed(0)}-${Math.max(...peaks).toFixed(0)})`
