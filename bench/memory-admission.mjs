@@ -456,13 +456,13 @@ function traceBatch(roots, key) {
   };
 }
 
-/**
- * How close auto mode's predictions came: each recorded run of the key's history (in order) against the
- * prediction the runs before it gave (null until one is known). Peaks only: the margin's test is that no run
- * goes past its prediction.
- */
-/** The core's rule, loaded once the build is there. */
+/** The core's prediction rule (predictPeak), loaded once the build is there. */
 let predictPeak;
+/**
+ * How close auto mode's predictions came: each recorded run of the key's history (the last HISTORY_KEEP, in
+ * order) against the prediction the runs before it gave (skipped until one is known). Peaks only: the
+ * margin's test is that no run goes past its prediction.
+ */
 function predictionCheck(key) {
   const dir = join(stateDir, readdirSafe(stateDir).find((d) => readKey(join(stateDir, d)) === key) ?? '', 'history');
   const rows = [];
