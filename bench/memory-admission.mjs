@@ -47,6 +47,8 @@
 // says why it was admitted), and every batch appends one JSON line to FILE: each run's whole stderr, and
 // every 50 ms the group's usage, each run's summed RSS (by the run's process tree in the group) and the
 // tickets of its key (holding or not, command ended, predicted peak).
+// After each limit's repetitions, for auto's key: each run in its history against the prediction the runs
+// before it gave (the highest peak / prediction: over 100 % would mean a run went past what it was charged).
 // --write saves bench/results/memory-admission.json. Every batch is also appended, as it ends, to
 // bench/results/raw/memory-admission.jsonl (partial results survive an interrupted session). Everything it
 // starts is ended by pid.
