@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { availableMemory } from '../src/memory/available.js';
 import { memoryOf, processMemory, treeMemory, treeProcesses } from '../src/memory/measure.js';
@@ -165,6 +168,154 @@ for line in sys.stdin: os.write(w, b"x")`,
         if (kid > 0) process.kill(kid, 'SIGKILL'); // the fork, ours by its parent's pid we started
         child.kill('SIGKILL');
         await once(child, 'exit').catch(() => {});
+      }
+    },
+  );
+
+  // A `pytest -n 4` tree ramping up to 1.3 GiB was read whole at every 100 ms sample it grew (11 reads of
+  // the tree per run, 135 ms of CPU): a process whose growth is its own pages needs no read to follow.
+  it.runIf(PYTHON)(
+    'the peak recorder follows a process that grows by private pages from its RSS, without reading its Pss again',
+    async () => {
+      // Grows by the MiB each stdin line asks for (touched, kept), answering "ok" each time.
+      const child = spawn(
+        PYTHON as string,
+        [
+          '-c',
+          'import sys\nkept = []\nfor line in sys.stdin:\n    data = bytearray(int(line) * 1024 * 1024)\n    for i in range(0, len(data), 4096): data[i] = 1\n    kept.append(data)\n    print("ok", flush=True)',
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      const grow = async (mib: number) => {
+        child.stdin.write(`${mib}\n`);
+        let line = '';
+        while (!line.endsWith('\n')) line += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
+      };
+      const never = [{ untilMs: Infinity, everyMs: 3_600_000 }]; // only the samples this test takes
+      let recorder: PeakRecorder | undefined;
+      try {
+        await grow(10);
+        recorder = new PeakRecorder(child.pid as number, never);
+        const reads = recorder.pssReads;
+        expect(reads).toBe(1); // the one process, seen for the first time
+        for (let step = 1; step <= 10; step++) {
+          await grow(20);
+          recorder.sample();
+        }
+        expect(recorder.pssReads).toBe(reads);
+        const truth = treeMemory(child.pid as number).bytes;
+        expect(truth).toBeGreaterThan(200 * MiB);
+        // The estimate errs high only by what its file pages moved (at most 1 MiB) and the RSS counters' lag.
+        expect(recorder.peakBytes).toBeGreaterThanOrEqual(truth - MiB);
+        expect(recorder.peakBytes).toBeLessThan(truth + 2 * MiB);
+      } finally {
+        recorder?.cancel();
+        child.kill('SIGKILL');
+        await once(child, 'exit').catch(() => {});
+      }
+    },
+  );
+
+  it.runIf(PYTHON)(
+    'a process forked after its parent was read makes the recorder read the parent again (their pages count once)',
+    async () => {
+      // Holds 120 MiB; on a stdin line forks two children that keep sharing those pages, then says their pids.
+      const child = spawn(
+        PYTHON as string,
+        [
+          '-c',
+          `import os, sys, time
+data = bytearray(120 * 1024 * 1024)
+for i in range(0, len(data), 4096): data[i] = 1
+print("ready", flush=True)
+sys.stdin.readline()
+kids = [os.fork() or (time.sleep(60), os._exit(0)) for _ in range(2)]
+print(*kids, flush=True)
+time.sleep(60)`,
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      const line = async () => {
+        let text = '';
+        while (!text.endsWith('\n')) text += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
+        return text;
+      };
+      const never = [{ untilMs: Infinity, everyMs: 3_600_000 }];
+      let recorder: PeakRecorder | undefined;
+      let kids: number[] = [];
+      try {
+        await line();
+        recorder = new PeakRecorder(child.pid as number, never);
+        const alone = recorder.peakBytes;
+        expect(alone).toBeGreaterThan(110 * MiB);
+        child.stdin.write('fork\n');
+        kids = (await line()).trim().split(' ').map(Number);
+        await new Promise((resolve) => setTimeout(resolve, 300)); // the new processes' RSS counters settle
+        recorder.sample();
+        // Three processes share the 120 MiB: 40 each. Counting the parent at its old figure would make ~200.
+        expect(recorder.peakBytes).toBeLessThan(alone + 30 * MiB);
+      } finally {
+        recorder?.cancel();
+        for (const kid of kids) process.kill(kid, 'SIGKILL'); // the forks, ours by the parent we started
+        child.kill('SIGKILL');
+        await once(child, 'exit').catch(() => {});
+      }
+    },
+  );
+
+  it.runIf(PYTHON)(
+    'the peak recorder reads a process again when its resident file pages moved (shared ones count in part in Pss)',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'seq-test-file-pages-'));
+      const file = join(dir, 'pages');
+      writeFileSync(file, Buffer.alloc(64 * MiB, 1));
+      // Maps the file and, on each stdin line, reads every page of it ("ok" once done): two of these, one
+      // inside the recorded tree and one outside it, share the file's 64 MiB, 32 MiB each in Pss.
+      const mapper = () =>
+        spawn(
+          PYTHON as string,
+          [
+            '-c',
+            `import mmap, sys
+f = open(sys.argv[1], "rb")
+m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+print("mapped", flush=True)
+for line in sys.stdin:
+    total = sum(m[i] for i in range(0, len(m), 4096))
+    print("ok", flush=True)`,
+            file,
+          ],
+          { stdio: ['pipe', 'pipe', 'inherit'] },
+        );
+      const line = async (child: ReturnType<typeof mapper>) => {
+        let text = '';
+        while (!text.endsWith('\n')) text += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
+        return text;
+      };
+      const outside = mapper();
+      const inside = mapper();
+      const never = [{ untilMs: Infinity, everyMs: 3_600_000 }];
+      let recorder: PeakRecorder | undefined;
+      try {
+        await Promise.all([line(outside), line(inside)]);
+        outside.stdin.write('read\n');
+        await line(outside);
+        recorder = new PeakRecorder(inside.pid as number, never);
+        const before = recorder.peakBytes;
+        inside.stdin.write('read\n');
+        await line(inside);
+        recorder.sample();
+        const truth = treeMemory(inside.pid as number).bytes;
+        expect(truth).toBeGreaterThan(before + 28 * MiB); // half of the 64 MiB
+        expect(recorder.peakBytes).toBeGreaterThanOrEqual(truth - MiB);
+        expect(recorder.peakBytes).toBeLessThan(truth + 8 * MiB); // not the whole 64 MiB its RSS gained
+      } finally {
+        recorder?.cancel();
+        for (const child of [outside, inside]) {
+          child.kill('SIGKILL');
+          await once(child, 'exit').catch(() => {});
+        }
+        rmSync(dir, { recursive: true, force: true });
       }
     },
   );

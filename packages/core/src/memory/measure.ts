@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { identityOf } from '../identity.js';
 import { descendantsOf } from '../ownership.js';
 import { isGone, type ProcessInfo, processTable } from '../proc/index.js';
+import { linuxPageSize } from '../proc/linux.js';
 
 /**
  * How much memory a process tree really uses. Summed RSS counts every shared page (the runtime's code,
@@ -27,16 +28,26 @@ export function pssOf(pid: number): number | undefined {
   return smapsOf(pid)?.pss;
 }
 
+const RSS = /^Rss:\s+(\d+) kB$/m;
 const PSS = /^Pss:\s+(\d+) kB$/m;
 const ANONYMOUS = /^Anonymous:\s+(\d+) kB$/m;
 const PSS_ANON = /^Pss_Anon:\s+(\d+) kB$/m;
 
-/**
- * One process's smaps_rollup: its Pss, and how much of its anonymous memory it shares with other processes
- * (pages inherited over fork and not yet written: `Anonymous` − `Pss_Anon`; undefined where the kernel does
- * not say, before Linux 5.9), which is what copy-on-write can turn private, raising its Pss at the same RSS.
- */
-export function smapsOf(pid: number): { pss: number; sharedAnon: number | undefined } | undefined {
+/** What smapsOf reads of one process (bytes). */
+export interface Smaps {
+  pss: number;
+  /**
+   * How much of its anonymous memory it shares with other processes (pages inherited over fork and not yet
+   * written: `Anonymous` − `Pss_Anon`; undefined where the kernel does not say, before Linux 5.9): what
+   * copy-on-write can turn private, raising its Pss at the same RSS.
+   */
+  sharedAnon: number | undefined;
+  /** Its resident pages that are not anonymous (`Rss` − `Anonymous`: files, libraries, shared memory). */
+  fileRss: number | undefined;
+}
+
+/** One process's smaps_rollup (Smaps), or undefined when it is unreadable (or absent). */
+export function smapsOf(pid: number): Smaps | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
@@ -49,23 +60,43 @@ export function smapsOf(pid: number): { pss: number; sharedAnon: number | undefi
   };
   const pss = kb(PSS);
   if (pss === undefined) return undefined;
+  const rss = kb(RSS);
   const anonymous = kb(ANONYMOUS);
   const pssAnon = kb(PSS_ANON); // Linux ≥ 5.9
   return {
     pss,
     sharedAnon: anonymous !== undefined && pssAnon !== undefined ? Math.max(0, anonymous - pssAnon) : undefined,
+    fileRss: rss !== undefined && anonymous !== undefined ? Math.max(0, rss - anonymous) : undefined,
   };
+}
+
+/**
+ * A process's resident pages that are not anonymous (files, libraries, shared memory), from the kernel's
+ * counters (/proc/PID/statm, no page-table walk: cheap enough to read at every sample); undefined when
+ * unreadable. The counterpart of Smaps.fileRss.
+ */
+export function fileRssOf(pid: number): number | undefined {
+  let fields: string[];
+  try {
+    fields = readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ');
+  } catch {
+    return undefined;
+  }
+  const pages = Number(fields[2]);
+  return Number.isFinite(pages) ? pages * linuxPageSize() : undefined;
 }
 
 /** One process's memory: its Pss (with its shared anonymous memory, smapsOf), else its RSS. */
 export type ProcessMemory =
-  | { bytes: number; measure: 'pss'; sharedAnon: number | undefined }
+  | ({ bytes: number; measure: 'pss' } & Omit<Smaps, 'pss'>)
   | { bytes: number; measure: 'rss' };
 
 /** One process: its Pss, else its RSS; undefined when it is gone. */
 export function processMemory(pid: number): ProcessMemory | undefined {
   const smaps = process.platform === 'linux' ? smapsOf(pid) : undefined;
-  if (smaps !== undefined) return { bytes: smaps.pss, measure: 'pss', sharedAnon: smaps.sharedAnon };
+  if (smaps !== undefined) {
+    return { bytes: smaps.pss, measure: 'pss', sharedAnon: smaps.sharedAnon, fileRss: smaps.fileRss };
+  }
   const info = processTable().get(pid);
   if (isGone(info) || !info) return undefined;
   return { bytes: info.rssBytes, measure: 'rss' };

@@ -7,7 +7,7 @@ import type { EnvRead, PidCounter, ProcessInfo, ProcessTable } from './types.js'
  */
 export class LinuxProcessTable implements ProcessTable {
   private readonly buffer = Buffer.allocUnsafe(8192);
-  private readonly pageSize = detectPageSize();
+  private readonly pageSize = linuxPageSize();
   private cachedBootId: string | undefined;
   private pidMax: number | undefined;
   /** /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN (on in the common distribution kernels). */
@@ -135,6 +135,14 @@ export function parseStat(pid: number, text: string, pageSize: number): ProcessI
     rssBytes: Number(fields[21]) * pageSize,
     cpuTicks: Number(fields[11]) + Number(fields[12]),
   };
+}
+
+let pageSize: number | undefined;
+
+/** The size of a memory page, which /proc's page counts are in (found once). */
+export function linuxPageSize(): number {
+  pageSize ??= detectPageSize();
+  return pageSize;
 }
 
 function detectPageSize(): number {
