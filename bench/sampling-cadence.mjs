@@ -123,7 +123,7 @@ for (const fixtureName of arg('--fixtures', QUICK ? 'spike' : 'heavy-vitest,spik
     `\n${fixtureName}: ${RUNS} runs per schedule, interleaved; load average (1 min) ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}; reference peak ${reference.toFixed(0)} MiB`,
   );
   console.log(
-    'schedule | CPU ms (median, min-max) | of which kernel | Pss reads | wall s | peak MiB (min-max) | peak vs reference (worst)',
+    'schedule | CPU ms (median, min-max) | of which kernel | smaps_rollup reads (one per process) | wall s | peak MiB (min-max) | peak vs reference (worst)',
   );
   for (const name of names) {
     const rs = results[name];

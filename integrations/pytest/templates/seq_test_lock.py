@@ -1892,9 +1892,9 @@ def pss_of(pid):
 
 
 def smaps_of(pid):
-    """(Pss, shared anonymous bytes) of one process, or None when smaps_rollup is unreadable. The second is
-    `Anonymous` − `Pss_Anon`, what copy-on-write can still turn private (None before Linux 5.9), as
-    @seq-test/core's smapsOf."""
+    """(Pss, shared anonymous bytes, resident file bytes) of one process, or None when smaps_rollup is unreadable.
+    The second is `Anonymous` − `Pss_Anon`, what copy-on-write can still turn private (None before Linux 5.9);
+    the third `Rss` − `Anonymous`: files, libraries, shared memory. As @seq-test/core's smapsOf."""
     try:
         with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
             text = f.read().decode("latin-1")
@@ -1905,18 +1905,31 @@ def smaps_of(pid):
         m = re.search(r"^%s:\s+(\d+) kB$" % field, text, re.M)
         return int(m.group(1)) * 1024 if m else None
 
-    pss, anonymous, pss_anon = kb("Pss"), kb("Anonymous"), kb("Pss_Anon")
+    rss, pss, anonymous, pss_anon = kb("Rss"), kb("Pss"), kb("Anonymous"), kb("Pss_Anon")
     if pss is None:
         return None
-    return pss, (None if anonymous is None or pss_anon is None else max(0, anonymous - pss_anon))
+    return (
+        pss,
+        None if anonymous is None or pss_anon is None else max(0, anonymous - pss_anon),
+        None if rss is None or anonymous is None else max(0, rss - anonymous),
+    )
+
+
+def _statm_of(pid):
+    """(RSS, resident file bytes) of one process from the kernel's counters (/proc/PID/statm: no page-table
+    walk, cheap enough for every sample), or None. As @seq-test/core's fileRssOf."""
+    try:
+        with open("/proc/%d/statm" % pid, "rb") as f:
+            fields = f.read().split()
+        page = os.sysconf("SC_PAGE_SIZE")
+        return int(fields[1]) * page, int(fields[2]) * page
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _rss_of(pid):
-    try:
-        with open("/proc/%d/statm" % pid, "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
+    statm = _statm_of(pid)
+    return None if statm is None else statm[0]
 
 
 def descendants_of(root):
@@ -1943,29 +1956,28 @@ def descendants_of(root):
 
 def tree_memory(root):
     """(bytes, measure) of a process tree: Pss where readable, else RSS ("pss", "rss" or "mixed")."""
-    total, measure, _ = _memory_of(descendants_of(root))
-    return total, measure
+    return _memory_of(descendants_of(root))
 
 
-def _memory_of(pids, rss=None):
-    """(bytes, measure, {pid: (RSS − Pss, shared anonymous bytes)}) of these processes; `rss`: their RSS read
-    just before, if known."""
+def _memory_of(pids):
+    """(bytes, measure) of these processes: Pss where readable, else RSS."""
     total = 0
     kinds = set()
-    last = {}
     for pid in pids:
         smaps = smaps_of(pid)
         if smaps is not None:
             total += smaps[0]
             kinds.add("pss")
-            if rss is not None and rss.get(pid) is not None:
-                last[pid] = (max(0, rss[pid] - smaps[0]), smaps[1])
             continue
         one = _rss_of(pid)
         if one is not None:
             total += one
             kinds.add("rss")
-    return total, ("mixed" if len(kinds) == 2 else "rss" if kinds == {"rss"} else "pss"), last
+    return total, _measure_of(kinds)
+
+
+def _measure_of(kinds):
+    return "mixed" if len(kinds) == 2 else "rss" if kinds == {"rss"} else "pss"
 
 
 def _read_text(path):
@@ -2394,6 +2406,23 @@ SAMPLE_SCHEDULE = ((2.0, 0.1), (float("inf"), 0.5))
 RECHECK_SECONDS = 2.0
 
 
+#: How far a process's resident file pages may move before its Pss is read again (as @seq-test/core's
+#: FILE_DRIFT): a page of a library shared by N processes raises RSS by a page and Pss by 1/N of one.
+FILE_DRIFT = 1024 ** 2
+
+
+def _follows_rss(last, pid=None):
+    """Whether a process's Pss surely moved as its RSS did since its last read `last` (excess, shared anonymous
+    bytes, resident file bytes, measure): it shared no anonymous page then, and (with `pid`, read now) its
+    resident file pages moved by at most FILE_DRIFT since. As @seq-test/core's followsRss."""
+    if last is None or last[1] != 0 or last[2] is None:
+        return False
+    if pid is None:
+        return True
+    statm = _statm_of(pid)
+    return statm is not None and abs(statm[1] - last[2]) <= FILE_DRIFT
+
+
 def peak_noise(peak):
     """How far above the peak an estimate must be for a read before the recheck: 2 % of it, at least 1 MiB (as
     @seq-test/core's peakNoise)."""
@@ -2423,9 +2452,9 @@ class AutoAdmission(object):
         self._available = available_memory  # read before and after the holders are measured (see _admit)
         self._peak = 0
         self._measure = "pss"
-        self._sampled = {}  # pid -> (RSS − Pss, shared anonymous bytes) at the last Pss read
+        self._sampled = {}  # (pid, start) -> (RSS − Pss, shared anonymous, resident file, measure) at its last read
         self._read_at = float("-inf")
-        self.pss_reads = 0  # for tests: how many times the tree's Pss was read
+        self.pss_reads = 0  # for tests: how many smaps_rollup reads sampling made (one per process)
         self._began = None
         self._sampler = None
         self._stop = None
@@ -2538,28 +2567,70 @@ class AutoAdmission(object):
 
     def _sample(self):
         # Pss ≤ RSS for every process, and RSS − Pss (a process's share of libraries and of pages shared with
-        # others) hardly moves between two looks: the tree's Pss is estimated as the sum of RSS − that excess
-        # at the last read, and the smaps_rollup reads (a page-table walk each, ~5 ms per 300 MiB) are made
-        # only when the estimate beats the peak by more than peak_noise, or, RECHECK_SECONDS after the last
-        # ones, when a process shared anonymous pages then (pages inherited over fork turn private when
-        # written: Pss rises at the same RSS). As @seq-test/core's PeakRecorder.sample.
-        pids = descendants_of(os.getpid())
-        rss = dict((pid, _rss_of(pid)) for pid in pids)
+        # others) hardly moves between two looks; a page a process makes its own raises its RSS and its Pss
+        # alike. So the tree's Pss is estimated as the sum of RSS − that excess at each process's last read (a
+        # process not read yet counting its whole RSS), and the smaps_rollup reads (a page-table walk each, ~5
+        # ms per 300 MiB) are made only where the estimate may be wrong (_follows_rss: not read yet, sharing
+        # anonymous pages, or file pages moved), and only when the estimate says the tree may be above its
+        # peak, or, for those that may be wrong, RECHECK_SECONDS after the last reads (pages inherited over fork
+        # turn private when written: Pss rises at the same RSS). As @seq-test/core's PeakRecorder.sample.
+        table = process_table()
+        tree = []
+        for pid in descendants_of(os.getpid()):
+            info = table.get(pid)
+            rss = _rss_of(pid)
+            if info is not None and not info.gone and rss is not None:
+                tree.append(((pid, info.start), pid, rss))
         estimate = 0
-        may_turn_private = False
-        for pid, r in rss.items():
-            excess, shared_anon = self._sampled.get(pid, (0, None))
-            estimate += max(0, (r or 0) - excess)
-            may_turn_private = may_turn_private or shared_anon != 0
+        unsure = False
+        for key, _, rss in tree:
+            last = self._sampled.get(key)
+            estimate += max(0, rss - (last[0] if last else 0))
+            unsure = unsure or not _follows_rss(last)
         now = time.monotonic()
-        recheck = may_turn_private and now - self._read_at >= RECHECK_SECONDS
-        if estimate <= self._peak + peak_noise(self._peak) and not recheck:
+        recheck = unsure and now - self._read_at >= RECHECK_SECONDS
+        # Where every figure follows RSS, the estimate is the tree's Pss: any rise counts, at no read's cost.
+        if estimate <= self._peak + (peak_noise(self._peak) if unsure else 0) and not recheck:
             return
-        self._read_at = now
-        self.pss_reads += 1
-        total, measure, self._sampled = _memory_of(pids, rss)
+        last = dict((key, self._sampled[key]) for key, _, _ in tree if key in self._sampled)
+        to_read, rest = [], []
+        for item in tree:
+            (rest if _follows_rss(last.get(item[0]), item[1]) else to_read).append(item)
+        # A process seen for the first time that shares anonymous pages was forked: the process it shares them
+        # with has a smaller Pss than its estimate now, so the others are read too.
+        if self._read(to_read, last):
+            self._read(rest, last)
+        self._sampled = last
+        total = 0
+        kinds = set()
+        for key, _, rss in tree:
+            one = last.get(key)
+            if one is not None:  # else gone before it could be read
+                total += max(0, rss - one[0])
+                kinds.add(one[3])
         if total > self._peak:
-            self._peak, self._measure = total, measure
+            self._peak, self._measure = total, _measure_of(kinds)
+
+    def _read(self, items, into):
+        """Reads these (key, pid, RSS) processes' Pss (their RSS where it is unreadable) into `into`. True when
+        one of them, not read before, shares anonymous pages (or does not say): it may have been forked."""
+        if not items:
+            return False
+        self._read_at = time.monotonic()
+        forked = False
+        for key, pid, rss in items:
+            smaps = smaps_of(pid)
+            if smaps is not None:
+                one = (max(0, rss - smaps[0]), smaps[1], smaps[2], "pss")
+            elif _rss_of(pid) is not None:
+                one = (0, None, None, "rss")
+            else:
+                continue  # gone
+            self.pss_reads += 1
+            if one[1] != 0 and key not in into:
+                forked = True
+            into[key] = one
+        return forked
 
     def finished(self, completed):
         """Stops sampling; records the peak when the run ended on its own. Returns a problem or None."""

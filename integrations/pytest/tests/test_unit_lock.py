@@ -823,6 +823,91 @@ class PeakSamplingTest(unittest.TestCase):
         auto._sample()
         self.assertGreater(auto._peak, shared + 100 * self.MiB)  # both copies, found by the recheck
 
+    def _auto(self):
+        auto = L.AutoAdmission(tempfile.mkdtemp(), {"argv": ["x"], "cwd": "/"})
+        self.addCleanup(shutil.rmtree, auto.queue_dir)
+        return auto
+
+    def test_a_process_growing_by_private_pages_is_followed_from_its_rss_without_reads(self):
+        # A `pytest -n 4` tree ramping up to 1.3 GiB was read whole at every sample it grew (as @seq-test/core's
+        # "follows a process that grows by private pages").
+        auto = self._auto()
+        auto._sample()
+        reads = auto.pss_reads
+        kept = []
+        for _ in range(10):
+            data = bytearray(20 * self.MiB)
+            for i in range(0, len(data), 4096):
+                data[i] = 1
+            kept.append(data)
+            auto._sample()
+        self.assertEqual(auto.pss_reads, reads)
+        truth = L.tree_memory(os.getpid())[0]
+        self.assertGreaterEqual(auto._peak, truth - self.MiB)
+        self.assertLess(auto._peak, truth + 2 * self.MiB)
+
+    def test_a_process_forked_after_its_parent_was_read_makes_the_parent_read_again(self):
+        data = bytearray(120 * self.MiB)
+        for i in range(0, len(data), 4096):
+            data[i] = 1
+        auto = self._auto()
+        auto._sample()
+        alone = auto._peak
+        kids = []
+        for _ in range(2):
+            kid = os.fork()
+            if kid == 0:  # keeps sharing the 120 MiB
+                time.sleep(60)
+                os._exit(0)
+            kids.append(kid)
+            self.addCleanup(lambda kid=kid: (os.kill(kid, signal.SIGKILL), os.waitpid(kid, 0)))
+        time.sleep(0.3)  # the new processes' RSS counters settle
+        auto._sample()
+        # Three processes share the 120 MiB, 40 each: the parent at its old figure would make ~200 more.
+        self.assertLess(auto._peak, alone + 30 * self.MiB)
+
+    def test_a_process_is_read_again_when_its_resident_file_pages_moved(self):
+        directory = tempfile.mkdtemp(prefix="seq-test-file-pages-")
+        self.addCleanup(shutil.rmtree, directory)
+        path = os.path.join(directory, "pages")
+        with open(path, "wb") as f:
+            f.write(b"\1" * (64 * self.MiB))
+        # A mapper outside our tree (its parent exits at once: it is re-parented away) reads every page of the
+        # file: mapped by it and by us, the 64 MiB count 32 in each Pss.
+        mapper = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import mmap, os, sys, time\n"
+                "if os.fork():\n    os._exit(0)\n"
+                "m = mmap.mmap(os.open(sys.argv[1], os.O_RDONLY), 0, prot=mmap.PROT_READ)\n"
+                "total = sum(m[i] for i in range(0, len(m), 4096))\n"
+                "print(os.getpid(), flush=True)\ntime.sleep(60)",
+                path,
+            ],
+            stdout=subprocess.PIPE,
+        )
+        outside = int(mapper.stdout.readline())
+        mapper.wait()
+        mapper.stdout.close()
+        self.addCleanup(os.kill, outside, signal.SIGKILL)  # ours: we started it, by the pid it printed
+        self.assertNotIn(outside, L.descendants_of(os.getpid()))
+        auto = self._auto()
+        auto._sample()
+        before = auto._peak
+        with open(path, "rb") as f:
+            import mmap
+
+            m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+            self.addCleanup(m.close)
+            total = sum(m[i] for i in range(0, len(m), 4096))
+            self.assertEqual(total, 64 * self.MiB // 4096)
+        auto._sample()
+        truth = L.tree_memory(os.getpid())[0]
+        self.assertGreater(truth, before + 28 * self.MiB)  # half of the 64 MiB
+        self.assertGreaterEqual(auto._peak, truth - self.MiB)
+        self.assertLess(auto._peak, truth + 8 * self.MiB)  # not the whole 64 MiB our RSS gained
+
     def test_a_tree_sharing_no_anonymous_page_is_not_read_again_at_the_recheck(self):
         auto = L.AutoAdmission(tempfile.mkdtemp(), {"argv": ["x"], "cwd": "/"})
         self.addCleanup(shutil.rmtree, auto.queue_dir)
