@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureJest, INSTALL_TIMEOUT_MS } from '../jest/helpers.js';
-import { REPO, TestSandbox } from '../support/processes.js';
+import { TestSandbox } from '../support/processes.js';
 import { expectQueuesAndReaps, initialisedFixture, leakingTest } from './queue-check.js';
 
 let sandbox: TestSandbox;

@@ -6,8 +6,8 @@
 // environment, Vitest 3 exiting from inside its own 'exit' listener.
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { isAlive, waitFor } from '../support/processes.js';
 import {
   HOLD_TEST,
   holderCommand,

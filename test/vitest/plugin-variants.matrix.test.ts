@@ -4,8 +4,8 @@
 // sandboxes and helpers as plugin.test.ts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
-import { TestSandbox, waitFor } from '../support/processes.js';
+import { describe, expect, test } from 'vitest';
+import { waitFor } from '../support/processes.js';
 import {
   EXAMPLE_FILES,
   HOLD_TEST,

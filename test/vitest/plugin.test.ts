@@ -4,8 +4,8 @@
 // the slower variants (other pools, a second registration, a killed parent, …) in plugin-variants.matrix.test.ts.
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
-import { isAlive, TestSandbox, waitFor } from '../support/processes.js';
+import { describe, expect, test } from 'vitest';
+import { isAlive, waitFor } from '../support/processes.js';
 import { QUIET_MAX, quietest } from '../support/wakeups.js';
 import {
   EXAMPLE_FILES,

@@ -23,7 +23,7 @@ import {
 import { parseJsonFile, setJsonValue } from './json-edit.js';
 import { addDevDependencies } from './package-json.js';
 import type { Finding, StepContext, StepOutcome } from './types.js';
-import { packageOf, planEachConfig, unconfiguredFindings } from './vitest.js';
+import { planEachConfig, unconfiguredFindings } from './vitest.js';
 
 export const JEST_PACKAGE = '@seq-test/jest';
 const WRAPPER = 'withSeqTest';

@@ -184,6 +184,7 @@ export function renderGithubWorkflow(options: CiOptions): string {
   }
   const versions = options.python?.versions?.length ? options.python.versions : ['3.12'];
   if (options.python) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, written as is
     const version = versions.length > 1 ? '${{ matrix.python-version }}' : versions[0];
     if (options.python.uv) {
       setup.push(

@@ -65,7 +65,7 @@ export class OutputRelay {
 
   constructor(
     private readonly child: ChildProcess,
-    private readonly options: OutputOptions,
+    options: OutputOptions,
   ) {
     const echoes = { stdout: options.echoStdout !== false, stderr: options.echoStderr !== false };
     for (const name of ['stdout', 'stderr'] as const) {
