@@ -2577,9 +2577,9 @@ class AutoAdmission(object):
         table = process_table()
         tree = []
         for pid in descendants_of(os.getpid()):
-            info = table.get(pid)
-            rss = _rss_of(pid)
-            if info is not None and not info.gone and rss is not None:
+            rss = _rss_of(pid)  # None where there is no /proc (macOS: nothing to sample, as before)
+            info = table.get(pid) if rss is not None else None
+            if info is not None and not info.gone:
                 tree.append(((pid, info.start), pid, rss))
         estimate = 0
         unsure = False
