@@ -2411,16 +2411,14 @@ RECHECK_SECONDS = 2.0
 FILE_DRIFT = 1024 ** 2
 
 
-def _follows_rss(last, pid=None):
+def _follows_rss(last, file_now=None):
     """Whether a process's Pss surely moved as its RSS did since its last read `last` (excess, shared anonymous
-    bytes, resident file bytes, measure): it shared no anonymous page then, and (with `pid`, read now) its
-    resident file pages moved by at most FILE_DRIFT since. As @seq-test/core's followsRss."""
+    bytes, resident file bytes, measure): it shared no anonymous page then, and (with `file_now`, its resident
+    file bytes now) its resident file pages moved by at most FILE_DRIFT since. As @seq-test/core's
+    followsRss."""
     if last is None or last[1] != 0 or last[2] is None:
         return False
-    if pid is None:
-        return True
-    statm = _statm_of(pid)
-    return statm is not None and abs(statm[1] - last[2]) <= FILE_DRIFT
+    return file_now is None or abs(file_now - last[2]) <= FILE_DRIFT
 
 
 def peak_noise(peak):
@@ -2575,15 +2573,15 @@ class AutoAdmission(object):
         # peak, or, for those that may be wrong, RECHECK_SECONDS after the last reads (pages inherited over fork
         # turn private when written: Pss rises at the same RSS). As @seq-test/core's PeakRecorder.sample.
         table = process_table()
-        tree = []
+        tree = []  # (key, pid, RSS, resident file bytes), from one statm read each
         for pid in descendants_of(os.getpid()):
-            rss = _rss_of(pid)  # None where there is no /proc (macOS: nothing to sample, as before)
-            info = table.get(pid) if rss is not None else None
+            statm = _statm_of(pid)  # None where there is no /proc (macOS: nothing to sample, as before)
+            info = table.get(pid) if statm is not None else None
             if info is not None and not info.gone:
-                tree.append(((pid, info.start), pid, rss))
+                tree.append(((pid, info.start), pid) + statm)
         estimate = 0
         unsure = False
-        for key, _, rss in tree:
+        for key, _, rss, _ in tree:
             last = self._sampled.get(key)
             estimate += max(0, rss - (last[0] if last else 0))
             unsure = unsure or not _follows_rss(last)
@@ -2592,10 +2590,10 @@ class AutoAdmission(object):
         # Where every figure follows RSS, the estimate is the tree's Pss: any rise counts, at no read's cost.
         if estimate <= self._peak + (peak_noise(self._peak) if unsure else 0) and not recheck:
             return
-        last = dict((key, self._sampled[key]) for key, _, _ in tree if key in self._sampled)
+        last = dict((key, self._sampled[key]) for key, _, _, _ in tree if key in self._sampled)
         to_read, rest = [], []
         for item in tree:
-            (rest if _follows_rss(last.get(item[0]), item[1]) else to_read).append(item)
+            (rest if _follows_rss(last.get(item[0]), item[3]) else to_read).append(item)
         # A process seen for the first time that shares anonymous pages was forked: the process it shares them
         # with has a smaller Pss than its estimate now, so the others are read too.
         if self._read(to_read, last):
@@ -2603,7 +2601,7 @@ class AutoAdmission(object):
         self._sampled = last
         total = 0
         kinds = set()
-        for key, _, rss in tree:
+        for key, _, rss, _ in tree:
             one = last.get(key)
             if one is not None:  # else gone before it could be read
                 total += max(0, rss - one[0])
@@ -2612,13 +2610,14 @@ class AutoAdmission(object):
             self._peak, self._measure = total, _measure_of(kinds)
 
     def _read(self, items, into):
-        """Reads these (key, pid, RSS) processes' Pss (their RSS where it is unreadable) into `into`. True when
-        one of them, not read before, shares anonymous pages (or does not say): it may have been forked."""
+        """Reads these (key, pid, RSS, resident file bytes) processes' Pss (their RSS where it is unreadable) into
+        `into`. True when one of them, not read before, shares anonymous pages (or does not say): it may have
+        been forked."""
         if not items:
             return False
         self._read_at = time.monotonic()
         forked = False
-        for key, pid, rss in items:
+        for key, pid, rss, _ in items:
             smaps = smaps_of(pid)
             if smaps is not None:
                 one = (max(0, rss - smaps[0]), smaps[1], smaps[2], "pss")
