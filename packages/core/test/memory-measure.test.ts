@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { describe, expect, inject, it } from 'vitest';
 import { availableMemory } from '../src/memory/available.js';
 import { memoryOf, processMemory, treeMemory, treeProcesses } from '../src/memory/measure.js';
@@ -27,13 +28,21 @@ time.sleep(60)
 // skip and the global setup has printed one line saying so.
 const PYTHON = inject('pythonOnPath')?.path;
 
+/** The next line a child writes to this pipe: a pipe may hand it over in pieces, so read up to its end. */
+async function nextLine(stream: Readable): Promise<string> {
+  let text = '';
+  while (!text.endsWith('\n')) text += String(((await once(stream, 'data')) as [Buffer])[0]);
+  return text;
+}
+
+/** A sampling schedule that takes no sample of its own: only those the test takes. */
+const ONLY_TAKEN = [{ untilMs: Infinity, everyMs: 3_600_000 }];
+
 describe('memory measure', () => {
   it.runIf(PYTHON)('Pss counts pages shared by a tree once; summed RSS counts them per process', async () => {
     const child = spawn(PYTHON as string, ['-c', SHARED], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      // A pipe may hand the line over in pieces: read up to its end.
-      let line = '';
-      while (!line.endsWith('\n')) line += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
+      const line = await nextLine(child.stdout);
       const kids = line.trim().split(' ').slice(1).map(Number);
       const pid = child.pid as number;
       const below = descendantsOf({ pid, start: processTable().get(pid)?.start as number }).map((p) => p.pid);
@@ -74,8 +83,7 @@ describe('memory measure', () => {
       );
       const hold = async (mib: number) => {
         child.stdin.write(`${mib}\n`);
-        let line = '';
-        while (!line.endsWith('\n')) line += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
+        await nextLine(child.stdout);
       };
       const recorder = new PeakRecorder(child.pid as number);
       try {
@@ -135,17 +143,12 @@ for line in sys.stdin: os.write(w, b"x")`,
         ],
         { stdio: ['pipe', 'pipe', 'inherit'] },
       );
-      const line = async () => {
-        let text = '';
-        while (!text.endsWith('\n')) text += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
-        return text;
-      };
+      const line = () => nextLine(child.stdout);
       let kid = 0;
-      const never = [{ untilMs: Infinity, everyMs: 3_600_000 }]; // only the samples this test takes
       let recorder: PeakRecorder | undefined;
       try {
         kid = Number(await line());
-        recorder = new PeakRecorder(child.pid as number, never);
+        recorder = new PeakRecorder(child.pid as number, ONLY_TAKEN);
         const shared = recorder.peakBytes;
         expect(shared).toBeGreaterThan(110 * MiB);
         expect(shared).toBeLessThan(200 * MiB); // the 120 MiB counted once, not once per process
@@ -188,14 +191,12 @@ for line in sys.stdin: os.write(w, b"x")`,
       );
       const grow = async (mib: number) => {
         child.stdin.write(`${mib}\n`);
-        let line = '';
-        while (!line.endsWith('\n')) line += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
+        await nextLine(child.stdout);
       };
-      const never = [{ untilMs: Infinity, everyMs: 3_600_000 }]; // only the samples this test takes
       let recorder: PeakRecorder | undefined;
       try {
         await grow(10);
-        recorder = new PeakRecorder(child.pid as number, never);
+        recorder = new PeakRecorder(child.pid as number, ONLY_TAKEN);
         const reads = recorder.pssReads;
         expect(reads).toBe(1); // the one process, seen for the first time
         for (let step = 1; step <= 10; step++) {
@@ -235,17 +236,12 @@ time.sleep(60)`,
         ],
         { stdio: ['pipe', 'pipe', 'inherit'] },
       );
-      const line = async () => {
-        let text = '';
-        while (!text.endsWith('\n')) text += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
-        return text;
-      };
-      const never = [{ untilMs: Infinity, everyMs: 3_600_000 }];
+      const line = () => nextLine(child.stdout);
       let recorder: PeakRecorder | undefined;
       let kids: number[] = [];
       try {
         await line();
-        recorder = new PeakRecorder(child.pid as number, never);
+        recorder = new PeakRecorder(child.pid as number, ONLY_TAKEN);
         const alone = recorder.peakBytes;
         expect(alone).toBeGreaterThan(110 * MiB);
         child.stdin.write('fork\n');
@@ -287,20 +283,15 @@ for line in sys.stdin:
           ],
           { stdio: ['pipe', 'pipe', 'inherit'] },
         );
-      const line = async (child: ReturnType<typeof mapper>) => {
-        let text = '';
-        while (!text.endsWith('\n')) text += String(((await once(child.stdout, 'data')) as [Buffer])[0]);
-        return text;
-      };
+      const line = (child: ReturnType<typeof mapper>) => nextLine(child.stdout);
       const outside = mapper();
       const inside = mapper();
-      const never = [{ untilMs: Infinity, everyMs: 3_600_000 }];
       let recorder: PeakRecorder | undefined;
       try {
         await Promise.all([line(outside), line(inside)]);
         outside.stdin.write('read\n');
         await line(outside);
-        recorder = new PeakRecorder(inside.pid as number, never);
+        recorder = new PeakRecorder(inside.pid as number, ONLY_TAKEN);
         const before = recorder.peakBytes;
         inside.stdin.write('read\n');
         await line(inside);

@@ -120,7 +120,12 @@ export function memoryOf(pids: Iterable<number>, each?: (pid: number, one: Proce
     else rss++;
     counted.push(pid);
   }
-  return { bytes, measure: rss === 0 ? 'pss' : pss === 0 ? 'rss' : 'mixed', pids: counted };
+  return { bytes, measure: measureOf(pss, rss), pids: counted };
+}
+
+/** What a total made of `pss` Pss figures and `rss` RSS figures is. */
+export function measureOf(pss: number, rss: number): MemoryMeasure {
+  return rss === 0 ? 'pss' : pss === 0 ? 'rss' : 'mixed';
 }
 
 /**

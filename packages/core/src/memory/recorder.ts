@@ -1,6 +1,6 @@
 import type { ProcessInfo } from '../proc/index.js';
 import { type CommandIdentity, recordRun } from './history.js';
-import { fileRssOf, type MemoryMeasure, memoryOf, treeProcesses } from './measure.js';
+import { fileRssOf, type MemoryMeasure, measureOf, memoryOf, treeProcesses } from './measure.js';
 
 /** One phase of a sampling schedule: sample every `everyMs` until `untilMs` after the start. */
 export interface SamplePhase {
@@ -153,7 +153,7 @@ export class PeakRecorder {
     }
     if (bytes > this.peak) {
       this.peak = bytes;
-      this.measure = rss === 0 ? 'pss' : pss === 0 ? 'rss' : 'mixed';
+      this.measure = measureOf(pss, rss);
     }
   }
 
